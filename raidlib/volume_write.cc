@@ -1,0 +1,258 @@
+// The write path: Append buffers, WriteOut cuts the buffer into stripes and
+// writes each unit once at a fresh offset, Sync group-commits.
+//
+// Why this order is safe: a stripe is written whole to fresh space, never
+// over live data, so a crash mid-write can only leave a torn stripe beyond the
+// last sync, which recovery cuts off (volume_recovery.cc). A stripe is
+// reported durable only after every disk holding a unit of it has fsynced its
+// segment file (and its directory, for a new file).
+#include <algorithm>
+#include <cstring>
+#include <bit>
+
+#include "common/checksum.h"
+#include "raidlib/parity.h"
+#include "raidlib/unit_header.h"
+#include "raidlib/volume.h"
+
+namespace cairn::raidlib {
+namespace {
+
+// Units a stripe over `members` disks needs to be readable.
+uint32_t NeededUnits(uint32_t members) { return members >= 2 ? members - 1 : 1; }
+
+}  // namespace
+
+Result<uint64_t> Volume::Append(std::span<const std::byte> data) {
+  if (options_.read_only) return Status::FailedPrecondition("volume is open read-only");
+  uint64_t offset;
+  bool flush;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!sticky_error_.ok()) return sticky_error_;
+    offset = end_offset_;
+    pending_.insert(pending_.end(), data.begin(), data.end());
+    end_offset_ += data.size();
+    flush = pending_.size() >= options_.max_pending_bytes;
+  }
+  counters_.bytes_appended.fetch_add(data.size());
+  if (flush) {
+    // Back-pressure: the appender that fills the buffer writes it out.
+    std::lock_guard<std::mutex> w(write_mu_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      flush = pending_.size() >= options_.max_pending_bytes;
+    }
+    if (flush) RETURN_IF_ERROR(WriteOut(/*sync=*/false));
+  }
+  return offset;
+}
+
+Status Volume::Sync() {
+  if (options_.read_only) return Status::FailedPrecondition("volume is open read-only");
+  uint64_t target;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!sticky_error_.ok()) return sticky_error_;
+    target = end_offset_;
+    if (durable_offset_ >= target) return Status::Ok();
+  }
+  // Group commit: while one caller writes and fsyncs, the others queue here;
+  // the next one takes everything appended meanwhile in one write-out.
+  std::lock_guard<std::mutex> w(write_mu_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!sticky_error_.ok()) return sticky_error_;
+    if (durable_offset_ >= target) return Status::Ok();
+  }
+  return WriteOut(/*sync=*/true);
+}
+
+Status Volume::WriteOut(bool sync) {
+  std::shared_ptr<const std::vector<std::byte>> batch;
+  uint64_t batch_start;
+  uint64_t batch_end;
+  StripeSeq committed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto moved = std::make_shared<std::vector<std::byte>>(std::move(pending_));
+    pending_ = std::vector<std::byte>();
+    batch = moved;
+    batch_start = pending_start_;
+    batch_end = end_offset_;
+    pending_start_ = end_offset_;
+    inflight_ = batch;
+    inflight_start_ = batch_start;
+    committed = durable_seq_;
+  }
+  std::vector<StripeEntry> written;
+  std::set<std::pair<uint32_t, uint32_t>> touched;  // (disk, segment) written
+  std::set<uint32_t> new_dirs;                      // disks with a new segment file
+  Status status;
+  uint64_t pos = 0;
+  while (pos < batch->size()) {
+    StripeGeometry g;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const uint32_t writable = WritableMaskLocked();
+      std::vector<uint32_t> disks;
+      for (uint32_t i = 0; i < slots_.size(); ++i) {
+        if ((writable >> i) & 1u) disks.push_back(i);
+      }
+      if (disks.empty()) {
+        status = Status::IOError("no disk left to write to");
+        break;
+      }
+      const auto w = static_cast<uint32_t>(disks.size());
+      const uint32_t max_data_units = w >= 2 ? w - 1 : 1;
+      const uint64_t remaining = batch->size() - pos;
+      const uint64_t len64 =
+          std::min<uint64_t>(remaining, uint64_t{max_data_units} * config_.max_unit_bytes);
+      const auto len = static_cast<uint32_t>(len64);
+      // RAID-Z style width: a small batch uses only as many data units as it
+      // fills, so a tiny append writes two units (data + parity), not N.
+      const uint32_t data_units = std::clamp<uint32_t>(
+          static_cast<uint32_t>((len64 + kChunkSize - 1) / kChunkSize), 1, max_data_units);
+      const uint32_t members = w >= 2 ? data_units + 1 : 1;
+      g.seq = next_seq_;
+      next_seq_ = next_seq_.Next();
+      const auto start = static_cast<uint32_t>(g.seq.value() % w);
+      for (uint32_t k = 0; k < members; ++k) g.member_mask |= 1u << disks[(start + k) % w];
+      g.parity_disk = ParityDiskFor(g.member_mask, g.seq);
+      g.num_disks = static_cast<uint8_t>(slots_.size());
+      g.generation = generation_;
+      g.committed_through = committed;
+      g.logical_start = batch_start + pos;
+      g.data_len = len;
+      g.unit_len = UnitLenFor(len, data_units);
+      g.header_len = HeaderLenFor(g.unit_len);
+      if (cur_offset_ > 0 && cur_offset_ + g.stride() > config_.segment_bytes) {
+        cur_segment_ = cur_segment_.Next();
+        cur_offset_ = 0;
+      }
+      g.segment = cur_segment_;
+      g.file_offset = cur_offset_;
+      cur_offset_ += g.stride();
+    }
+    if (g.file_offset == 0) {
+      for (uint32_t d = 0; d < slots_.size(); ++d) {
+        if (g.IsMember(DiskIndex(d))) new_dirs.insert(d);
+      }
+    }
+    status = WriteStripe(g, std::span(batch->data() + pos, g.data_len), nullptr, &touched);
+    if (!status.ok()) break;
+    written.push_back({g, false});
+    pos += g.data_len;
+  }
+
+  if (status.ok() && sync) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      touched.insert(unsynced_files_.begin(), unsynced_files_.end());
+      new_dirs.insert(unsynced_dirs_.begin(), unsynced_dirs_.end());
+    }
+    // One fsync per file touched since the last sync, then the directories
+    // that gained a segment file. An error fails that disk, not the batch:
+    // the check below decides whether the batch is still whole.
+    for (const auto& [d, seg] : touched) {
+      auto file = GetFile(DiskIndex(d), SegmentId(seg), /*create=*/false);
+      Status s = file.ok() ? (*file)->Sync() : file.status();
+      if (!s.ok()) {
+        slots_[d]->io_errors.fetch_add(1);
+        MarkDiskFailed(DiskIndex(d), s.ToString());
+      }
+    }
+    for (uint32_t d : new_dirs) {
+      Status s = disk_.SyncDir(DirOf(DiskIndex(d)));
+      if (!s.ok()) {
+        slots_[d]->io_errors.fetch_add(1);
+        MarkDiskFailed(DiskIndex(d), s.ToString());
+      }
+    }
+  }
+
+  std::lock_guard<std::mutex> lock(mu_);
+  if (status.ok()) {
+    // Every unit on a disk that has not failed was written (a write error
+    // fails its disk), so a stripe is whole while enough members are alive.
+    const uint32_t alive = WritableMaskLocked();
+    auto check = [&](const StripeGeometry& g) {
+      if (static_cast<uint32_t>(std::popcount(g.member_mask & alive)) < NeededUnits(g.members())) {
+        status = Status::DataLoss("stripe " + std::to_string(g.seq.value()) +
+                                  " lost units on two disks before it was synced");
+      }
+    };
+    for (const StripeEntry& e : written) check(e.g);
+    for (auto it = stripes_.rbegin(); it != stripes_.rend() && it->g.seq > durable_seq_; ++it) {
+      check(it->g);
+    }
+  }
+  for (StripeEntry& e : written) stripes_.push_back(e);
+  counters_.stripes_written.fetch_add(written.size());
+  inflight_.reset();
+  if (!status.ok()) {
+    LOG_ERROR(log_) << "write-out failed, the volume refuses further writes: "
+                    << status.ToString();
+    sticky_error_ = status;
+    return status;
+  }
+  if (sync) {
+    durable_offset_ = batch_end;
+    if (!stripes_.empty()) durable_seq_ = stripes_.back().g.seq;
+    unsynced_files_.clear();
+    unsynced_dirs_.clear();
+    counters_.syncs.fetch_add(1);
+  } else {
+    unsynced_files_.insert(touched.begin(), touched.end());
+    unsynced_dirs_.insert(new_dirs.begin(), new_dirs.end());
+  }
+  return Status::Ok();
+}
+
+Status Volume::WriteStripe(const StripeGeometry& g, std::span<const std::byte> data,
+                           uint32_t* good_mask, std::set<std::pair<uint32_t, uint32_t>>* touched) {
+  const uint32_t data_units = g.data_units();
+  const uint32_t unit_len = g.unit_len;
+  const bool has_parity = g.parity_disk != kNoParity;
+  std::vector<std::byte> parity(has_parity ? size_t{g.header_len} + unit_len : 0);
+  std::vector<std::byte> buf(size_t{g.header_len} + unit_len);
+  uint32_t good = 0;
+
+  auto write_unit = [&](DiskIndex d, std::vector<std::byte>& unit) {
+    UnitHeader h{g, d, std::vector<uint64_t>(g.chunk_count())};
+    std::span<const std::byte> payload(unit.data() + g.header_len, unit_len);
+    for (uint32_t c = 0; c < g.chunk_count(); ++c) {
+      h.chunk_checksums[c] = ChunkChecksum(payload.subspan(size_t{c} * kChunkSize, kChunkSize), c);
+    }
+    std::vector<std::byte> header = EncodeUnitHeader(uuid_, h);
+    std::memcpy(unit.data(), header.data(), header.size());
+    auto file = GetFile(d, g.segment, /*create=*/true);
+    Status s = file.ok() ? (*file)->WriteAt(g.file_offset, unit) : file.status();
+    if (!s.ok()) {
+      slots_[d.value()]->io_errors.fetch_add(1);
+      MarkDiskFailed(d, s.ToString());
+      return;
+    }
+    good |= 1u << d.value();
+    touched->insert({d.value(), g.segment.value()});
+  };
+
+  for (uint32_t j = 0; j < data_units; ++j) {
+    const uint64_t begin = uint64_t{j} * unit_len;
+    const uint64_t end = std::min<uint64_t>(begin + unit_len, data.size());
+    std::byte* payload = buf.data() + g.header_len;
+    const size_t n = end > begin ? static_cast<size_t>(end - begin) : 0;
+    if (n > 0) std::memcpy(payload, data.data() + begin, n);
+    std::memset(payload + n, 0, unit_len - n);
+    if (has_parity) {
+      XorInto(std::span(parity.data() + g.header_len, unit_len),
+              std::span<const std::byte>(payload, unit_len));
+    }
+    write_unit(g.DataDisk(j), buf);
+  }
+  if (has_parity) write_unit(DiskIndex(g.parity_disk), parity);
+  if (good_mask != nullptr) *good_mask = good;
+  return Status::Ok();
+}
+
+}  // namespace cairn::raidlib
