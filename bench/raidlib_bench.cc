@@ -19,6 +19,7 @@
 // removed at exit, on error, and on SIGINT/SIGTERM/SIGHUP/abort.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,6 +33,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <span>
@@ -388,6 +390,52 @@ VolumeOptions MakeVolumeOptions(const Workspace& ws) {
   return vo;  // every other option at its default (volume.h)
 }
 
+// ---- per-phase resource use (diagnostics) ----
+
+// What the whole process (all threads) used: CPU time from getrusage, and the
+// bytes it made the block layer read or dirtied for writing (/proc/self/io;
+// readahead included).
+struct Usage {
+  SteadyClock::time_point t;
+  double cpu_s = 0;
+  uint64_t read_bytes = 0;
+  uint64_t write_bytes = 0;
+};
+
+Usage SampleUsage() {
+  Usage u;
+  struct rusage ru {};
+  if (::getrusage(RUSAGE_SELF, &ru) == 0) {
+    u.cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+              static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  }
+  std::ifstream io("/proc/self/io");
+  std::string key;
+  uint64_t v = 0;
+  while (io >> key >> v) {
+    if (key == "read_bytes:") u.read_bytes = v;
+    if (key == "write_bytes:") u.write_bytes = v;
+  }
+  u.t = SteadyClock::now();
+  return u;
+}
+
+struct PhaseUse {
+  double wall_s = 0;
+  double cpu_s = 0;
+  uint64_t dev_read = 0;
+  uint64_t dev_write = 0;
+};
+
+PhaseUse Between(const Usage& a, const Usage& b) {
+  return {Seconds(b.t - a.t), b.cpu_s - a.cpu_s, b.read_bytes - a.read_bytes,
+          b.write_bytes - a.write_bytes};
+}
+
+enum Phase : size_t { kAppendPhase, kPlainPhase, kReadPhase, kDegradedPhase, kRebuildPhase, kNumPhases };
+constexpr std::array<const char*, kNumPhases> kPhaseNames = {
+    "append+Sync", "plain pwrite+fdatasync", "healthy read", "degraded read", "rebuild"};
+
 // ---- phases ----
 
 struct RunResult {
@@ -405,6 +453,8 @@ struct RunResult {
   double rebuild_flush_s = 0;
   std::array<double, kBatchSizes.size()> small_rate{};    // appends per second
   std::array<double, kBatchSizes.size()> small_commit_ms{};  // mean ms per Sync
+  std::array<PhaseUse, kNumPhases> use{};
+  bool plain_first = false;
 
   double append_mbps() const { return MBps(user_bytes, append_s); }
   double plain_user_mbps() const { return MBps(user_bytes, plain_s); }
@@ -461,7 +511,9 @@ Result<double> TimedAppend(Volume& vol, Payloads& payloads, uint64_t bytes) {
                                 std::to_string(*off));
     }
   }
+  auto tw = SteadyClock::now();
   RETURN_IF_ERROR(vol.Sync().WithContext("Sync"));
+  std::fprintf(stderr, "DEBUG volume: append %.3f s, Sync %.3f s\n", Seconds(tw - t0), Seconds(SteadyClock::now() - tw));
   return Seconds(SteadyClock::now() - t0);
 }
 
@@ -501,9 +553,11 @@ Result<double> TimedPlainWrite(const std::string& dir, const std::vector<uint64_
       more = true;
     }
   }
+  auto tw = SteadyClock::now();
   for (int fd : fds) {
     if (st.ok() && ::fdatasync(fd) != 0) st = Status::FromErrno(errno, "fdatasync");
   }
+  std::fprintf(stderr, "DEBUG plain: pwrite %.3f s, fdatasync %.3f s\n", Seconds(tw - t0), Seconds(SteadyClock::now() - tw));
   for (int fd : fds) ::close(fd);
   double secs = Seconds(SteadyClock::now() - t0);
   RETURN_IF_ERROR(st);
@@ -554,39 +608,57 @@ Status TimedSmallAppends(Volume& vol, uint32_t batch, uint32_t record_bytes, dou
   return Status::Ok();
 }
 
+// Per-disk segment-file bytes of the volume that --bytes produce with the
+// default options; the layout is deterministic, so run 1 measures it and the
+// later runs that write the plain files first reuse it.
+using Layout = std::vector<uint64_t>;
+
 Status DoRun(const Options& o, Workspace& ws, Payloads& payloads, CacheDropper& cache,
-             uint32_t run, RunResult* r) {
+             uint32_t run, Layout* layout, RunResult* r) {
   const uint32_t fail_disk = 1;  // parity rotates, so every slot is alike
   auto progress = [&](const char* what) {
     std::fprintf(stderr, "[run %u/%u] %s\n", run + 1, o.runs, what);
   };
   ws.RemoveRunFiles();
+  r->user_bytes = o.bytes;
 
   // 1. Parity.
   progress("parity");
   r->parity_gbps = BenchParity(o.disks - 1);
 
-  // 2. Sequential append, then plain writes of the same on-disk bytes.
+  // 2. Sequential append and plain writes of the same on-disk bytes. The order
+  // alternates between runs so that neither side always inherits the other's
+  // device write-back.
+  auto plain = [&]() -> Status {
+    cache.Drop();
+    progress("plain pwrite");
+    Usage u0 = SampleUsage();
+    ASSIGN_OR_RETURN(r->plain_s, TimedPlainWrite(ws.plain_dir(), *layout, payloads));
+    r->use[kPlainPhase] = Between(u0, SampleUsage());
+    r->disk_bytes = 0;
+    for (uint64_t b : *layout) r->disk_bytes += b;
+    return Status::Ok();
+  };
+  r->plain_first = !layout->empty() && run % 2 == 1;
+  if (r->plain_first) RETURN_IF_ERROR(plain());
   RETURN_IF_ERROR(Volume::Create(MakeVolumeOptions(ws)).WithContext("Volume::Create"));
   {
     ASSIGN_OR_RETURN(auto vol, OpenVolume(ws));
     cache.Drop();
     progress("sequential append");
+    Usage u0 = SampleUsage();
     ASSIGN_OR_RETURN(r->append_s, TimedAppend(*vol, payloads, o.bytes));
-    r->user_bytes = o.bytes;
+    r->use[kAppendPhase] = Between(u0, SampleUsage());
     r->stripes = vol->stats().stripes_written;
   }
-  std::vector<uint64_t> per_disk;
-  for (const auto& d : ws.disk_dirs()) per_disk.push_back(SegmentBytesIn(d));
-  r->disk_bytes = 0;
-  for (uint64_t b : per_disk) r->disk_bytes += b;
-  cache.Drop();
-  progress("plain pwrite");
-  ASSIGN_OR_RETURN(r->plain_s, TimedPlainWrite(ws.plain_dir(), per_disk, payloads));
-  {
-    std::error_code ec;
-    fs::remove_all(ws.plain_dir(), ec);
+  Layout measured;
+  for (const auto& d : ws.disk_dirs()) measured.push_back(SegmentBytesIn(d));
+  if (layout->empty()) *layout = measured;
+  if (measured != *layout) {
+    return Status::FailedPrecondition("the volume's on-disk layout differs between runs; the "
+                                      "plain-write comparison would be unfair");
   }
+  if (!r->plain_first) RETURN_IF_ERROR(plain());
 
   // 3. Healthy read.
   {
@@ -597,7 +669,9 @@ Status DoRun(const Options& o, Workspace& ws, Payloads& payloads, CacheDropper& 
     }
     cache.Drop();
     progress("healthy read");
+    Usage u0 = SampleUsage();
     ASSIGN_OR_RETURN(r->read_s, TimedRead(*vol, payloads, o.bytes));
+    r->use[kReadPhase] = Between(u0, SampleUsage());
   }
 
   // 4. Degraded read: one disk directory gone.
@@ -614,7 +688,11 @@ Status DoRun(const Options& o, Workspace& ws, Payloads& payloads, CacheDropper& 
   uint64_t recon0 = vol->stats().reconstructed_reads;
   cache.Drop();
   progress("degraded read");
-  ASSIGN_OR_RETURN(r->degraded_s, TimedRead(*vol, payloads, o.bytes));
+  {
+    Usage u0 = SampleUsage();
+    ASSIGN_OR_RETURN(r->degraded_s, TimedRead(*vol, payloads, o.bytes));
+    r->use[kDegradedPhase] = Between(u0, SampleUsage());
+  }
   r->reconstructed_reads = vol->stats().reconstructed_reads - recon0;
 
   // 5. Rebuild into an empty directory at the same path.
@@ -626,16 +704,16 @@ Status DoRun(const Options& o, Workspace& ws, Payloads& payloads, CacheDropper& 
   cache.Drop();
   progress("rebuild");
   {
-    auto t0 = SteadyClock::now();
+    Usage u0 = SampleUsage();
     RETURN_IF_ERROR(vol->ReplaceDisk(DiskIndex(fail_disk), ws.disk_dirs()[fail_disk])
                         .WithContext("ReplaceDisk"));
     vol->WaitForBackgroundWork();
-    auto t1 = SteadyClock::now();
+    Usage u1 = SampleUsage();
     // Whatever the rebuild left unsynced (not part of the figure; reported).
     RETURN_IF_ERROR(FlushDir(ws.disk_dirs()[fail_disk]));
-    auto t2 = SteadyClock::now();
-    r->rebuild_s = Seconds(t1 - t0);
-    r->rebuild_flush_s = Seconds(t2 - t1);
+    r->rebuild_flush_s = Seconds(SteadyClock::now() - u1.t);
+    r->use[kRebuildPhase] = Between(u0, u1);
+    r->rebuild_s = r->use[kRebuildPhase].wall_s;
   }
   RebuildProgress rp = vol->rebuild_progress();
   if (!rp.error.empty() || rp.unrecoverable != 0) {
@@ -757,6 +835,26 @@ void Report(const Options& o, const std::vector<RunResult>& rs, const CacheDropp
               med([](const RunResult& r) { return r.rebuild_flush_s; }));
   std::printf("degraded read: %" PRIu64 " reads served by reconstruction (run 1)\n",
               r0.reconstructed_reads);
+  std::string order;
+  for (const auto& r : rs) order += r.plain_first ? "P" : "V";
+  std::printf("write order per run (V = volume first, P = plain first): %s\n", order.c_str());
+
+  // Where the time goes: whole-process CPU (all threads) against wall time,
+  // and what the block layer read or saw dirtied (/proc/self/io).
+  std::printf("\nphase diagnostics (medians)      wall s    cpu s  cpu/wall  dev read MB  dev write MB\n");
+  for (size_t p = 0; p < kNumPhases; ++p) {
+    auto get = [&](auto f) {
+      std::vector<double> v;
+      for (const auto& r : rs) v.push_back(f(r.use[p]));
+      return Median(v);
+    };
+    double wall = get([](const PhaseUse& u) { return u.wall_s; });
+    double cpu = get([](const PhaseUse& u) { return u.cpu_s; });
+    std::printf("%-30s %8.3f %8.3f %8.2f %12.1f %13.1f\n", kPhaseNames[p], wall, cpu,
+                wall > 0 ? cpu / wall : 0.0,
+                get([](const PhaseUse& u) { return static_cast<double>(u.dev_read) / 1e6; }),
+                get([](const PhaseUse& u) { return static_cast<double>(u.dev_write) / 1e6; }));
+  }
 
   if (o.json) {
     auto arr = [&](auto f) {
@@ -832,10 +930,11 @@ int Main(int argc, char** argv) {
   Payloads payloads;
   CacheDropper cache;
   std::vector<RunResult> results;
+  Layout layout;
   auto t0 = SteadyClock::now();
   for (uint32_t run = 0; run < o.runs; ++run) {
     RunResult r;
-    Status st = DoRun(o, ws, payloads, cache, run, &r);
+    Status st = DoRun(o, ws, payloads, cache, run, &layout, &r);
     if (!st.ok()) {
       std::fprintf(stderr, "raidlib_bench: run %u failed: %s\n", run + 1, st.ToString().c_str());
       ws.Cleanup();

@@ -118,15 +118,22 @@ Result<std::unique_ptr<Volume>> Volume::Open(const VolumeOptions& options) {
   RETURN_IF_ERROR(v->RecoverLog());
   if (!options.read_only) {
     v->repair_thread_ = std::thread([p = v.get()] { p->RepairLoop(); });
-    for (uint32_t i = 0; i < v->num_disks(); ++i) {
-      if (v->config_.disk_states[i] == DiskState::kRebuilding) {
-        std::lock_guard<std::mutex> lock(v->rebuild_mu_);
+    std::optional<uint32_t> rebuilding;
+    {
+      MutexLock lock(&v->config_mu_);
+      for (uint32_t i = 0; i < v->num_disks() && !rebuilding; ++i) {
+        if (v->config_.disk_states[i] == DiskState::kRebuilding) rebuilding = i;
+      }
+    }
+    if (rebuilding) {  // one rebuild at a time; the next starts when this one ends
+      const DiskIndex d(*rebuilding);
+      {
+        MutexLock lock(&v->rebuild_mu_);
         v->rebuild_ = RebuildProgress{};
         v->rebuild_.active = true;
-        v->rebuild_.disk = DiskIndex(i);
-        v->rebuild_thread_ = std::thread([p = v.get(), i] { p->RebuildLoop(DiskIndex(i)); });
-        break;  // one rebuild at a time; the next starts when this one ends
+        v->rebuild_.disk = d;
       }
+      v->rebuild_thread_ = std::thread([p = v.get(), d] { p->RebuildLoop(d); });
     }
   }
   return v;
@@ -135,10 +142,10 @@ Result<std::unique_ptr<Volume>> Volume::Open(const VolumeOptions& options) {
 Volume::~Volume() {
   stop_rebuild_.store(true);
   {
-    std::lock_guard<std::mutex> lock(repair_mu_);
+    MutexLock lock(&repair_mu_);
     stopping_ = true;
   }
-  repair_cv_.notify_all();
+  repair_cv_.NotifyAll();
   if (repair_thread_.joinable()) repair_thread_.join();
   if (rebuild_thread_.joinable()) rebuild_thread_.join();
 }
@@ -187,35 +194,37 @@ Status Volume::LoadConfig() {
                             (n > 1 ? " and the other given directories" : std::string()) +
                             " (create one with `cairn-volume create`)");
   }
+  MutexLock config_lock(&config_mu_);
   config_ = *best;
   uuid_ = config_.volume;
-  for (SegmentId s : config_.released) released_.insert(s);
+  max_unit_bytes_ = config_.max_unit_bytes;
+  segment_bytes_ = config_.segment_bytes;
   log_ = Logger("raidlib", "vol=" + VolumeUuidString(uuid_).substr(0, 8));
-  bool changed = false;
-  for (uint32_t i = 0; i < n; ++i) {
-    slots_[i]->state = config_.disk_states[i];
-    if (!found[i] && config_.disk_states[i] != DiskState::kFailed) {
-      LOG_ERROR(log_) << "disk " << i << " (" << slots_[i]->dir
-                      << ") has no valid superblock: marking it failed; replace it with "
-                         "`cairn-volume replace --disk "
-                      << i << "`";
-      config_.disk_states[i] = DiskState::kFailed;
-      slots_[i]->state = DiskState::kFailed;
-      changed = true;
+  uint32_t usable = 0;
+  {
+    MutexLock lock(&mu_);
+    for (SegmentId s : config_.released) released_.insert(s);
+    for (uint32_t i = 0; i < n; ++i) {
+      slots_[i]->state = config_.disk_states[i];
+      if (!found[i] && config_.disk_states[i] != DiskState::kFailed) {
+        LOG_ERROR(log_) << "disk " << i << " (" << slots_[i]->dir
+                        << ") has no valid superblock: marking it failed; replace it with "
+                           "`cairn-volume replace --disk "
+                        << i << "`";
+        config_.disk_states[i] = DiskState::kFailed;
+        slots_[i]->state = DiskState::kFailed;
+      }
+      usable += slots_[i]->state != DiskState::kFailed ? 1u : 0u;
     }
   }
-  uint32_t usable = 0;
-  for (uint32_t i = 0; i < n; ++i) usable += slots_[i]->state != DiskState::kFailed ? 1u : 0u;
   if (usable == 0) return Status::DataLoss("every disk of the volume has failed");
   if (options_.read_only) {
     generation_ = config_.epoch;
     return Status::Ok();
   }
-  (void)changed;
   // Every open for writing takes a new epoch: units written from now on carry
   // it as their generation, which tells them apart from any stale unit left at
   // the same place by an earlier run.
-  std::lock_guard<std::mutex> lock(config_mu_);
   config_.epoch += 1;
   generation_ = config_.epoch;
   return PersistConfigLocked();
@@ -236,7 +245,7 @@ Status Volume::PersistConfigLocked() {
       slots_[i]->io_errors.fetch_add(1);
       config_.disk_states[i] = DiskState::kFailed;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(&mu_);
         slots_[i]->state = DiskState::kFailed;
       }
       last_error = s;
@@ -251,14 +260,14 @@ Status Volume::PersistConfigLocked() {
 }
 
 void Volume::MarkDiskFailed(DiskIndex d, const std::string& why) {
-  std::lock_guard<std::mutex> config_lock(config_mu_);
+  MutexLock config_lock(&config_mu_);
   if (config_.disk_states[d.value()] == DiskState::kFailed) return;
   LOG_ERROR(log_) << "disk " << d << " (" << DirOf(d) << ") FAILED: " << why
                   << "; the volume goes on degraded. Replace it with `cairn-volume replace --disk "
                   << d << "`";
   config_.disk_states[d.value()] = DiskState::kFailed;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     slots_[d.value()]->state = DiskState::kFailed;
   }
   DropFiles(d);
@@ -266,12 +275,12 @@ void Volume::MarkDiskFailed(DiskIndex d, const std::string& why) {
   config_.epoch += 1;
   Status s = PersistConfigLocked();
   if (!s.ok()) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (sticky_error_.ok()) sticky_error_ = s;
   }
   uint32_t left = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     left = static_cast<uint32_t>(std::popcount(WritableMaskLocked()));
   }
   if (left == 1) {
@@ -290,12 +299,12 @@ uint32_t Volume::WritableMaskLocked() const {
 bool Volume::SegmentReleasedLocked(SegmentId seg) const { return released_.count(seg) != 0; }
 
 std::string Volume::DirOf(DiskIndex d) const {
-  std::lock_guard<std::mutex> lock(files_mu_);
+  MutexLock lock(&files_mu_);
   return slots_[d.value()]->dir;
 }
 
 std::string Volume::SegmentPath(DiskIndex d, SegmentId seg) const {
-  std::lock_guard<std::mutex> lock(files_mu_);
+  MutexLock lock(&files_mu_);
   return SegmentPathLocked(d, seg);
 }
 
@@ -306,7 +315,7 @@ std::string Volume::SegmentPathLocked(DiskIndex d, SegmentId seg) const {
 }
 
 Result<std::shared_ptr<File>> Volume::GetFile(DiskIndex d, SegmentId seg, bool create) {
-  std::lock_guard<std::mutex> lock(files_mu_);
+  MutexLock lock(&files_mu_);
   auto key = std::make_pair(d.value(), seg.value());
   auto it = files_.find(key);
   if (it != files_.end()) return it->second;
@@ -320,29 +329,29 @@ Result<std::shared_ptr<File>> Volume::GetFile(DiskIndex d, SegmentId seg, bool c
 }
 
 void Volume::DropFiles(DiskIndex d) {
-  std::lock_guard<std::mutex> lock(files_mu_);
+  MutexLock lock(&files_mu_);
   std::erase_if(files_, [&](const auto& kv) { return kv.first.first == d.value(); });
 }
 
 uint64_t Volume::end_offset() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return end_offset_;
 }
 
 uint64_t Volume::durable_offset() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return durable_offset_;
 }
 
 uint64_t Volume::epoch() const {
-  std::lock_guard<std::mutex> lock(config_mu_);
+  MutexLock lock(&config_mu_);
   return config_.epoch;
 }
 
 std::string Volume::uuid() const { return VolumeUuidString(uuid_); }
 
 std::vector<DiskStatus> Volume::disks() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<DiskStatus> out;
   for (uint32_t i = 0; i < slots_.size(); ++i) {
     const Slot& s = *slots_[i];
@@ -365,7 +374,7 @@ VolumeStats Volume::stats() const {
 }
 
 std::vector<SegmentInfo> Volume::Segments() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<SegmentInfo> out;
   for (const StripeEntry& e : stripes_) {
     if (out.empty() || out.back().id != e.g.segment) {

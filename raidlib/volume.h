@@ -40,6 +40,7 @@
 #include "common/clock.h"
 #include "common/disk.h"
 #include "common/logging.h"
+#include "common/mutex.h"
 #include "common/status.h"
 #include "raidlib/stripe_geometry.h"
 #include "raidlib/superblock.h"
@@ -197,21 +198,21 @@ class Volume {
 
   // volume.cc: configuration and files.
   Status LoadConfig();
-  Status PersistConfigLocked();  // requires config_mu_
+  Status PersistConfigLocked() REQUIRES(config_mu_);
   void MarkDiskFailed(DiskIndex d, const std::string& why);
   Result<std::shared_ptr<File>> GetFile(DiskIndex d, SegmentId seg, bool create);
   void DropFiles(DiskIndex d);
   std::string SegmentPath(DiskIndex d, SegmentId seg) const;
-  std::string SegmentPathLocked(DiskIndex d, SegmentId seg) const;  // requires files_mu_
+  std::string SegmentPathLocked(DiskIndex d, SegmentId seg) const REQUIRES(files_mu_);
   std::string DirOf(DiskIndex d) const;
-  uint32_t WritableMaskLocked() const;  // requires mu_
-  bool SegmentReleasedLocked(SegmentId seg) const;  // requires mu_
+  uint32_t WritableMaskLocked() const REQUIRES(mu_);
+  bool SegmentReleasedLocked(SegmentId seg) const REQUIRES(mu_);
 
   // volume_recovery.cc: the open-time scan.
   Status RecoverLog();
 
   // volume_write.cc
-  Status WriteOut(bool sync);  // requires write_mu_
+  Status WriteOut(bool sync) REQUIRES(write_mu_);
   Status WriteStripe(const StripeGeometry& g, std::span<const std::byte> data,
                      uint32_t* good_mask, std::set<std::pair<uint32_t, uint32_t>>* touched);
 
@@ -240,32 +241,34 @@ class Volume {
   Logger log_;
   std::vector<std::unique_ptr<Slot>> slots_;
 
-  std::mutex write_mu_;  // one write-out at a time; held across fsync
+  Mutex write_mu_ ACQUIRED_BEFORE(config_mu_);  // one write-out at a time; held across fsync
 
-  mutable std::mutex config_mu_;  // serializes configuration changes
-  Superblock config_;             // guarded by config_mu_ (states mirrored in slots_)
+  mutable Mutex config_mu_ ACQUIRED_BEFORE(mu_);  // serializes configuration changes
+  Superblock config_ GUARDED_BY(config_mu_);  // states mirrored in slots_
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_ ACQUIRED_BEFORE(files_mu_, repair_mu_);
   VolumeUuid uuid_{};              // set at open, then constant
   uint64_t generation_ = 0;        // set at open, then constant
-  std::vector<StripeEntry> stripes_;  // guarded by mu_, sorted by logical_start
-  std::set<SegmentId> released_;      // guarded by mu_
-  uint64_t end_offset_ = 0;           // guarded by mu_
-  uint64_t durable_offset_ = 0;       // guarded by mu_
-  StripeSeq next_seq_{1};             // guarded by mu_
-  StripeSeq durable_seq_{0};          // guarded by mu_
-  SegmentId cur_segment_{0};          // guarded by mu_
-  uint64_t cur_offset_ = 0;           // guarded by mu_, next free offset in cur_segment_
-  std::vector<std::byte> pending_;    // guarded by mu_, bytes not yet written out
-  uint64_t pending_start_ = 0;        // guarded by mu_, logical offset of pending_[0]
-  std::shared_ptr<const std::vector<std::byte>> inflight_;  // guarded by mu_
-  uint64_t inflight_start_ = 0;       // guarded by mu_
-  Status sticky_error_;               // guarded by mu_
-  std::set<std::pair<uint32_t, uint32_t>> unsynced_files_;  // guarded by mu_ (disk, segment)
-  std::set<uint32_t> unsynced_dirs_;                        // guarded by mu_
+  uint32_t max_unit_bytes_ = 0;    // set at open, then constant
+  uint64_t segment_bytes_ = 0;     // set at open, then constant
+  std::vector<StripeEntry> stripes_ GUARDED_BY(mu_);  // sorted by logical_start
+  std::set<SegmentId> released_ GUARDED_BY(mu_);
+  uint64_t end_offset_ GUARDED_BY(mu_) = 0;
+  uint64_t durable_offset_ GUARDED_BY(mu_) = 0;
+  StripeSeq next_seq_ GUARDED_BY(mu_){1};
+  StripeSeq durable_seq_ GUARDED_BY(mu_){0};
+  SegmentId cur_segment_ GUARDED_BY(mu_){0};
+  uint64_t cur_offset_ GUARDED_BY(mu_) = 0;  // next free offset in cur_segment_
+  std::vector<std::byte> pending_ GUARDED_BY(mu_);  // bytes not yet written out
+  uint64_t pending_start_ GUARDED_BY(mu_) = 0;  // logical offset of pending_[0]
+  std::shared_ptr<const std::vector<std::byte>> inflight_ GUARDED_BY(mu_);
+  uint64_t inflight_start_ GUARDED_BY(mu_) = 0;
+  Status sticky_error_ GUARDED_BY(mu_);
+  std::set<std::pair<uint32_t, uint32_t>> unsynced_files_ GUARDED_BY(mu_);  // (disk, segment)
+  std::set<uint32_t> unsynced_dirs_ GUARDED_BY(mu_);
 
-  mutable std::mutex files_mu_;
-  std::map<std::pair<uint32_t, uint32_t>, std::shared_ptr<File>> files_;  // guarded by files_mu_
+  mutable Mutex files_mu_;
+  std::map<std::pair<uint32_t, uint32_t>, std::shared_ptr<File>> files_ GUARDED_BY(files_mu_);
 
   struct Counters {
     std::atomic<uint64_t> bytes_appended{0};
@@ -277,17 +280,17 @@ class Volume {
     std::atomic<uint64_t> unrecoverable{0};
   } counters_;
 
-  std::mutex repair_mu_;
-  std::condition_variable repair_cv_;
-  std::deque<RepairItem> repair_queue_;  // guarded by repair_mu_
-  std::set<std::pair<uint64_t, uint32_t>> repair_queued_;  // guarded by repair_mu_
-  bool repair_busy_ = false;             // guarded by repair_mu_
-  bool stopping_ = false;                // guarded by repair_mu_
+  Mutex repair_mu_;
+  CondVar repair_cv_;
+  std::deque<RepairItem> repair_queue_ GUARDED_BY(repair_mu_);
+  std::set<std::pair<uint64_t, uint32_t>> repair_queued_ GUARDED_BY(repair_mu_);
+  bool repair_busy_ GUARDED_BY(repair_mu_) = false;
+  bool stopping_ GUARDED_BY(repair_mu_) = false;
   std::thread repair_thread_;
 
-  mutable std::mutex rebuild_mu_;
-  std::condition_variable rebuild_cv_;
-  RebuildProgress rebuild_;  // guarded by rebuild_mu_
+  mutable Mutex rebuild_mu_;
+  CondVar rebuild_cv_;
+  RebuildProgress rebuild_ GUARDED_BY(rebuild_mu_);
   std::thread rebuild_thread_;
   std::atomic<bool> stop_rebuild_{false};
 };

@@ -26,7 +26,7 @@ void Volume::Throttle(uint64_t bytes, Nanos start, uint64_t* bytes_so_far) {
 Result<ScrubReport> Volume::Scrub(const ProgressFn& progress) {
   std::vector<StripeEntry> snapshot;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     snapshot = stripes_;
   }
   ScrubReport r;
@@ -47,7 +47,7 @@ Result<ScrubReport> Volume::Scrub(const ProgressFn& progress) {
       continue;
     }
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (SegmentReleasedLocked(g.segment)) continue;
     }
     r.stripes_checked++;
@@ -126,15 +126,15 @@ Status Volume::ReplaceDisk(DiskIndex d, const std::string& new_dir) {
   }
   // No write-out runs while the slot changes: new stripes see either the old
   // state (not a member) or the new one (a member), never a half-made disk.
-  std::lock_guard<std::mutex> w(write_mu_);
-  std::lock_guard<std::mutex> config_lock(config_mu_);
+  MutexLock w(&write_mu_);
+  MutexLock config_lock(&config_mu_);
   if (config_.disk_states[d.value()] != DiskState::kFailed) {
     return Status::FailedPrecondition(
         "disk " + std::to_string(d.value()) + " is " +
         DiskStateName(config_.disk_states[d.value()]) + "; only a failed disk can be replaced");
   }
   {
-    std::lock_guard<std::mutex> lock(rebuild_mu_);
+    MutexLock lock(&rebuild_mu_);
     if (rebuild_.active) return Status::FailedPrecondition("a rebuild is already running");
   }
   const std::string dir = new_dir.empty() ? DirOf(d) : new_dir;
@@ -158,7 +158,7 @@ Status Volume::ReplaceDisk(DiskIndex d, const std::string& new_dir) {
     // others at the log's end, so no stale unit can be mistaken for data.
     std::map<uint32_t, uint64_t> seg_end;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       for (const StripeEntry& e : stripes_) {
         seg_end[e.g.segment.value()] = e.g.file_offset + e.g.stride();
       }
@@ -187,20 +187,20 @@ Status Volume::ReplaceDisk(DiskIndex d, const std::string& new_dir) {
     return info.status();
   }
   {
-    std::lock_guard<std::mutex> lock(files_mu_);
+    MutexLock lock(&files_mu_);
     slots_[d.value()]->dir = dir;
   }
   config_.disk_states[d.value()] = DiskState::kRebuilding;
   config_.epoch += 1;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     slots_[d.value()]->state = DiskState::kRebuilding;
   }
   RETURN_IF_ERROR(PersistConfigLocked());
   RETURN_IF_ERROR(disk_.SyncDir(dir));
   LOG_INFO(log_) << "disk " << d << " replaced by " << dir << "; rebuilding in the background";
   {
-    std::lock_guard<std::mutex> lock(rebuild_mu_);
+    MutexLock lock(&rebuild_mu_);
     rebuild_ = RebuildProgress{};
     rebuild_.active = true;
     rebuild_.disk = d;
@@ -213,13 +213,13 @@ Status Volume::ReplaceDisk(DiskIndex d, const std::string& new_dir) {
 void Volume::RebuildLoop(DiskIndex d) {
   std::vector<StripeEntry> snapshot;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (const StripeEntry& e : stripes_) {
       if (!e.lost && e.g.IsMember(d)) snapshot.push_back(e);
     }
   }
   {
-    std::lock_guard<std::mutex> lock(rebuild_mu_);
+    MutexLock lock(&rebuild_mu_);
     rebuild_.stripes_total = snapshot.size();
   }
   const Nanos start = clock_.Now();
@@ -232,13 +232,13 @@ void Volume::RebuildLoop(DiskIndex d) {
       break;
     }
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (slots_[d.value()]->state == DiskState::kFailed) {
         error = "the new disk failed during the rebuild";
         break;
       }
       if (SegmentReleasedLocked(e.g.segment)) {
-        std::lock_guard<std::mutex> rl(rebuild_mu_);
+        MutexLock rl(&rebuild_mu_);
         rebuild_.stripes_done++;
         continue;
       }
@@ -261,7 +261,7 @@ void Volume::RebuildLoop(DiskIndex d) {
       }
     }
     {
-      std::lock_guard<std::mutex> lock(rebuild_mu_);
+      MutexLock lock(&rebuild_mu_);
       rebuild_.stripes_done++;
       if (written > 0) rebuild_.units_rewritten++;
       rebuild_.bytes_written += written;
@@ -285,12 +285,12 @@ void Volume::RebuildLoop(DiskIndex d) {
     if (!s.ok()) error = s.ToString();
   }
   if (error.empty()) {
-    std::lock_guard<std::mutex> config_lock(config_mu_);
+    MutexLock config_lock(&config_mu_);
     if (config_.disk_states[d.value()] == DiskState::kRebuilding) {
       config_.disk_states[d.value()] = DiskState::kHealthy;
       config_.epoch += 1;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(&mu_);
         slots_[d.value()]->state = DiskState::kHealthy;
       }
       Status s = PersistConfigLocked();
@@ -299,7 +299,7 @@ void Volume::RebuildLoop(DiskIndex d) {
   }
   std::optional<DiskIndex> next;
   {
-    std::lock_guard<std::mutex> lock(rebuild_mu_);
+    MutexLock lock(&rebuild_mu_);
     rebuild_.active = false;
     rebuild_.error = error;
     if (error.empty()) {
@@ -311,14 +311,14 @@ void Volume::RebuildLoop(DiskIndex d) {
     }
   }
   if (error.empty() && !stop_rebuild_.load()) {
-    std::lock_guard<std::mutex> config_lock(config_mu_);
+    MutexLock config_lock(&config_mu_);
     for (uint32_t i = 0; i < num_disks(); ++i) {
       if (config_.disk_states[i] == DiskState::kRebuilding) next = DiskIndex(i);
     }
   }
   if (next) {
     {
-      std::lock_guard<std::mutex> lock(rebuild_mu_);
+      MutexLock lock(&rebuild_mu_);
       rebuild_ = RebuildProgress{};
       rebuild_.active = true;
       rebuild_.disk = *next;
@@ -326,31 +326,33 @@ void Volume::RebuildLoop(DiskIndex d) {
     RebuildLoop(*next);
     return;
   }
-  rebuild_cv_.notify_all();
+  rebuild_cv_.NotifyAll();
 }
 
 RebuildProgress Volume::rebuild_progress() const {
-  std::lock_guard<std::mutex> lock(rebuild_mu_);
+  MutexLock lock(&rebuild_mu_);
   return rebuild_;
 }
 
 void Volume::WaitForBackgroundWork() {
   for (int round = 0; round < 2; ++round) {
     {
-      std::unique_lock<std::mutex> lock(rebuild_mu_);
-      rebuild_cv_.wait(lock, [&] { return !rebuild_.active; });
+      MutexLock lock(&rebuild_mu_);
+      rebuild_cv_.Wait(&rebuild_mu_, [&]() REQUIRES(rebuild_mu_) { return !rebuild_.active; });
     }
-    std::unique_lock<std::mutex> lock(repair_mu_);
-    repair_cv_.wait(lock, [&] { return stopping_ || (repair_queue_.empty() && !repair_busy_); });
+    MutexLock lock(&repair_mu_);
+    repair_cv_.Wait(&repair_mu_, [&]() REQUIRES(repair_mu_) {
+      return stopping_ || (repair_queue_.empty() && !repair_busy_);
+    });
   }
 }
 
 Status Volume::ReleaseSegment(SegmentId id) {
   if (options_.read_only) return Status::FailedPrecondition("volume is open read-only");
-  std::lock_guard<std::mutex> w(write_mu_);
-  std::lock_guard<std::mutex> config_lock(config_mu_);
+  MutexLock w(&write_mu_);
+  MutexLock config_lock(&config_mu_);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (SegmentReleasedLocked(id)) return Status::Ok();
     if (id >= cur_segment_) {
       return Status::FailedPrecondition("segment " + std::to_string(id.value()) +
@@ -367,12 +369,12 @@ Status Volume::ReleaseSegment(SegmentId id) {
   config_.epoch += 1;
   RETURN_IF_ERROR(PersistConfigLocked());
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     released_.insert(id);
     std::erase_if(stripes_, [&](const StripeEntry& e) { return e.g.segment == id; });
   }
   {
-    std::lock_guard<std::mutex> lock(files_mu_);
+    MutexLock lock(&files_mu_);
     std::erase_if(files_, [&](const auto& kv) { return kv.first.second == id.value(); });
   }
   for (uint32_t d = 0; d < num_disks(); ++d) {

@@ -22,7 +22,7 @@ Status Volume::Read(uint64_t offset, std::span<std::byte> out) {
   const uint64_t end = offset + out.size();
   std::vector<StripeEntry> parts;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (end < offset || end > end_offset_) {
       return Status::InvalidArgument("read of [" + std::to_string(offset) + ", " +
                                      std::to_string(end) + ") is past the end of the log (" +
@@ -105,7 +105,7 @@ Result<std::vector<std::byte>> Volume::ReadUnitChunks(const StripeGeometry& g, D
                                                       UnitReadError* why) {
   *why = UnitReadError::kNone;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (slots_[d.value()]->state == DiskState::kFailed) {
       *why = UnitReadError::kDiskFailed;
       return Status::Unavailable("disk " + std::to_string(d.value()) + " has failed");
@@ -227,7 +227,7 @@ Status Volume::RewriteUnit(const StripeGeometry& g, DiskIndex d,
   std::vector<std::byte> unit = EncodeUnitHeader(uuid_, h);
   unit.insert(unit.end(), payload->begin(), payload->end());
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (SegmentReleasedLocked(g.segment)) return Status::Ok();
     if (slots_[d.value()]->state == DiskState::kFailed) {
       return Status::Unavailable("disk " + std::to_string(d.value()) + " has failed");
@@ -246,29 +246,31 @@ Status Volume::RewriteUnit(const StripeGeometry& g, DiskIndex d,
 
 void Volume::QueueRepair(const StripeGeometry& g, DiskIndex d) {
   if (options_.read_only) return;
-  std::lock_guard<std::mutex> lock(repair_mu_);
+  MutexLock lock(&repair_mu_);
   if (stopping_) return;
   if (!repair_queued_.insert({g.seq.value(), d.value()}).second) return;
   repair_queue_.push_back({g, d});
-  repair_cv_.notify_all();
+  repair_cv_.NotifyAll();
 }
 
 void Volume::RepairLoop() {
-  std::unique_lock<std::mutex> lock(repair_mu_);
   while (true) {
-    repair_cv_.wait(lock, [&] { return stopping_ || !repair_queue_.empty(); });
-    if (stopping_) return;
-    RepairItem item = repair_queue_.front();
-    repair_queue_.pop_front();
-    repair_busy_ = true;
-    lock.unlock();
+    RepairItem item;
+    {
+      MutexLock lock(&repair_mu_);
+      repair_cv_.Wait(&repair_mu_,
+                      [&]() REQUIRES(repair_mu_) { return stopping_ || !repair_queue_.empty(); });
+      if (stopping_) return;
+      item = repair_queue_.front();
+      repair_queue_.pop_front();
+      repair_busy_ = true;
+    }
     // Verify first: a concurrent scrub or an earlier item may have fixed it.
     UnitReadError why = UnitReadError::kNone;
     bool bad = !ReadUnitChunks(item.g, item.disk, 0, item.g.chunk_count(), &why).ok() &&
                why != UnitReadError::kDiskFailed;
-    Status s;
     if (bad) {
-      s = RewriteUnit(item.g, item.disk, nullptr);
+      Status s = RewriteUnit(item.g, item.disk, nullptr);
       if (s.ok()) {
         auto file = GetFile(item.disk, item.g.segment, false);
         s = file.ok() ? (*file)->Sync() : file.status();
@@ -281,10 +283,10 @@ void Volume::RepairLoop() {
                        << ": " << s.ToString();
       }
     }
-    lock.lock();
+    MutexLock lock(&repair_mu_);
     repair_queued_.erase({item.g.seq.value(), item.disk.value()});
     repair_busy_ = false;
-    repair_cv_.notify_all();
+    repair_cv_.NotifyAll();
   }
 }
 

@@ -43,6 +43,11 @@ bool ParseSegmentName(const std::string& name, uint32_t* id) {
 
 Status Volume::RecoverLog() {
   const uint32_t n = num_disks();
+  std::set<SegmentId> released;
+  {
+    MutexLock lock(&mu_);
+    released = released_;
+  }
   std::vector<bool> usable(n);
   std::set<uint32_t> segs;
   std::map<uint32_t, std::set<uint32_t>> files_on;  // disk -> segments present
@@ -59,7 +64,7 @@ Status Volume::RecoverLog() {
     for (const auto& name : *names) {
       uint32_t id = 0;
       if (!ParseSegmentName(name, &id)) continue;
-      if (released_.count(SegmentId(id))) {
+      if (released.count(SegmentId(id))) {
         // Left over from a ReleaseSegment interrupted by a crash.
         if (!options_.read_only) disk_.Remove(JoinPath(DirOf(DiskIndex(d)), name)).IgnoreError();
         continue;
@@ -163,7 +168,7 @@ Status Volume::RecoverLog() {
       const StripeGeometry& prev = kept.back().g;
       if (g.seq != prev.seq.Next() || g.logical_start != prev.logical_end()) {
         bool released_between = false;
-        for (SegmentId r : released_) {
+        for (SegmentId r : released) {
           if (r > prev.segment && r < g.segment) released_between = true;
         }
         const bool plausible = g.seq > prev.seq && g.logical_start >= prev.logical_end();
@@ -266,9 +271,9 @@ Status Volume::RecoverLog() {
   }
   uint32_t max_seg = 0;
   if (!segs.empty()) max_seg = *segs.rbegin();
-  if (!released_.empty()) max_seg = std::max(max_seg, released_.rbegin()->value());
+  if (!released.empty()) max_seg = std::max(max_seg, released.rbegin()->value());
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stripes_ = std::move(kept);
     next_seq_ = has_last ? last.seq.Next() : StripeSeq(1);
     end_offset_ = has_last ? last.logical_end() : 0;

@@ -28,7 +28,7 @@ Result<uint64_t> Volume::Append(std::span<const std::byte> data) {
   uint64_t offset;
   bool flush;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!sticky_error_.ok()) return sticky_error_;
     offset = end_offset_;
     pending_.insert(pending_.end(), data.begin(), data.end());
@@ -38,9 +38,9 @@ Result<uint64_t> Volume::Append(std::span<const std::byte> data) {
   counters_.bytes_appended.fetch_add(data.size());
   if (flush) {
     // Back-pressure: the appender that fills the buffer writes it out.
-    std::lock_guard<std::mutex> w(write_mu_);
+    MutexLock w(&write_mu_);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       flush = pending_.size() >= options_.max_pending_bytes;
     }
     if (flush) RETURN_IF_ERROR(WriteOut(/*sync=*/false));
@@ -52,16 +52,16 @@ Status Volume::Sync() {
   if (options_.read_only) return Status::FailedPrecondition("volume is open read-only");
   uint64_t target;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!sticky_error_.ok()) return sticky_error_;
     target = end_offset_;
     if (durable_offset_ >= target) return Status::Ok();
   }
   // Group commit: while one caller writes and fsyncs, the others queue here;
   // the next one takes everything appended meanwhile in one write-out.
-  std::lock_guard<std::mutex> w(write_mu_);
+  MutexLock w(&write_mu_);
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!sticky_error_.ok()) return sticky_error_;
     if (durable_offset_ >= target) return Status::Ok();
   }
@@ -74,7 +74,7 @@ Status Volume::WriteOut(bool sync) {
   uint64_t batch_end;
   StripeSeq committed;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto moved = std::make_shared<std::vector<std::byte>>(std::move(pending_));
     pending_ = std::vector<std::byte>();
     batch = moved;
@@ -93,7 +93,7 @@ Status Volume::WriteOut(bool sync) {
   while (pos < batch->size()) {
     StripeGeometry g;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       const uint32_t writable = WritableMaskLocked();
       std::vector<uint32_t> disks;
       for (uint32_t i = 0; i < slots_.size(); ++i) {
@@ -107,7 +107,7 @@ Status Volume::WriteOut(bool sync) {
       const uint32_t max_data_units = w >= 2 ? w - 1 : 1;
       const uint64_t remaining = batch->size() - pos;
       const uint64_t len64 =
-          std::min<uint64_t>(remaining, uint64_t{max_data_units} * config_.max_unit_bytes);
+          std::min<uint64_t>(remaining, uint64_t{max_data_units} * max_unit_bytes_);
       const auto len = static_cast<uint32_t>(len64);
       // RAID-Z style width: a small batch uses only as many data units as it
       // fills, so a tiny append writes two units (data + parity), not N.
@@ -126,7 +126,7 @@ Status Volume::WriteOut(bool sync) {
       g.data_len = len;
       g.unit_len = UnitLenFor(len, data_units);
       g.header_len = HeaderLenFor(g.unit_len);
-      if (cur_offset_ > 0 && cur_offset_ + g.stride() > config_.segment_bytes) {
+      if (cur_offset_ > 0 && cur_offset_ + g.stride() > segment_bytes_) {
         cur_segment_ = cur_segment_.Next();
         cur_offset_ = 0;
       }
@@ -147,7 +147,7 @@ Status Volume::WriteOut(bool sync) {
 
   if (status.ok() && sync) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       touched.insert(unsynced_files_.begin(), unsynced_files_.end());
       new_dirs.insert(unsynced_dirs_.begin(), unsynced_dirs_.end());
     }
@@ -171,7 +171,7 @@ Status Volume::WriteOut(bool sync) {
     }
   }
 
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (status.ok()) {
     // Every unit on a disk that has not failed was written (a write error
     // fails its disk), so a stripe is whole while enough members are alive.

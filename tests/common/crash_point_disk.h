@@ -23,7 +23,7 @@
 #include "common/mem_disk.h"
 #include "common/random.h"
 
-namespace cairn::testing {
+namespace cairn::testutil {
 
 class CrashPointDisk : public Disk {
  public:
@@ -156,4 +156,4 @@ class CrashPointDisk : public Disk {
   uint64_t crash_seed_ = 0;
 };
 
-}  // namespace cairn::testing
+}  // namespace cairn::testutil

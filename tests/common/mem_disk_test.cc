@@ -461,7 +461,7 @@ TEST(WriteFileAtomicTest, CrashAtAnyPointLeavesOldOrNew) {
               WriteNew(mem, "/d/f.tmp", Filled(9000, 0x33), true);
               ASSERT_TRUE(mem.SyncDir("/d").ok());
             }
-            testing::CrashPointDisk disk(&mem);
+            testutil::CrashPointDisk disk(&mem);
             disk.ArmCrash(op, after, mode, seed);
             Status s = WriteFileAtomic(disk, "/d/f", new_data);
             if (!disk.crashed()) {

@@ -196,11 +196,10 @@ TEST_F(VolumeToolTest, CreateInspectScrubReplaceRoundTrip) {
   ASSERT_EQ(r.exit_code, kExitOk) << Describe(r);
   for (const std::string& d : dirs) EXPECT_NE(r.out.find(d), std::string::npos) << Describe(r);
   EXPECT_EQ(CountOf(r.out, "healthy"), 3u) << Describe(r);
-  EXPECT_EQ(CountOf(r.out, "failed  "), 0u) << Describe(r);
 
   r = Run(With({"inspect", "--json"}, dirs));
   ASSERT_EQ(r.exit_code, kExitOk) << Describe(r);
-  ASSERT_FALSE(r.out.empty());
+  ASSERT_GE(r.out.size(), 2u);
   EXPECT_EQ(r.out.front(), '{') << Describe(r);
   EXPECT_EQ(r.out.substr(r.out.size() - 2), "}\n") << Describe(r);
   EXPECT_EQ(CountOf(r.out, "\"state\":\"healthy\""), 3u) << Describe(r);
