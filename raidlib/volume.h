@@ -179,6 +179,9 @@ class Volume {
   struct Slot {
     std::string dir;  // guarded by files_mu_ (changes in ReplaceDisk); read with DirOf()
     DiskState state = DiskState::kHealthy;  // guarded by mu_ (written under config_mu_ too)
+    // While rebuilding: stripes below this sequence number may lack a good
+    // unit here; reads reconstruct them without counting an error.
+    StripeSeq rebuild_floor;  // guarded by mu_
     std::atomic<uint64_t> io_errors{0};
     std::atomic<uint64_t> checksum_errors{0};
     std::atomic<uint64_t> repaired_units{0};
@@ -219,8 +222,11 @@ class Volume {
   // volume_read.cc
   Status ReadStripe(const StripeGeometry& g, uint64_t offset_in_stripe, std::span<std::byte> out);
   // Reads payload chunks [c0, c1) of the unit on `d`, verified.
+  // A unit on a rebuilding disk that the rebuild has not reached yet reads as
+  // kDiskFailed unless `check_rebuilding` (the rebuild's own check).
   Result<std::vector<std::byte>> ReadUnitChunks(const StripeGeometry& g, DiskIndex d, uint32_t c0,
-                                                uint32_t c1, UnitReadError* why);
+                                                uint32_t c1, UnitReadError* why,
+                                                bool check_rebuilding = false);
   // Rebuilds chunks [c0, c1) of the unit on `bad` from the other members.
   Result<std::vector<std::byte>> ReconstructChunks(const StripeGeometry& g, DiskIndex bad,
                                                    uint32_t c0, uint32_t c1);

@@ -195,6 +195,7 @@ Status Volume::ReplaceDisk(DiskIndex d, const std::string& new_dir) {
   {
     MutexLock lock(&mu_);
     slots_[d.value()]->state = DiskState::kRebuilding;
+    slots_[d.value()]->rebuild_floor = next_seq_;
   }
   RETURN_IF_ERROR(PersistConfigLocked());
   RETURN_IF_ERROR(disk_.SyncDir(dir));
@@ -244,7 +245,7 @@ void Volume::RebuildLoop(DiskIndex d) {
       }
     }
     UnitReadError why = UnitReadError::kNone;
-    bool intact = ReadUnitChunks(e.g, d, 0, e.g.chunk_count(), &why).ok();
+    bool intact = ReadUnitChunks(e.g, d, 0, e.g.chunk_count(), &why, /*check_rebuilding=*/true).ok();
     uint64_t written = 0;
     bool lost = false;
     if (!intact) {

@@ -102,13 +102,18 @@ Status Volume::ReadStripe(const StripeGeometry& g, uint64_t offset_in_stripe,
 
 Result<std::vector<std::byte>> Volume::ReadUnitChunks(const StripeGeometry& g, DiskIndex d,
                                                       uint32_t c0, uint32_t c1,
-                                                      UnitReadError* why) {
+                                                      UnitReadError* why, bool check_rebuilding) {
   *why = UnitReadError::kNone;
   {
     MutexLock lock(&mu_);
-    if (slots_[d.value()]->state == DiskState::kFailed) {
+    const Slot& slot = *slots_[d.value()];
+    if (slot.state == DiskState::kFailed) {
       *why = UnitReadError::kDiskFailed;
       return Status::Unavailable("disk " + std::to_string(d.value()) + " has failed");
+    }
+    if (slot.state == DiskState::kRebuilding && g.seq < slot.rebuild_floor && !check_rebuilding) {
+      *why = UnitReadError::kDiskFailed;
+      return Status::Unavailable("disk " + std::to_string(d.value()) + " is being rebuilt");
     }
   }
   auto file = GetFile(d, g.segment, /*create=*/false);

@@ -258,11 +258,20 @@ Status Volume::RecoverLog() {
   std::unordered_map<uint64_t, uint32_t> valid_by_seq;
   for (const Found& f : found) valid_by_seq[f.g.seq.value()] = f.valid_mask;
   std::vector<std::pair<StripeGeometry, uint32_t>> repairs;
+  std::vector<bool> rebuilding(n);
+  {
+    MutexLock lock(&mu_);
+    for (uint32_t d = 0; d < n; ++d) {
+      rebuilding[d] = slots_[d]->state == DiskState::kRebuilding;
+      // Everything found now is older than the rebuild's work list.
+      if (rebuilding[d]) slots_[d]->rebuild_floor = has_last ? last.seq.Next() : StripeSeq(1);
+    }
+  }
   for (const StripeEntry& e : kept) {
     if (e.lost) continue;
     const uint32_t valid = valid_by_seq[e.g.seq.value()];
     for (uint32_t d = 0; d < n; ++d) {
-      if (e.g.IsMember(DiskIndex(d)) && usable[d] && !((valid >> d) & 1u)) {
+      if (e.g.IsMember(DiskIndex(d)) && usable[d] && !rebuilding[d] && !((valid >> d) & 1u)) {
         repairs.push_back({e.g, d});
         slots_[d]->checksum_errors.fetch_add(1);
         counters_.corruptions_detected.fetch_add(1);
