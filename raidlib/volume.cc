@@ -153,13 +153,14 @@ Volume::~Volume() {
 Status Volume::LoadConfig() {
   const uint32_t n = num_disks();
   std::vector<std::optional<Superblock>> found(n);
-  std::optional<Superblock> best;
+  uint32_t damaged = 0;
   for (uint32_t i = 0; i < n; ++i) {
     const std::string& dir = slots_[i]->dir;
     auto sb = ReadSuperblock(disk_, dir);
     if (!sb.ok()) {
       if (sb.status().code() == StatusCode::kInvalidArgument) return sb.status();
       if (sb.status().code() != StatusCode::kNotFound) {
+        ++damaged;
         LOG_ERROR(log_) << "disk " << i << " (" << dir << "): " << sb.status().ToString();
       }
       continue;
@@ -168,9 +169,29 @@ Status Volume::LoadConfig() {
   }
   // Identity checks: every superblock found must agree on the volume, the
   // slot and the width; a mistake here must not be "repaired" by a rebuild.
+  // The volume is the one most directories belong to, so the message names
+  // the odd directory out.
+  std::map<VolumeUuid, uint32_t> votes;
+  for (const auto& sb : found) {
+    if (sb) votes[sb->volume]++;
+  }
+  VolumeUuid majority{};
+  uint32_t most = 0;
+  for (const auto& [id, count] : votes) {
+    if (count > most) {
+      majority = id;
+      most = count;
+    }
+  }
+  std::optional<Superblock> best;
   for (uint32_t i = 0; i < n; ++i) {
     if (!found[i]) continue;
     const Superblock& sb = *found[i];
+    if (sb.volume != majority) {
+      return Status::InvalidArgument("disk directory " + slots_[i]->dir + " belongs to volume " +
+                                     VolumeUuidString(sb.volume) + ", the others to " +
+                                     VolumeUuidString(majority));
+    }
     if (sb.num_disks != n) {
       return Status::InvalidArgument("disk directory " + slots_[i]->dir + " belongs to a volume of " +
                                      std::to_string(sb.num_disks) + " disks, but " +
@@ -182,12 +203,12 @@ Status Volume::LoadConfig() {
                                      " of its volume but was given as disk " + std::to_string(i) +
                                      "; give the directories in their original order");
     }
-    if (best && sb.volume != best->volume) {
-      return Status::InvalidArgument("disk directory " + slots_[i]->dir + " belongs to volume " +
-                                     VolumeUuidString(sb.volume) + ", the others to " +
-                                     VolumeUuidString(best->volume));
-    }
     if (!best || sb.epoch > best->epoch) best = sb;
+  }
+  if (!best && damaged > 0) {
+    return Status::Corruption("the superblock of every disk that has one is damaged (" +
+                              std::to_string(damaged) + " of " + std::to_string(n) +
+                              "); the volume cannot be opened");
   }
   if (!best) {
     return Status::NotFound("no volume in " + slots_[0]->dir +

@@ -22,9 +22,7 @@
 #include <memory>
 #include <optional>
 #include <span>
-#include <sstream>
 #include <string_view>
-#include <thread>
 
 #include "common/logging.h"
 #include "common/status.h"
@@ -67,8 +65,8 @@ constexpr std::string_view kMainHelp =
     "  create    format a new volume\n"
     "  inspect   show the volume's disks, segments and rebuild state (read-only)\n"
     "  scrub     verify every stripe and repair what can be repaired\n"
-    "  replace   put a new (or the same, emptied) directory in a failed disk's slot\n"
-    "            and rebuild it\n"
+    "  replace   put a new directory (or the same one back) in a failed disk's\n"
+    "            slot and rebuild it\n"
     "  rebuild   finish an interrupted rebuild\n"
     "  help      show this text, or `help <command>` for a command's options\n"
     "\n";
@@ -78,7 +76,6 @@ struct FlagSpec {
   bool takes_value;
 };
 
-struct Command;
 struct ParsedArgs;
 using CommandFn = int (*)(const ParsedArgs&, Io&);
 
@@ -190,8 +187,8 @@ std::optional<std::string> SizeFlag(const ParsedArgs& a, std::string_view flag, 
   if (text == nullptr) return std::nullopt;
   std::optional<uint64_t> v = ParseSize(*text);
   if (!v) {
-    return std::string(flag) + " needs a byte count (digits, optionally K, M or G), not '" +
-           *text + "'";
+    return std::string(flag) + " needs a byte count (digits, optionally K, M or G), not '" + *text +
+           "'";
   }
   *out = *v;
   return std::nullopt;
@@ -236,8 +233,7 @@ std::string Percent(uint64_t done, uint64_t total) {
 // Waits for the volume's rebuild and queued repairs, printing
 // "<label>: done/total stripes (p%)" on stderr about once a second.
 void WaitWithProgress(Volume& vol, std::string_view label, Io& io) {
-  std::future<void> done =
-      std::async(std::launch::async, [&vol] { vol.WaitForBackgroundWork(); });
+  std::future<void> done = std::async(std::launch::async, [&vol] { vol.WaitForBackgroundWork(); });
   while (done.wait_for(kProgressInterval) != std::future_status::ready) {
     RebuildProgress p = vol.rebuild_progress();
     if (!p.active) continue;
@@ -254,10 +250,9 @@ int ReportRebuild(Volume& vol, DiskIndex disk, std::string_view label, Io& io) {
   for (const DiskStatus& d : vol.disks()) {
     if (d.index == disk) state = d.state;
   }
-  io.out << label << ": disk " << disk << " is " << DiskStateName(state) << ": "
-         << p.stripes_done << "/" << p.stripes_total << " stripes, " << p.units_rewritten
-         << " units rewritten, " << p.bytes_written << " bytes written, " << p.unrecoverable
-         << " unrecoverable\n";
+  io.out << label << ": disk " << disk << " is " << DiskStateName(state) << ": " << p.stripes_done
+         << "/" << p.stripes_total << " stripes, " << p.units_rewritten << " units rewritten, "
+         << p.bytes_written << " bytes written, " << p.unrecoverable << " unrecoverable\n";
   if (p.unrecoverable > 0) {
     io.err << kProg << ": " << label << ": " << p.unrecoverable
            << " stripes could not be rebuilt: their data is lost\n";
@@ -268,8 +263,8 @@ int ReportRebuild(Volume& vol, DiskIndex disk, std::string_view label, Io& io) {
     return kExitFailure;
   }
   if (state != DiskState::kHealthy) {
-    io.err << kProg << ": " << label << ": disk " << disk << " is still "
-           << DiskStateName(state) << " after the rebuild\n";
+    io.err << kProg << ": " << label << ": disk " << disk << " is still " << DiskStateName(state)
+           << " after the rebuild\n";
     return kExitFailure;
   }
   return kExitOk;
@@ -279,13 +274,27 @@ std::string JsonString(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -314,7 +323,9 @@ constexpr std::string_view kCreateUsage =
     "  --max-unit-bytes N  largest unit per disk per stripe; a multiple of 4096,\n"
     "                      at most 16M (default 1M)\n"
     "  --segment-bytes N   size at which a segment file is closed (default 256M)\n"
-    "  N accepts a K, M or G suffix (powers of 1024).\n";
+    "  N accepts a K, M or G suffix (powers of 1024).\n"
+    "\n"
+    "Invalid options and directories that are not empty exit with 64.\n";
 
 int CmdCreate(const ParsedArgs& a, Io& io) {
   VolumeOptions options;
@@ -325,9 +336,9 @@ int CmdCreate(const ParsedArgs& a, Io& io) {
     return UsageError(io, "create", *e);
   }
   if (max_unit > UINT32_MAX) {
-    return UsageError(io, "create", "--max-unit-bytes " + std::to_string(max_unit) +
-                                        " is too large (at most " +
-                                        std::to_string(kMaxUnitBytes) + ")");
+    return UsageError(io, "create",
+                      "--max-unit-bytes " + std::to_string(max_unit) + " is too large (at most " +
+                          std::to_string(kMaxUnitBytes) + ")");
   }
   options.max_unit_bytes = static_cast<uint32_t>(max_unit);
   if (a.dirs.empty()) return UsageError(io, "create", "no disk directories given");
@@ -458,16 +469,16 @@ void PrintInspectJson(Volume& vol, Io& io) {
     const DiskStatus& d = disks[i];
     o << (i ? "," : "") << "{\"slot\":" << d.index.value() << ",\"dir\":" << JsonString(d.dir)
       << ",\"state\":" << JsonString(DiskStateName(d.state)) << ",\"io_errors\":" << d.io_errors
-      << ",\"checksum_errors\":" << d.checksum_errors
-      << ",\"repaired_units\":" << d.repaired_units << "}";
+      << ",\"checksum_errors\":" << d.checksum_errors << ",\"repaired_units\":" << d.repaired_units
+      << "}";
   }
   o << "],\"segments\":[";
   for (size_t i = 0; i < segs.size(); ++i) {
     const SegmentInfo& s = segs[i];
     o << (i ? "," : "") << "{\"id\":" << s.id.value() << ",\"logical_start\":" << s.logical_start
       << ",\"logical_end\":" << s.logical_end << ",\"stripes\":" << s.stripes
-      << ",\"bytes_on_disk\":" << s.bytes_on_disk
-      << ",\"sealed\":" << (s.sealed ? "true" : "false") << "}";
+      << ",\"bytes_on_disk\":" << s.bytes_on_disk << ",\"sealed\":" << (s.sealed ? "true" : "false")
+      << "}";
   }
   o << "],\"totals\":{\"segments\":" << t.segments << ",\"sealed_segments\":" << t.sealed_segments
     << ",\"stripes\":" << t.stripes << ",\"end_offset\":" << vol.end_offset()
@@ -546,9 +557,9 @@ int CmdScrub(const ParsedArgs& a, Io& io) {
          << std::endl;
   for (const std::string& p : r.problems) io.out << "problem: " << p << "\n";
   io.out << "scrub" << (dry_run ? " (dry run)" : "") << ": " << r.stripes_checked
-         << " stripes checked, " << r.bytes_read << " bytes read, " << r.bad_units
-         << " bad units, " << r.repaired_units << " repaired, " << r.degraded_stripes
-         << " degraded stripes, " << r.unrecoverable_stripes << " unrecoverable\n";
+         << " stripes checked, " << r.bytes_read << " bytes read, " << r.bad_units << " bad units, "
+         << r.repaired_units << " repaired, " << r.degraded_stripes << " degraded stripes, "
+         << r.unrecoverable_stripes << " unrecoverable\n";
   for (const DiskStatus& d : vol->disks()) {
     if (d.state != DiskState::kHealthy) {
       io.out << "scrub: disk " << d.index << " (" << d.dir << ") is " << DiskStateName(d.state)
@@ -578,10 +589,13 @@ constexpr FlagSpec kReplaceFlags[] = {{"--disk", true}, {"--new-dir", true}, {"-
 constexpr std::string_view kReplaceUsage =
     "Usage: cairn-volume replace --disk K [--new-dir PATH] [--rate MB/s] DIR...\n"
     "\n"
-    "Puts a new empty directory (or the same path back, emptied or re-created) in\n"
-    "the slot of failed disk K and rebuilds its units from the other disks, in\n"
-    "the foreground, with progress on stderr. DIR... are the directories as the\n"
-    "volume knows them; the disk must be failed (a missing directory is).\n"
+    "Puts a replacement in the slot of failed disk K and rebuilds its units from\n"
+    "the other disks, in the foreground, with progress on stderr. The replacement\n"
+    "is --new-dir (missing or empty), or else the slot's own directory: missing\n"
+    "(it is created), empty, or the same disk back with its old contents.\n"
+    "DIR... are the directories as the volume knows them now. Disk K must be\n"
+    "failed (a missing or unreadable directory is, once the volume is opened).\n"
+    "After --new-dir, name the new directory in slot K from then on.\n"
     "\n"
     "Options:\n"
     "  --disk K        slot of the disk to replace (0-based)\n"
@@ -595,15 +609,15 @@ int CmdReplace(const ParsedArgs& a, Io& io) {
   const std::string* disk_text = a.Get("--disk");
   if (disk_text == nullptr) return UsageError(io, "replace", "--disk K is required");
   uint32_t disk = 0;
-  auto [ptr, ec] =
-      std::from_chars(disk_text->data(), disk_text->data() + disk_text->size(), disk);
+  auto [ptr, ec] = std::from_chars(disk_text->data(), disk_text->data() + disk_text->size(), disk);
   if (ec != std::errc() || ptr != disk_text->data() + disk_text->size() || disk_text->empty()) {
     return UsageError(io, "replace", "--disk needs a slot number, not '" + *disk_text + "'");
   }
   if (a.dirs.empty()) return UsageError(io, "replace", "no disk directories given");
   if (disk >= a.dirs.size()) {
-    return UsageError(io, "replace", "--disk " + std::to_string(disk) + " is out of range: " +
-                                         std::to_string(a.dirs.size()) + " directories given");
+    return UsageError(io, "replace",
+                      "--disk " + std::to_string(disk) + " is out of range: " +
+                          std::to_string(a.dirs.size()) + " directories given");
   }
   const std::string* new_dir = a.Get("--new-dir");
   if (new_dir != nullptr && new_dir->empty()) {

@@ -118,6 +118,17 @@ Status Volume::WriteOut(bool sync) {
       next_seq_ = next_seq_.Next();
       const auto start = static_cast<uint32_t>(g.seq.value() % w);
       for (uint32_t k = 0; k < members; ++k) g.member_mask |= 1u << disks[(start + k) % w];
+      if (w == 1 && slots_.size() >= 2) {
+        // One disk left of several: write a mirror whose other half is a
+        // failed disk, as classic RAID does, so that rebuilding that disk
+        // restores the second copy. (A one-member stripe would stay single.)
+        for (uint32_t d = 0; d < slots_.size(); ++d) {
+          if (((writable >> d) & 1u) == 0) {
+            g.member_mask |= 1u << d;
+            break;
+          }
+        }
+      }
       g.parity_disk = ParityDiskFor(g.member_mask, g.seq);
       g.num_disks = static_cast<uint8_t>(slots_.size());
       g.generation = generation_;
@@ -135,8 +146,10 @@ Status Volume::WriteOut(bool sync) {
       cur_offset_ += g.stride();
     }
     if (g.file_offset == 0) {
+      MutexLock lock(&mu_);
+      const uint32_t writable = WritableMaskLocked();
       for (uint32_t d = 0; d < slots_.size(); ++d) {
-        if (g.IsMember(DiskIndex(d))) new_dirs.insert(d);
+        if (g.IsMember(DiskIndex(d)) && ((writable >> d) & 1u)) new_dirs.insert(d);
       }
     }
     status = WriteStripe(g, std::span(batch->data() + pos, g.data_len), nullptr, &touched);
@@ -160,6 +173,17 @@ Status Volume::WriteOut(bool sync) {
       if (!s.ok()) {
         slots_[d]->io_errors.fetch_add(1);
         MarkDiskFailed(DiskIndex(d), s.ToString());
+      }
+    }
+    // A disk directory deleted under us goes unnoticed by writes to files
+    // already open: check that every disk written to still has its directory.
+    std::set<uint32_t> disks_touched;
+    for (const auto& [d, seg] : touched) disks_touched.insert(d);
+    for (uint32_t d : disks_touched) {
+      auto info = disk_.Stat(JoinPath(DirOf(DiskIndex(d)), kSuperblockName));
+      if (!info.ok()) {
+        slots_[d]->io_errors.fetch_add(1);
+        MarkDiskFailed(DiskIndex(d), "its superblock is gone: " + info.status().ToString());
       }
     }
     for (uint32_t d : new_dirs) {
@@ -218,7 +242,13 @@ Status Volume::WriteStripe(const StripeGeometry& g, std::span<const std::byte> d
   std::vector<std::byte> buf(size_t{g.header_len} + unit_len);
   uint32_t good = 0;
 
+  uint32_t writable;
+  {
+    MutexLock lock(&mu_);
+    writable = WritableMaskLocked();
+  }
   auto write_unit = [&](DiskIndex d, std::vector<std::byte>& unit) {
+    if (((writable >> d.value()) & 1u) == 0) return;  // a failed member (degraded stripe)
     UnitHeader h{g, d, std::vector<uint64_t>(g.chunk_count())};
     std::span<const std::byte> payload(unit.data() + g.header_len, unit_len);
     for (uint32_t c = 0; c < g.chunk_count(); ++c) {

@@ -239,8 +239,7 @@ TEST_F(VolumeBadInputTest, CreateOnANonEmptyDirectory) {
   // An existing volume is a full directory too.
   const auto other = Dirs("v", 2);
   ASSERT_TRUE(Volume::Create(Options(other)).ok());
-  ExpectError(Volume::Create(Options(other)), StatusCode::kAlreadyExists,
-              {other[0], "not empty"});
+  ExpectError(Volume::Create(Options(other)), StatusCode::kAlreadyExists, {other[0], "not empty"});
 }
 
 TEST_F(VolumeBadInputTest, CreateWhereADirectoryIsAFile) {
@@ -323,8 +322,7 @@ TEST_F(VolumeBadInputTest, WritesOnAReadOnlyVolume) {
   ExpectError(off.status(), StatusCode::kFailedPrecondition, {"read-only"});
   ExpectError((*vol)->Sync(), StatusCode::kFailedPrecondition, {"read-only"});
   ExpectError((*vol)->ReplaceDisk(DiskIndex(0)), StatusCode::kFailedPrecondition, {"read-only"});
-  ExpectError((*vol)->ReleaseSegment(SegmentId(0)), StatusCode::kFailedPrecondition,
-              {"read-only"});
+  ExpectError((*vol)->ReleaseSegment(SegmentId(0)), StatusCode::kFailedPrecondition, {"read-only"});
   EXPECT_EQ((*vol)->end_offset(), 5000u);
   EXPECT_EQ((*vol)->epoch(), epoch);
   ExpectDataReadable(**vol);

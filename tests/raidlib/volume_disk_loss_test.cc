@@ -149,18 +149,22 @@ class GatedClock : public Clock {
 // Losing a disk mid-run, replacing it, losing another.
 
 enum class LossMode {
-  kPosixRemoveDir,      // rm -rf the directory; the same path re-created as replacement
-  kPosixDirBecomesFile, // the directory replaced by a regular file; a new path as replacement
-  kDeadNewDir,          // FaultDisk kDead; a new directory as replacement
-  kDeadSameDiskBack,    // FaultDisk kDead; the same disk, old contents and all, comes back
+  kPosixRemoveDir,       // rm -rf the directory; the same path re-created as replacement
+  kPosixDirBecomesFile,  // the directory replaced by a regular file; a new path as replacement
+  kDeadNewDir,           // FaultDisk kDead; a new directory as replacement
+  kDeadSameDiskBack,     // FaultDisk kDead; the same disk, old contents and all, comes back
 };
 
 const char* LossModeName(LossMode m) {
   switch (m) {
-    case LossMode::kPosixRemoveDir: return "PosixRemoveDir";
-    case LossMode::kPosixDirBecomesFile: return "PosixDirBecomesFile";
-    case LossMode::kDeadNewDir: return "DeadNewDir";
-    case LossMode::kDeadSameDiskBack: return "DeadSameDiskBack";
+    case LossMode::kPosixRemoveDir:
+      return "PosixRemoveDir";
+    case LossMode::kPosixDirBecomesFile:
+      return "PosixDirBecomesFile";
+    case LossMode::kDeadNewDir:
+      return "DeadNewDir";
+    case LossMode::kDeadSameDiskBack:
+      return "DeadSameDiskBack";
   }
   return "?";
 }
@@ -504,7 +508,8 @@ TEST_P(VolumeDiskLossRebuildTest, CrashDuringRebuildResumesOnReopen) {
   ASSERT_NO_FATAL_FAILURE(ExpectLogMatches(vol, model_));
 }
 
-INSTANTIATE_TEST_SUITE_P(VolumeDiskLossRebuild, VolumeDiskLossRebuildTest, ::testing::Values(2u, 3u, 4u, 5u),
+INSTANTIATE_TEST_SUITE_P(VolumeDiskLossRebuild, VolumeDiskLossRebuildTest,
+                         ::testing::Values(2u, 3u, 4u, 5u),
                          [](const ::testing::TestParamInfo<uint32_t>& p) {
                            return "N" + std::to_string(p.param);
                          });

@@ -2,15 +2,19 @@
 // under /tmp, exit codes and output checked. The data is appended through the
 // Volume API in the test process while the tool is not running.
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -69,10 +73,18 @@ class VolumeToolTest : public ::testing::Test {
     return dirs;
   }
 
-  // Runs the real binary with `args` (argv[1..]); output captured via files.
-  ToolRun Run(const std::vector<std::string>& args) {
-    const std::string out_path = Path("stdout." + std::to_string(runs_));
-    const std::string err_path = Path("stderr." + std::to_string(runs_));
+  // A started tool process; its output goes to files.
+  struct Spawned {
+    pid_t pid = -1;
+    std::string out_path;
+    std::string err_path;
+  };
+
+  // Starts the real binary with `args` (argv[1..]).
+  Spawned Spawn(const std::vector<std::string>& args) {
+    Spawned sp;
+    sp.out_path = Path("stdout." + std::to_string(runs_));
+    sp.err_path = Path("stderr." + std::to_string(runs_));
     ++runs_;
     std::vector<std::string> argv_s = {CAIRN_VOLUME_BIN};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
@@ -81,30 +93,38 @@ class VolumeToolTest : public ::testing::Test {
     argv.push_back(nullptr);
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+    posix_spawn_file_actions_addopen(&actions, 1, sp.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                      0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+    posix_spawn_file_actions_addopen(&actions, 2, sp.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                      0644);
-    pid_t pid = -1;
-    ToolRun r;
-    int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    int rc = ::posix_spawn(&sp.pid, argv[0], &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) {
       ADD_FAILURE() << "posix_spawn " << argv[0] << ": " << std::strerror(rc);
-      return r;
+      sp.pid = -1;
     }
+    return sp;
+  }
+
+  // Waits for the process to end; a death by signal is a test failure unless
+  // `killed` says the test sent it.
+  ToolRun Wait(const Spawned& sp, bool killed = false) {
+    ToolRun r;
+    if (sp.pid < 0) return r;
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    while (::waitpid(sp.pid, &status, 0) < 0 && errno == EINTR) {
     }
     if (WIFEXITED(status)) {
       r.exit_code = WEXITSTATUS(status);
-    } else {
+    } else if (!killed) {
       ADD_FAILURE() << "cairn-volume died: status " << status;
     }
-    r.out = ReadFileText(out_path);
-    r.err = ReadFileText(err_path);
+    r.out = ReadFileText(sp.out_path);
+    r.err = ReadFileText(sp.err_path);
     return r;
   }
+
+  ToolRun Run(const std::vector<std::string>& args) { return Wait(Spawn(args)); }
 
   static std::vector<std::string> With(std::vector<std::string> head,
                                        const std::vector<std::string>& dirs) {
@@ -126,8 +146,9 @@ std::vector<std::byte> RandomBytes(Random& rng, size_t n) {
   return out;
 }
 
-// Appends `records` random records through the library and syncs; returns all
-// bytes of the log.
+// Appends `records` random records through the library, each synced (so every
+// stripe but the last is vouched for by a later one and the open-time check
+// leaves finding damage to scrub); returns all bytes of the log.
 std::vector<std::byte> AppendData(const std::vector<std::string>& dirs, uint64_t seed,
                                   int records) {
   VolumeOptions o;
@@ -144,9 +165,10 @@ std::vector<std::byte> AppendData(const std::vector<std::string>& dirs, uint64_t
     if (!off.ok()) return {};
     EXPECT_EQ(*off, model.size());
     model.insert(model.end(), rec.begin(), rec.end());
+    Status s = (*vol)->Sync();
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    if (!s.ok()) return {};
   }
-  Status s = (*vol)->Sync();
-  EXPECT_TRUE(s.ok()) << s.ToString();
   return model;
 }
 
@@ -163,8 +185,28 @@ void ExpectLogEquals(const std::vector<std::string>& dirs, const std::vector<std
   ASSERT_TRUE(got == model) << "log contents differ from what was appended";
 }
 
-// Flips one payload byte of the first unit in `seg_path`. The header length is
-// read from the unit header itself (unit_field::kHeaderLen).
+// The first segment file (lowest id) of `dir` that starts with a unit header;
+// empty if none.
+std::string FirstUnitFile(const std::string& dir) {
+  std::vector<std::string> segs;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(kSegmentPrefix, 0) == 0) segs.push_back(e.path().string());
+  }
+  std::sort(segs.begin(), segs.end());
+  for (const std::string& path : segs) {
+    std::ifstream in(path, std::ios::binary);
+    std::byte magic[8];
+    if (in.read(reinterpret_cast<char*>(magic), sizeof(magic)) &&
+        GetLE<uint64_t>(magic) == kUnitMagic) {
+      return path;
+    }
+  }
+  return "";
+}
+
+// Flips one payload byte of the unit at the start of `seg_path`. The header
+// length is read from the unit header itself (unit_field::kHeaderLen).
 void CorruptFirstUnitPayload(const std::string& seg_path) {
   std::fstream f(seg_path, std::ios::in | std::ios::out | std::ios::binary);
   ASSERT_TRUE(f.is_open()) << seg_path;
@@ -216,7 +258,9 @@ TEST_F(VolumeToolTest, CreateInspectScrubReplaceRoundTrip) {
       << Describe(r);
 
   // One flipped payload byte on disk 1: scrub finds it and repairs it.
-  CorruptFirstUnitPayload(dirs[1] + "/seg-00000000");
+  const std::string victim_file = FirstUnitFile(dirs[1]);
+  ASSERT_FALSE(victim_file.empty()) << "no unit on disk 1";
+  ASSERT_NO_FATAL_FAILURE(CorruptFirstUnitPayload(victim_file));
   r = Run(With({"scrub", "--dry-run"}, dirs));
   EXPECT_EQ(r.exit_code, kExitRepaired) << Describe(r);
   EXPECT_NE(r.out.find("problem:"), std::string::npos) << Describe(r);
@@ -283,6 +327,52 @@ TEST_F(VolumeToolTest, ReplaceIntoNewDirectory) {
   ExpectLogEquals(now, model);
 }
 
+// A replace killed mid-rebuild (SIGKILL) leaves the disk "rebuilding";
+// inspect says so and `rebuild` finishes the job.
+TEST_F(VolumeToolTest, RebuildFinishesAReplaceThatWasKilled) {
+  const std::vector<std::string> dirs = Dirs(3);
+  ASSERT_EQ(
+      Run(With({"create", "--max-unit-bytes", "4096", "--segment-bytes", "64K"}, dirs)).exit_code,
+      kExitOk);
+  const std::vector<std::byte> model = AppendData(dirs, /*seed=*/5, /*records=*/20);
+  ASSERT_FALSE(model.empty());
+  fs::remove_all(dirs[0]);
+
+  // 1 kB/s: the first rebuilt unit already sleeps for seconds.
+  Spawned sp = Spawn(With({"replace", "--disk", "0", "--rate", "0.001"}, dirs));
+  ASSERT_GT(sp.pid, 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  // The line is printed after ReplaceDisk() returned, i.e. after the new
+  // state was made durable.
+  while (ReadFileText(sp.err_path).find("replace: rebuilding disk 0") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(sp.pid, SIGKILL);
+  ToolRun killed = Wait(sp, /*killed=*/true);
+  ASSERT_NE(killed.err.find("replace: rebuilding disk 0"), std::string::npos) << Describe(killed);
+  ASSERT_EQ(killed.exit_code, -1) << "the replace finished before it was killed\n"
+                                  << Describe(killed);
+
+  ToolRun r = Run(With({"inspect"}, dirs));
+  ASSERT_EQ(r.exit_code, kExitOk) << Describe(r);
+  EXPECT_NE(r.out.find("rebuilding"), std::string::npos) << Describe(r);
+  EXPECT_NE(r.out.find("interrupted"), std::string::npos) << Describe(r);
+  r = Run(With({"inspect", "--json"}, dirs));
+  EXPECT_NE(r.out.find("\"state\":\"rebuilding\""), std::string::npos) << Describe(r);
+
+  r = Run(With({"rebuild"}, dirs));
+  ASSERT_EQ(r.exit_code, kExitOk) << Describe(r);
+  EXPECT_NE(r.out.find("disk 0 is healthy"), std::string::npos) << Describe(r);
+  r = Run(With({"inspect"}, dirs));
+  EXPECT_EQ(CountOf(r.out, "healthy"), 3u) << Describe(r);
+  r = Run(With({"scrub"}, dirs));
+  EXPECT_EQ(r.exit_code, kExitOk) << Describe(r);
+
+  fs::remove_all(dirs[2]);
+  ExpectLogEquals(dirs, model);
+}
+
 TEST_F(VolumeToolTest, ReplaceOfHealthyDiskFails) {
   const std::vector<std::string> dirs = Dirs(3);
   ASSERT_EQ(Run(With({"create"}, dirs)).exit_code, kExitOk);
@@ -305,8 +395,7 @@ TEST_F(VolumeToolTest, InspectOnEmptyDirectoriesIsNoVolume) {
   for (const std::string& d : dirs) fs::create_directory(d);
   ToolRun r = Run(With({"inspect"}, dirs));
   EXPECT_EQ(r.exit_code, kExitNoVolume) << Describe(r);
-  EXPECT_NE(r.err.find("cairn-volume: open volume: NotFound: "), std::string::npos)
-      << Describe(r);
+  EXPECT_NE(r.err.find("cairn-volume: open volume: NotFound: "), std::string::npos) << Describe(r);
   r = Run(With({"scrub"}, dirs));
   EXPECT_EQ(r.exit_code, kExitNoVolume) << Describe(r);
   r = Run({"inspect", Path("missing0"), Path("missing1")});
@@ -368,7 +457,8 @@ TEST_F(VolumeToolTest, HelpListsCommandsAndExitCodes) {
        std::vector<std::vector<std::string>>{{"--help"}, {"help"}, {"-h"}}) {
     ToolRun r = Run(args);
     EXPECT_EQ(r.exit_code, kExitOk) << Describe(r);
-    for (const char* word : {"create", "inspect", "scrub", "replace", "rebuild", "64", "66", "70"}) {
+    for (const char* word :
+         {"create", "inspect", "scrub", "replace", "rebuild", "64", "66", "70"}) {
       EXPECT_NE(r.out.find(word), std::string::npos) << word << "\n" << Describe(r);
     }
   }
