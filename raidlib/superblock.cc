@@ -20,11 +20,12 @@ const char* DiskStateName(DiskState s) {
 // Layout: magic u64 | version u32 | total_len u32 | volume 16 | num_disks u32 |
 // disk_index u32 | max_unit_bytes u32 | reserved u32 | segment_bytes u64 |
 // epoch u64 | created_wall_ns i64 | states u8[num_disks] | released_count u32 |
-// released u32[] | checksum u64 (XXH3 of everything before it).
+// released u32[] | app_root_len u32 | app_root bytes | checksum u64 (XXH3 of
+// everything before it).
 std::vector<std::byte> EncodeSuperblock(const Superblock& sb) {
   CAIRN_CHECK(sb.disk_states.size() == sb.num_disks);
   size_t len = 8 + 4 + 4 + 16 + 4 + 4 + 4 + 4 + 8 + 8 + 8 + sb.num_disks + 4 +
-               sb.released.size() * 4 + 8;
+               sb.released.size() * 4 + 4 + sb.app_root.size() + 8;
   std::vector<std::byte> out(len);
   std::byte* p = out.data();
   size_t o = 0;
@@ -45,6 +46,9 @@ std::vector<std::byte> EncodeSuperblock(const Superblock& sb) {
   for (DiskState s : sb.disk_states) p[o++] = static_cast<std::byte>(s);
   put32(static_cast<uint32_t>(sb.released.size()));
   for (SegmentId s : sb.released) put32(s.value());
+  put32(static_cast<uint32_t>(sb.app_root.size()));
+  if (!sb.app_root.empty()) std::memcpy(p + o, sb.app_root.data(), sb.app_root.size());
+  o += sb.app_root.size();
   put64(Checksum64(p, o));
   CAIRN_CHECK(o == len);
   return out;
@@ -94,6 +98,14 @@ Result<Superblock> DecodeSuperblock(std::span<const std::byte> bytes) {
   uint32_t released = get32();
   if (!need(size_t{released} * 4)) return Status::Corruption("superblock truncated");
   for (uint32_t i = 0; i < released; ++i) sb.released.push_back(SegmentId(get32()));
+  if (!need(4)) return Status::Corruption("superblock truncated");
+  uint32_t root_len = get32();
+  if (root_len > kMaxAppRootBytes || !need(root_len)) {
+    return Status::Corruption("superblock has an impossible application root length");
+  }
+  sb.app_root.assign(p + o, p + o + root_len);
+  o += root_len;
+  if (o != len - 8) return Status::Corruption("superblock has trailing bytes");
   return sb;
 }
 

@@ -34,6 +34,7 @@ struct Superblock {
   int64_t created_wall_ns = 0;
   std::vector<DiskState> disk_states;  // num_disks entries
   std::vector<SegmentId> released;     // sorted, segments given back by ReleaseSegment
+  std::vector<std::byte> app_root;     // the application's root, <= kMaxAppRootBytes
 };
 
 std::vector<std::byte> EncodeSuperblock(const Superblock& sb);

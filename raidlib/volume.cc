@@ -364,6 +364,30 @@ uint64_t Volume::durable_offset() const {
   return durable_offset_;
 }
 
+Status Volume::SetAppRoot(std::span<const std::byte> root) {
+  if (options_.read_only) return Status::FailedPrecondition("volume is open read-only");
+  if (root.size() > kMaxAppRootBytes) {
+    return Status::InvalidArgument("application root of " + std::to_string(root.size()) +
+                                   " bytes; at most " + std::to_string(kMaxAppRootBytes));
+  }
+  MutexLock config_lock(&config_mu_);
+  Superblock next = config_;
+  next.app_root.assign(root.begin(), root.end());
+  next.epoch += 1;
+  std::swap(config_, next);
+  Status s = PersistConfigLocked();
+  if (!s.ok()) {
+    // Not durable anywhere: keep answering with the old root.
+    config_.app_root = next.app_root;
+  }
+  return s;
+}
+
+std::vector<std::byte> Volume::app_root() const {
+  MutexLock config_lock(&config_mu_);
+  return config_.app_root;
+}
+
 uint64_t Volume::epoch() const {
   MutexLock lock(&config_mu_);
   return config_.epoch;

@@ -152,6 +152,13 @@ class Volume {
   uint64_t end_offset() const;      // where the next Append goes
   uint64_t durable_offset() const;  // everything below is synced
 
+  // A small root (at most kMaxAppRootBytes) the application keeps with the
+  // volume, e.g. where its newest checkpoint starts. SetAppRoot returns after
+  // the new root is durable on every disk that is not failed; after a crash
+  // the root is the old one or the new one, whole.
+  Status SetAppRoot(std::span<const std::byte> root);
+  std::vector<std::byte> app_root() const;
+
   std::vector<SegmentInfo> Segments() const;
   // Gives a sealed segment's space back; its range can no longer be read.
   Status ReleaseSegment(SegmentId id);

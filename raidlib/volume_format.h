@@ -27,6 +27,8 @@ inline constexpr uint8_t kNoParity = 0xFF;
 inline constexpr char kSuperblockName[] = "VOLUME";
 inline constexpr uint64_t kSuperblockMagic = 0x4B4C4256'4E524143ull;  // "CARNVBLK"
 inline constexpr uint32_t kSuperblockMaxBytes = 1u << 20;
+// The application root kept in the superblock (Volume::SetAppRoot).
+inline constexpr uint32_t kMaxAppRootBytes = 4096;
 
 // ---- unit header ----
 inline constexpr uint64_t kUnitMagic = 0x54494E55'4E524143ull;  // "CARNUNIT"

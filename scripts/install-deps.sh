@@ -7,7 +7,10 @@ PACKAGES=(
   # build
   cmake ninja-build g++ clang pkg-config
   # libraries
-  libxxhash-dev libzstd-dev
+  libxxhash-dev libzstd-dev libssl-dev libcurl4-openssl-dev nlohmann-json3-dev
+  libthrift-dev thrift-compiler
+  # the metaserver's consistent store (tests start a private etcd on loopback)
+  etcd-server etcd-client
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
 )

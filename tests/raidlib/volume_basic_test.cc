@@ -180,3 +180,29 @@ TEST(VolumeBasicMisc, EmptyVolumeReopens) {
 
 }  // namespace
 }  // namespace cairn::raidlib
+
+namespace cairn::raidlib {
+namespace {
+
+TEST(VolumeAppRoot, SurvivesReopenAndCrashWhole) {
+  MemDisk disk;
+  VolumeOptions o = Options(&disk, 3);
+  ASSERT_TRUE(Volume::Create(o).ok());
+  Random rng(3);
+  {
+    auto v = Volume::Open(o);
+    ASSERT_TRUE(v.ok());
+    EXPECT_TRUE((*v)->app_root().empty());
+    ASSERT_TRUE((*v)->SetAppRoot(Pattern(1, 100)).ok());
+    EXPECT_EQ((*v)->app_root(), Pattern(1, 100));
+    std::vector<std::byte> too_big(kMaxAppRootBytes + 1);
+    EXPECT_EQ((*v)->SetAppRoot(too_big).code(), StatusCode::kInvalidArgument);
+  }
+  disk.Crash(MemDisk::CrashMode::kRandomPartial, &rng);
+  auto v = Volume::Open(o);
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ((*v)->app_root(), Pattern(1, 100));
+}
+
+}  // namespace
+}  // namespace cairn::raidlib
