@@ -70,10 +70,11 @@ bool RateLimitPass(std::atomic<int64_t>* last_ns, int64_t seconds);
 }  // namespace internal
 }  // namespace cairn
 
-#define CAIRN_LOG(logger, level)                        \
-  if (!(logger).Enabled(::cairn::LogLevel::level)) {    \
-  } else                                                \
-    ::cairn::internal::LogLine((logger), ::cairn::LogLevel::level)
+// A for loop rather than if/else: safe inside an unbraced if.
+#define CAIRN_LOG(logger, level)                                                  \
+  for (bool cairn_log_on_ = (logger).Enabled(::cairn::LogLevel::level); cairn_log_on_; \
+       cairn_log_on_ = false)                                                      \
+  ::cairn::internal::LogLine((logger), ::cairn::LogLevel::level)
 
 #define LOG_DEBUG(logger) CAIRN_LOG(logger, kDebug)
 #define LOG_INFO(logger) CAIRN_LOG(logger, kInfo)

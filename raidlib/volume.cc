@@ -140,6 +140,10 @@ Result<std::unique_ptr<Volume>> Volume::Open(const VolumeOptions& options) {
 }
 
 Volume::~Volume() {
+  if (!options_.read_only) {
+    Status s = Seal();
+    if (!s.ok()) LOG_WARN(log_) << "closing without a seal: " << s.ToString();
+  }
   stop_rebuild_.store(true);
   {
     MutexLock lock(&repair_mu_);
@@ -335,14 +339,27 @@ std::string Volume::SegmentPathLocked(DiskIndex d, SegmentId seg) const {
   return JoinPath(slots_[d.value()]->dir, name);
 }
 
-Result<std::shared_ptr<File>> Volume::GetFile(DiskIndex d, SegmentId seg, bool create) {
+Result<std::shared_ptr<File>> Volume::GetFile(DiskIndex d, SegmentId seg, bool create,
+                                              bool* created) {
+  if (created != nullptr) *created = false;
   MutexLock lock(&files_mu_);
   auto key = std::make_pair(d.value(), seg.value());
   auto it = files_.find(key);
   if (it != files_.end()) return it->second;
   const std::string path = SegmentPathLocked(d, seg);
-  auto f = disk_.Open(path, create ? OpenMode::kCreate
-                                   : (options_.read_only ? OpenMode::kRead : OpenMode::kReadWrite));
+  Result<std::unique_ptr<File>> f = Status::NotFound(path);
+  if (create) {
+    // Try to create it first, so that we know whether the directory entry is
+    // new and must be fsynced.
+    f = disk_.Open(path, OpenMode::kCreateNew);
+    if (f.ok()) {
+      if (created != nullptr) *created = true;
+    } else if (f.status().code() == StatusCode::kAlreadyExists) {
+      f = disk_.Open(path, OpenMode::kReadWrite);
+    }
+  } else {
+    f = disk_.Open(path, options_.read_only ? OpenMode::kRead : OpenMode::kReadWrite);
+  }
   if (!f.ok()) return f.status();
   std::shared_ptr<File> file(std::move(f).value());
   files_[key] = file;

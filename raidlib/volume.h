@@ -134,6 +134,8 @@ class Volume {
   static Result<std::unique_ptr<Volume>> Open(const VolumeOptions& options);
 
   // Stops background work. Appends not yet synced are lost, as in a crash.
+  // If everything appended is synced, writes a small seal stripe first so that
+  // the next open knows the last batch was complete (see Seal()).
   ~Volume();
   Volume(const Volume&) = delete;
   Volume& operator=(const Volume&) = delete;
@@ -210,7 +212,10 @@ class Volume {
   Status LoadConfig();
   Status PersistConfigLocked() REQUIRES(config_mu_);
   void MarkDiskFailed(DiskIndex d, const std::string& why);
-  Result<std::shared_ptr<File>> GetFile(DiskIndex d, SegmentId seg, bool create);
+  // With `create`, makes the segment file if missing and sets *created; the
+  // caller must then fsync the disk directory before relying on the file.
+  Result<std::shared_ptr<File>> GetFile(DiskIndex d, SegmentId seg, bool create,
+                                        bool* created = nullptr);
   void DropFiles(DiskIndex d);
   std::string SegmentPath(DiskIndex d, SegmentId seg) const;
   std::string SegmentPathLocked(DiskIndex d, SegmentId seg) const REQUIRES(files_mu_);
@@ -223,8 +228,15 @@ class Volume {
 
   // volume_write.cc
   Status WriteOut(bool sync) REQUIRES(write_mu_);
+  // Writes and fsyncs an empty, mirrored stripe whose committed_through
+  // vouches for every synced stripe. Without it, damage found in the last
+  // synced batch at the next open cannot be told from a torn write.
+  Status Seal();
+  // Writes every unit of `g` to its disk (not synced); records the files
+  // written in *touched and the disks that gained a new file in *new_dirs.
   Status WriteStripe(const StripeGeometry& g, std::span<const std::byte> data,
-                     uint32_t* good_mask, std::set<std::pair<uint32_t, uint32_t>>* touched);
+                     std::set<std::pair<uint32_t, uint32_t>>* touched,
+                     std::set<uint32_t>* new_dirs);
 
   // volume_read.cc
   Status ReadStripe(const StripeGeometry& g, uint64_t offset_in_stripe, std::span<std::byte> out);
@@ -238,7 +250,8 @@ class Volume {
   Result<std::vector<std::byte>> ReconstructChunks(const StripeGeometry& g, DiskIndex bad,
                                                    uint32_t c0, uint32_t c1);
   // Rewrites the whole unit of `g` on `d` from the other members (or from
-  // `payload` when given). Not synced; caller syncs.
+  // `payload` when given). Not synced, except the directory when the segment
+  // file had to be created; the caller syncs the file.
   Status RewriteUnit(const StripeGeometry& g, DiskIndex d, const std::vector<std::byte>* payload);
   void NoteUnitError(DiskIndex d, UnitReadError why, const std::string& what);
   void QueueRepair(const StripeGeometry& g, DiskIndex d);

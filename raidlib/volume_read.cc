@@ -186,9 +186,10 @@ Result<std::vector<std::byte>> Volume::ReconstructChunks(const StripeGeometry& g
     UnitReadError why = UnitReadError::kNone;
     auto chunks = ReadUnitChunks(g, DiskIndex(d), c0, c1, &why);
     if (!chunks.ok()) {
+      // No repair is queued for it here: repairing it would need the unit on
+      // `bad`, whose repair needs this one (they would requeue each other).
       NoteUnitError(DiskIndex(d), why, "stripe " + std::to_string(g.seq.value()) + ": " +
                                             chunks.status().ToString());
-      if (why != UnitReadError::kDiskFailed) QueueRepair(g, DiskIndex(d));
       return Status::DataLoss("stripe " + std::to_string(g.seq.value()) +
                               " is unrecoverable: the units on disks " +
                               std::to_string(bad.value()) + " and " + std::to_string(d) +
@@ -238,8 +239,10 @@ Status Volume::RewriteUnit(const StripeGeometry& g, DiskIndex d,
       return Status::Unavailable("disk " + std::to_string(d.value()) + " has failed");
     }
   }
-  auto file = GetFile(d, g.segment, /*create=*/true);
+  bool created = false;
+  auto file = GetFile(d, g.segment, /*create=*/true, &created);
   Status s = file.ok() ? (*file)->WriteAt(g.file_offset, unit) : file.status();
+  if (s.ok() && created) s = disk_.SyncDir(DirOf(d));
   if (!s.ok()) {
     slots_[d.value()]->io_errors.fetch_add(1);
     MarkDiskFailed(d, s.ToString());

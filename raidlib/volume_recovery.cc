@@ -93,8 +93,7 @@ Status Volume::RecoverLog() {
       if (size.ok()) seg_size = std::max(seg_size, *size);
     }
     uint64_t at = 0;
-    bool stop = false;
-    while (at + kChunkSize <= seg_size && !stop) {
+    while (at + kChunkSize <= seg_size) {
       std::vector<std::optional<UnitHeader>> hdr(n);
       for (uint32_t d = 0; d < n; ++d) {
         if (!usable[d] || !files_on[d].count(seg)) continue;
@@ -126,15 +125,19 @@ Status Volume::RecoverLog() {
           pick = &*hdr[d];
         }
       }
-      if (pick == nullptr) break;  // end of this segment
+      if (pick == nullptr) {
+        // No readable header here: the end of the log, a torn write, or a
+        // stripe damaged on too many disks. Look for the next stripe at every
+        // chunk boundary, so that one unreadable stripe loses only itself;
+        // pass 3 decides what the gap means.
+        at += kChunkSize;
+        continue;
+      }
       const StripeGeometry g = pick->geometry;
       if (!found.empty()) {
         const StripeGeometry& prev = found.back().g;
-        if (g.seq <= prev.seq) break;  // older data beyond the end
-        if (prev.segment == g.segment &&
-            (g.seq != prev.seq.Next() || g.logical_start != prev.logical_end())) {
-          break;
-        }
+        // Older data beyond the end, or nonsense: not part of the log.
+        if (g.seq <= prev.seq || g.logical_start < prev.logical_end()) break;
       }
       Found f{g, 0};
       for (uint32_t d = 0; d < n; ++d) {
@@ -162,34 +165,38 @@ Status Volume::RecoverLog() {
   // Pass 3: decide what is kept, what is lost, where the tail is cut.
   std::vector<StripeEntry> kept;
   size_t cut = found.size();
+  // The stripe before the next one; a virtual stripe 0 before the first, so
+  // that an unreadable first stripe is a gap too.
+  StripeGeometry prev;
+  prev.seq = StripeSeq(0);
+  prev.segment = SegmentId(0);
   for (size_t i = 0; i < found.size(); ++i) {
     const StripeGeometry& g = found[i].g;
-    if (!kept.empty()) {
-      const StripeGeometry& prev = kept.back().g;
-      if (g.seq != prev.seq.Next() || g.logical_start != prev.logical_end()) {
-        bool released_between = false;
-        for (SegmentId r : released) {
-          if (r > prev.segment && r < g.segment) released_between = true;
-        }
-        const bool plausible = g.seq > prev.seq && g.logical_start >= prev.logical_end();
-        if (!(released_between && plausible)) {
-          if (plausible && g.seq.value() - 1 <= max_committed) {
-            LOG_ERROR(log_) << "stripes " << prev.seq.Next() << ".." << g.seq.value() - 1
-                            << " are missing on every disk although they were synced: bytes ["
-                            << prev.logical_end() << ", " << g.logical_start << ") are LOST";
-            StripeEntry gap{prev, true};
-            gap.g.seq = prev.seq.Next();
-            gap.g.logical_start = prev.logical_end();
-            gap.g.data_len = static_cast<uint32_t>(g.logical_start - prev.logical_end());
-            kept.push_back(gap);
-            counters_.unrecoverable.fetch_add(1);
-          } else {
-            cut = i;
-            break;
-          }
+    if (g.seq != prev.seq.Next() || g.logical_start != prev.logical_end()) {
+      bool released_between = false;
+      for (SegmentId r : released) {
+        if (r >= prev.segment && r < g.segment) released_between = true;
+      }
+      const bool plausible = g.seq > prev.seq && g.logical_start >= prev.logical_end();
+      if (!(released_between && plausible)) {
+        if (plausible && g.seq.value() - 1 <= max_committed) {
+          LOG_ERROR(log_) << "stripes " << prev.seq.Next() << ".." << g.seq.value() - 1
+                          << " are unreadable on every disk although they were synced: bytes ["
+                          << prev.logical_end() << ", " << g.logical_start << ") are LOST";
+          StripeEntry gap{prev, true};
+          gap.g.seq = prev.seq.Next();
+          gap.g.logical_start = prev.logical_end();
+          gap.g.data_len = static_cast<uint32_t>(
+              std::min<uint64_t>(g.logical_start - prev.logical_end(), UINT32_MAX));
+          kept.push_back(gap);
+          counters_.unrecoverable.fetch_add(1);
+        } else {
+          cut = i;
+          break;
         }
       }
     }
+    prev = g;
     const uint32_t members = g.members();
     const auto valid = static_cast<uint32_t>(std::popcount(found[i].valid_mask));
     if (valid < NeededUnits(members)) {
@@ -210,7 +217,7 @@ Status Volume::RecoverLog() {
   if (cut < found.size()) {
     LOG_WARN(log_) << "cutting off " << found.size() - cut << " stripe(s) from seq "
                    << found[cut].g.seq
-                   << " on: written but never synced before the last stop (torn tail)";
+                   << " on: written but not confirmed synced before the last stop (torn tail)";
   }
   // (A bool and a value rather than std::optional: GCC 12 warns falsely.)
   const bool has_last = !kept.empty();

@@ -37,13 +37,15 @@ Result<uint64_t> Volume::Append(std::span<const std::byte> data) {
   }
   counters_.bytes_appended.fetch_add(data.size());
   if (flush) {
-    // Back-pressure: the appender that fills the buffer writes it out.
+    // Back-pressure: the appender that fills the buffer writes it out. Its
+    // bytes are in the log either way, so a failure here is not this
+    // append's: it is sticky and the next Sync reports it.
     MutexLock w(&write_mu_);
     {
       MutexLock lock(&mu_);
       flush = pending_.size() >= options_.max_pending_bytes;
     }
-    if (flush) RETURN_IF_ERROR(WriteOut(/*sync=*/false));
+    if (flush) WriteOut(/*sync=*/false).IgnoreError();
   }
   return offset;
 }
@@ -145,14 +147,7 @@ Status Volume::WriteOut(bool sync) {
       g.file_offset = cur_offset_;
       cur_offset_ += g.stride();
     }
-    if (g.file_offset == 0) {
-      MutexLock lock(&mu_);
-      const uint32_t writable = WritableMaskLocked();
-      for (uint32_t d = 0; d < slots_.size(); ++d) {
-        if (g.IsMember(DiskIndex(d)) && ((writable >> d) & 1u)) new_dirs.insert(d);
-      }
-    }
-    status = WriteStripe(g, std::span(batch->data() + pos, g.data_len), nullptr, &touched);
+    status = WriteStripe(g, std::span(batch->data() + pos, g.data_len), &touched, &new_dirs);
     if (!status.ok()) break;
     written.push_back({g, false});
     pos += g.data_len;
@@ -233,14 +228,66 @@ Status Volume::WriteOut(bool sync) {
   return Status::Ok();
 }
 
+Status Volume::Seal() {
+  MutexLock w(&write_mu_);
+  StripeGeometry g;
+  {
+    MutexLock lock(&mu_);
+    if (!sticky_error_.ok() || stripes_.empty()) return Status::Ok();
+    if (durable_offset_ != end_offset_ || durable_seq_ != stripes_.back().g.seq) {
+      return Status::Ok();  // unsynced data: there is nothing true to vouch for
+    }
+    if (stripes_.back().g.data_len == 0) return Status::Ok();  // already sealed
+    const uint32_t writable = WritableMaskLocked();
+    std::vector<uint32_t> disks;
+    for (uint32_t i = 0; i < slots_.size(); ++i) {
+      if ((writable >> i) & 1u) disks.push_back(i);
+    }
+    if (disks.empty()) return Status::Ok();
+    g.seq = next_seq_;
+    next_seq_ = next_seq_.Next();
+    const auto w_count = static_cast<uint32_t>(disks.size());
+    const uint32_t members = std::min<uint32_t>(2, w_count);
+    const auto start = static_cast<uint32_t>(g.seq.value() % w_count);
+    for (uint32_t k = 0; k < members; ++k) g.member_mask |= 1u << disks[(start + k) % w_count];
+    g.parity_disk = ParityDiskFor(g.member_mask, g.seq);
+    g.num_disks = static_cast<uint8_t>(slots_.size());
+    g.generation = generation_;
+    g.committed_through = durable_seq_;
+    g.logical_start = end_offset_;
+    g.data_len = 0;
+    g.unit_len = UnitLenFor(0, 1);
+    g.header_len = HeaderLenFor(g.unit_len);
+    if (cur_offset_ > 0 && cur_offset_ + g.stride() > segment_bytes_) {
+      cur_segment_ = cur_segment_.Next();
+      cur_offset_ = 0;
+    }
+    g.segment = cur_segment_;
+    g.file_offset = cur_offset_;
+    cur_offset_ += g.stride();
+  }
+  std::set<std::pair<uint32_t, uint32_t>> touched;
+  std::set<uint32_t> new_dirs;
+  RETURN_IF_ERROR(WriteStripe(g, {}, &touched, &new_dirs));
+  for (const auto& [d, seg] : touched) {
+    auto file = GetFile(DiskIndex(d), SegmentId(seg), /*create=*/false);
+    RETURN_IF_ERROR(file.ok() ? (*file)->Sync() : file.status());
+  }
+  for (uint32_t d : new_dirs) RETURN_IF_ERROR(disk_.SyncDir(DirOf(DiskIndex(d))));
+  MutexLock lock(&mu_);
+  stripes_.push_back({g, false});
+  durable_seq_ = g.seq;
+  return Status::Ok();
+}
+
 Status Volume::WriteStripe(const StripeGeometry& g, std::span<const std::byte> data,
-                           uint32_t* good_mask, std::set<std::pair<uint32_t, uint32_t>>* touched) {
+                           std::set<std::pair<uint32_t, uint32_t>>* touched,
+                           std::set<uint32_t>* new_dirs) {
   const uint32_t data_units = g.data_units();
   const uint32_t unit_len = g.unit_len;
   const bool has_parity = g.parity_disk != kNoParity;
   std::vector<std::byte> parity(has_parity ? size_t{g.header_len} + unit_len : 0);
   std::vector<std::byte> buf(size_t{g.header_len} + unit_len);
-  uint32_t good = 0;
 
   uint32_t writable;
   {
@@ -256,14 +303,15 @@ Status Volume::WriteStripe(const StripeGeometry& g, std::span<const std::byte> d
     }
     std::vector<std::byte> header = EncodeUnitHeader(uuid_, h);
     std::memcpy(unit.data(), header.data(), header.size());
-    auto file = GetFile(d, g.segment, /*create=*/true);
+    bool created = false;
+    auto file = GetFile(d, g.segment, /*create=*/true, &created);
+    if (created) new_dirs->insert(d.value());
     Status s = file.ok() ? (*file)->WriteAt(g.file_offset, unit) : file.status();
     if (!s.ok()) {
       slots_[d.value()]->io_errors.fetch_add(1);
       MarkDiskFailed(d, s.ToString());
       return;
     }
-    good |= 1u << d.value();
     touched->insert({d.value(), g.segment.value()});
   };
 
@@ -281,7 +329,6 @@ Status Volume::WriteStripe(const StripeGeometry& g, std::span<const std::byte> d
     write_unit(g.DataDisk(j), buf);
   }
   if (has_parity) write_unit(DiskIndex(g.parity_disk), parity);
-  if (good_mask != nullptr) *good_mask = good;
   return Status::Ok();
 }
 

@@ -60,11 +60,10 @@ class CrashPointDisk : public Disk {
 
   Result<std::unique_ptr<File>> Open(const std::string& path, OpenMode mode) override {
     bool mutating = mode == OpenMode::kCreate || mode == OpenMode::kCreateNew;
-    return Do<Result<std::unique_ptr<File>>>(
-        mutating, [&]() -> Result<std::unique_ptr<File>> {
-          ASSIGN_OR_RETURN(std::unique_ptr<File> f, base_->Open(path, mode));
-          return std::unique_ptr<File>(new CrashFile(this, std::move(f)));
-        });
+    return Do<Result<std::unique_ptr<File>>>(mutating, [&]() -> Result<std::unique_ptr<File>> {
+      ASSIGN_OR_RETURN(std::unique_ptr<File> f, base_->Open(path, mode));
+      return std::unique_ptr<File>(new CrashFile(this, std::move(f)));
+    });
   }
   Status Remove(const std::string& path) override {
     return Do<Status>(true, [&] { return base_->Remove(path); });

@@ -98,8 +98,8 @@ TEST(MemDiskTest, ReadWriteSizeAndHoles) {
   ASSERT_TRUE(file.WriteAt(3, Bytes("XY")).ok());
   std::vector<std::byte> small(4);
   ASSERT_EQ(*file.ReadAt(2, small), 4u);
-  EXPECT_EQ(small, (std::vector<std::byte>{std::byte{'l'}, std::byte{'X'}, std::byte{'Y'},
-                                           std::byte{0}}));
+  EXPECT_EQ(small,
+            (std::vector<std::byte>{std::byte{'l'}, std::byte{'X'}, std::byte{'Y'}, std::byte{0}}));
   // Reads at and past the end return nothing.
   EXPECT_EQ(*file.ReadAt(15, small), 0u);
   EXPECT_EQ(*file.ReadAt(1000, small), 0u);
@@ -204,7 +204,7 @@ TEST(MemDiskCrashTest, SyncedDataSurvivesUnsyncedIsDropped) {
   ASSERT_TRUE((*f)->WriteAt(0, Filled(1000, 1)).ok());
   ASSERT_TRUE((*f)->Sync().ok());
   ASSERT_TRUE((*f)->WriteAt(500, Filled(1000, 2)).ok());  // overwrite + extend, unsynced
-  ASSERT_TRUE((*f)->Truncate(100).ok());                   // unsynced truncation
+  ASSERT_TRUE((*f)->Truncate(100).ok());                  // unsynced truncation
 
   Random rng(7);
   disk.Crash(CrashMode::kDropUnsynced, &rng);
@@ -340,9 +340,12 @@ TEST(MemDiskCrashTest, RandomPartialKeepsOnlyPrefixesOfUnsyncedWrites) {
       for (size_t i = kept; i < 2 * kLen; ++i) {
         ASSERT_EQ((*c)[base + i], std::byte{0xAA}) << "write " << w << " byte " << i;
       }
-      if (kept == 0) saw_lost = true;
-      else if (kept == kLen) saw_whole = true;
-      else saw_torn = true;
+      if (kept == 0)
+        saw_lost = true;
+      else if (kept == kLen)
+        saw_whole = true;
+      else
+        saw_torn = true;
     }
   }
   if (std::getenv("CAIRN_SEED") == nullptr) {  // NOLINT(concurrency-mt-unsafe)
@@ -475,8 +478,7 @@ TEST(WriteFileAtomicTest, CrashAtAnyPointLeavesOldOrNew) {
               ASSERT_TRUE(c.ok());
               EXPECT_EQ(*c, new_data);
             } else if (c.ok()) {
-              EXPECT_TRUE(*c == new_data || (existed && *c == old_data))
-                  << "size " << c->size();
+              EXPECT_TRUE(*c == new_data || (existed && *c == old_data)) << "size " << c->size();
             } else {
               EXPECT_FALSE(existed) << c.status().ToString();
               EXPECT_EQ(c.status().code(), StatusCode::kNotFound);

@@ -51,8 +51,7 @@ TEST_F(PosixDiskTest, OpenModesAndErrors) {
   EXPECT_EQ(disk_.Open(P("a"), OpenMode::kRead).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(disk_.Open(P("a"), OpenMode::kReadWrite).status().code(), StatusCode::kNotFound);
   ASSERT_TRUE(disk_.Open(P("a"), OpenMode::kCreateNew).ok());
-  EXPECT_EQ(disk_.Open(P("a"), OpenMode::kCreateNew).status().code(),
-            StatusCode::kAlreadyExists);
+  EXPECT_EQ(disk_.Open(P("a"), OpenMode::kCreateNew).status().code(), StatusCode::kAlreadyExists);
   EXPECT_TRUE(disk_.Open(P("a"), OpenMode::kCreate).ok());
   EXPECT_TRUE(disk_.Open(P("a"), OpenMode::kRead).ok());
   EXPECT_EQ(disk_.Open(P("nodir/a"), OpenMode::kCreate).status().code(), StatusCode::kNotFound);
@@ -85,7 +84,7 @@ TEST_F(PosixDiskTest, ReadWriteTruncateSize) {
   EXPECT_EQ(Read(P("f")), Bytes("hell"));
   ASSERT_TRUE(file.Truncate(6).ok());
   EXPECT_EQ(Read(P("f")), (std::vector<std::byte>{std::byte{'h'}, std::byte{'e'}, std::byte{'l'},
-                                                   std::byte{'l'}, std::byte{0}, std::byte{0}}));
+                                                  std::byte{'l'}, std::byte{0}, std::byte{0}}));
 }
 
 TEST_F(PosixDiskTest, LargeRoundTrip) {

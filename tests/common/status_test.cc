@@ -33,8 +33,7 @@ TEST(StatusTest, FactoriesSetCodeAndMessage) {
   cases.push_back({Status::Corruption("m"), StatusCode::kCorruption, "Corruption"});
   cases.push_back({Status::DataLoss("m"), StatusCode::kDataLoss, "DataLoss"});
   cases.push_back({Status::IOError("m"), StatusCode::kIOError, "IOError"});
-  cases.push_back(
-      {Status::InvalidArgument("m"), StatusCode::kInvalidArgument, "InvalidArgument"});
+  cases.push_back({Status::InvalidArgument("m"), StatusCode::kInvalidArgument, "InvalidArgument"});
   cases.push_back({Status::Unavailable("m"), StatusCode::kUnavailable, "Unavailable"});
   cases.push_back({Status::AlreadyExists("m"), StatusCode::kAlreadyExists, "AlreadyExists"});
   cases.push_back({Status::NoSpace("m"), StatusCode::kNoSpace, "NoSpace"});
@@ -100,7 +99,7 @@ TEST(StatusTest, FromErrnoMapsCodesAndKeepsContext) {
     StatusCode code;
   };
   const Case cases[] = {
-      {ENOENT, StatusCode::kNotFound},        {EEXIST, StatusCode::kAlreadyExists},
+      {ENOENT, StatusCode::kNotFound},         {EEXIST, StatusCode::kAlreadyExists},
       {EACCES, StatusCode::kPermissionDenied}, {EPERM, StatusCode::kPermissionDenied},
       {ENOSPC, StatusCode::kNoSpace},          {EDQUOT, StatusCode::kNoSpace},
       {EINVAL, StatusCode::kInvalidArgument},  {ENAMETOOLONG, StatusCode::kInvalidArgument},

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -135,7 +136,6 @@ class Rig {
     }
     CheckSegments(end);
     model_.resize(end);
-    ++lives_;
   }
 
   // Segments() describes the log: ascending, non-overlapping, inside [0, end).
@@ -146,7 +146,9 @@ class Rig {
       EXPECT_LE(s.logical_start, s.logical_end) << "segment " << s.id;
       EXPECT_LE(s.logical_end, end) << "segment " << s.id;
       if (s.stripes == 0) continue;
-      if (!first) EXPECT_GE(s.logical_start, prev_end) << "segments overlap at " << s.id;
+      if (!first) {
+        EXPECT_GE(s.logical_start, prev_end) << "segments overlap at " << s.id;
+      }
       first = false;
       prev_end = s.logical_end;
     }
@@ -160,6 +162,9 @@ class Rig {
     auto r = vol_->Append(data);
     if (!r.ok()) {
       EXPECT_TRUE(cdisk_->crashed()) << "append failed with power on: " << r.status().ToString();
+      // The append in flight at the power cut may still have reached the
+      // disks (its acknowledgement was lost), so its bytes may be recovered.
+      model_.insert(model_.end(), data.begin(), data.end());
       return false;
     }
     EXPECT_EQ(*r, model_.size()) << "append landed at the wrong offset";
@@ -247,7 +252,6 @@ class Rig {
   std::vector<std::byte> model_;  // every byte appended and not cut by a recovery
   uint64_t durable_ = 0;          // model_[0, durable_) was covered by a successful Sync
   uint64_t appends_ = 0;
-  int lives_ = 0;
 };
 
 class VolumeCrashTest : public ::testing::TestWithParam<uint32_t> {
@@ -324,11 +328,11 @@ TEST_P(VolumeCrashTest, CrashAtRandomWriteInsideOperations) {
       }
       rig.Crash(mode);  // no-op for the disk if the armed crash fired
       int64_t open_crash = rig.rng().OneIn(2) ? static_cast<int64_t>(rig.rng().Uniform(40)) : -1;
-      ASSERT_NO_FATAL_FAILURE(rig.Reopen("life " + std::to_string(life + 1) + ", crash at write " +
-                                             std::to_string(at) + (after ? " (after)" : " (before)") +
-                                             " " + ModeName(mode) + ", open crash at " +
-                                             std::to_string(open_crash),
-                                         open_crash));
+      ASSERT_NO_FATAL_FAILURE(
+          rig.Reopen("life " + std::to_string(life + 1) + ", crash at write " + std::to_string(at) +
+                         (after ? " (after)" : " (before)") + " " + ModeName(mode) +
+                         ", open crash at " + std::to_string(open_crash),
+                     open_crash));
     }
     ASSERT_TRUE(rig.Append(1 + rig.rng().Uniform(300 << 10)));
     ASSERT_TRUE(rig.Sync());
@@ -366,7 +370,9 @@ TEST_P(VolumeCrashTest, CrashDuringCreate) {
         CrashPointDisk d2(&mem);
         o.disk = &d2;
         auto r = Volume::Open(o);
-        if (completed) ASSERT_TRUE(r.ok()) << r.status().ToString();
+        if (completed) {
+          ASSERT_TRUE(r.ok()) << r.status().ToString();
+        }
         if (!r.ok()) continue;  // no volume there: fine, as long as it says so
         Volume& v = **r;
         EXPECT_EQ(v.end_offset(), 0u);
@@ -409,7 +415,9 @@ TEST_P(VolumeCrashTest, CrashDuringReleaseSegment) {
       ASSERT_NO_FATAL_FAILURE(rig.Start());
       while (rig.model().size() < (3u << 20) + (N() << 20)) {
         ASSERT_TRUE(rig.Append(1 + rig.rng().Uniform(400 << 10)));
-        if (rig.rng().OneIn(3)) ASSERT_TRUE(rig.Sync());
+        if (rig.rng().OneIn(3)) {
+          ASSERT_TRUE(rig.Sync());
+        }
       }
       ASSERT_TRUE(rig.Sync());
     };
@@ -446,7 +454,9 @@ TEST_P(VolumeCrashTest, CrashDuringReleaseSegment) {
         CrashMode mode = rig.RandomMode();
         rig.cdisk().ArmCrash(rig.cdisk().mutating_ops() + k, after, mode, rig.rng().Next());
         Status rs = rig.vol().ReleaseSegment(seg.id);
-        if (!rig.cdisk().crashed()) ASSERT_TRUE(rs.ok()) << rs.ToString();
+        if (!rig.cdisk().crashed()) {
+          ASSERT_TRUE(rs.ok()) << rs.ToString();
+        }
         const bool must_be_released = rs.ok();
         rig.Crash(mode);
 
@@ -469,17 +479,24 @@ TEST_P(VolumeCrashTest, CrashDuringReleaseSegment) {
           for (uint64_t pos = seg.logical_start; pos < seg.logical_end;) {
             uint64_t len = std::min<uint64_t>(seg.logical_end - pos, 1 + rr.Uniform(100 << 10));
             Status s = ReadAndCompare(v, rig.model(), pos, len);
-            if (s.ok()) ++intact;
-            else if (s.code() == StatusCode::kNotFound) ++released;
-            else ADD_FAILURE() << "read in the segment: " << s.ToString();
+            if (s.ok())
+              ++intact;
+            else if (s.code() == StatusCode::kNotFound)
+              ++released;
+            else
+              ADD_FAILURE() << "read in the segment: " << s.ToString();
             pos += len;
           }
           EXPECT_TRUE(released == 0 || intact == 0)
               << "segment half released: " << released << " reads NotFound, " << intact
               << " read back";
           int now = released > 0 ? 1 : 0;
-          if (must_be_released) EXPECT_EQ(now, 1) << "a release that returned OK was undone";
-          if (*state >= 0) EXPECT_EQ(now, *state) << "release state changed across a crash";
+          if (must_be_released) {
+            EXPECT_EQ(now, 1) << "a release that returned OK was undone";
+          }
+          if (*state >= 0) {
+            EXPECT_EQ(now, *state) << "release state changed across a crash";
+          }
           *state = now;
           // New data after the reopen, synced, then a crash.
           std::vector<std::byte> more(200000 + rr.Uniform(600000));
@@ -513,7 +530,8 @@ TEST_P(VolumeCrashTest, CrashDuringRebuild) {
     rig.opts().segment_bytes = 256 << 10;
     SCOPED_TRACE(rig.Describe());
     ASSERT_NO_FATAL_FAILURE(rig.Start());
-    while (rig.model().size() < (2u << 20)) ASSERT_TRUE(rig.Append(1 + rig.rng().Uniform(300 << 10)));
+    while (rig.model().size() < (2u << 20))
+      ASSERT_TRUE(rig.Append(1 + rig.rng().Uniform(300 << 10)));
     ASSERT_TRUE(rig.Sync());
     rig.Crash(CrashMode::kDropUnsynced);
 
@@ -528,11 +546,13 @@ TEST_P(VolumeCrashTest, CrashDuringRebuild) {
     }
 
     ASSERT_TRUE(rig.mem().CreateDir(vdir).ok());  // an empty directory back in the slot
-    uint64_t at = rig.cdisk().mutating_ops() + rig.rng().Uniform(300);
+    uint64_t at = rig.cdisk().mutating_ops() + rig.rng().Uniform(rig.rng().OneIn(2) ? 40 : 150);
     CrashMode mode = rig.RandomMode();
     rig.cdisk().ArmCrash(at, rig.rng().OneIn(2), mode, rig.rng().Next());
     Status rs = rig.vol().ReplaceDisk(DiskIndex(victim), "");
-    if (!rig.cdisk().crashed()) ASSERT_TRUE(rs.ok()) << rs.ToString();
+    if (!rig.cdisk().crashed()) {
+      ASSERT_TRUE(rs.ok()) << rs.ToString();
+    }
     rig.vol().WaitForBackgroundWork();
     const bool rebuilt_before_crash =
         !rig.cdisk().crashed() && rig.vol().disks()[victim].state == DiskState::kHealthy;
@@ -571,108 +591,182 @@ TEST_P(VolumeCrashTest, CrashDuringRebuild) {
 }
 
 // Several threads append and sync (group commit) while the power goes out at
-// a random moment. Offsets returned by Append tile the log; every byte below
+// a random moment. Offsets returned by Append never overlap; every byte below
 // the end of a Sync that returned OK survives; no byte reads back wrong.
+//
+// An Append that fails at the power cut may already hold its place in the log
+// (it failed writing out the buffer it had joined), so a gap may open among
+// the successful appends; its bytes are unknown to the test and not checked,
+// but the gaps can add up to no more than the failed appends.
+void RunConcurrentPowerCut(uint32_t n, uint64_t seed, uint64_t max_pending) {
+  Random rng(seed);
+  MemDisk mem;
+  VolumeOptions o;
+  o.disk_dirs = DiskDirs(n);
+  o.max_unit_bytes = 16384;
+  o.segment_bytes = 256 << 10;
+  o.max_pending_bytes = max_pending;
+  {
+    CrashPointDisk d(&mem);
+    o.disk = &d;
+    ASSERT_TRUE(Volume::Create(o).ok());
+  }
+  auto cdisk = std::make_unique<CrashPointDisk>(&mem);
+  o.disk = cdisk.get();
+  auto opened = Volume::Open(o);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<Volume> vol = std::move(opened).value();
+
+  struct Piece {
+    uint64_t offset;
+    std::vector<std::byte> data;
+  };
+  std::mutex mu;
+  std::vector<Piece> pieces;  // guarded by mu
+  uint64_t failed_bytes = 0;  // guarded by mu
+  std::atomic<uint64_t> durable{0};
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> unexpected_failures{0};
+  auto worker = [&](uint64_t wseed) {
+    Random wr(wseed);
+    uint64_t count = 0;
+    while (!stop.load()) {
+      uint64_t k = 1 + wr.Uniform(4);
+      for (uint64_t i = 0; i < k; ++i) {
+        std::vector<std::byte> data(1 + wr.Uniform(wr.OneIn(8) ? (256 << 10) : 3000));
+        FillData(wseed * 1000003 + ++count, 0, data);
+        auto off = vol->Append(data);
+        std::lock_guard<std::mutex> lock(mu);
+        if (!off.ok()) {
+          if (!cdisk->crashed()) unexpected_failures.fetch_add(1);
+          failed_bytes += data.size();
+          return;
+        }
+        pieces.push_back({*off, std::move(data)});
+      }
+      uint64_t end = vol->end_offset();
+      Status s = vol->Sync();
+      if (!s.ok()) {
+        if (!cdisk->crashed()) unexpected_failures.fetch_add(1);
+        return;
+      }
+      uint64_t cur = durable.load();
+      while (end > cur && !durable.compare_exchange_weak(cur, end)) {
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) threads.emplace_back(worker, seed * 10 + static_cast<uint64_t>(t));
+  std::this_thread::sleep_for(std::chrono::milliseconds(5 + rng.Uniform(60)));
+  CrashMode mode = rng.OneIn(2) ? CrashMode::kDropUnsynced : CrashMode::kRandomPartial;
+  cdisk->CutPower(mode, rng.Next());
+  stop.store(true);
+  for (auto& t : threads) t.join();
+  vol.reset();
+  EXPECT_EQ(unexpected_failures.load(), 0u) << "append or sync failed before the power cut";
+
+  std::sort(pieces.begin(), pieces.end(),
+            [](const Piece& a, const Piece& b) { return a.offset < b.offset; });
+  uint64_t known_end = 0, gap_bytes = 0;
+  for (const Piece& p : pieces) {
+    ASSERT_GE(p.offset, known_end) << "two appends were given overlapping ranges";
+    gap_bytes += p.offset - known_end;
+    known_end = p.offset + p.data.size();
+  }
+  ASSERT_LE(gap_bytes, failed_bytes) << "gaps among successful appends not explained by failed "
+                                        "ones";
+  std::vector<std::byte> model(known_end);
+  for (const Piece& p : pieces) std::memcpy(model.data() + p.offset, p.data.data(), p.data.size());
+
+  CrashPointDisk d2(&mem);
+  o.disk = &d2;
+  auto r = Volume::Open(o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  Volume& v = **r;
+  const uint64_t end = v.end_offset();
+  SCOPED_TRACE(std::string(ModeName(mode)) + ", " + std::to_string(pieces.size()) +
+               " appends, durable " + std::to_string(durable.load()) + ", gaps " +
+               std::to_string(gap_bytes) + ", end " + std::to_string(end));
+  ASSERT_GE(end, durable.load()) << "a synced append was lost";
+  EXPECT_LE(end, known_end + failed_bytes) << "end_offset past everything appended";
+  for (const Piece& p : pieces) {
+    if (p.offset >= end) break;
+    const uint64_t len = std::min<uint64_t>(p.data.size(), end - p.offset);
+    Status s = ReadAndCompare(v, model, p.offset, len);
+    if (p.offset + p.data.size() <= durable.load()) {  // past it: right bytes or an error
+      EXPECT_TRUE(s.ok()) << "synced append at " << p.offset << " unreadable: " << s.ToString();
+    }
+    if (::testing::Test::HasFailure()) break;
+  }
+  std::vector<std::byte> one(1);
+  EXPECT_EQ(v.Read(end, one).code(), StatusCode::kInvalidArgument);
+  d2.CutPower(CrashMode::kDropUnsynced, 0);
+}
+
 TEST_P(VolumeCrashTest, ConcurrentAppendersAndSyncsThenPowerCut) {
   for (uint64_t seed : Seeds(4, 80 + N())) {
     SCOPED_TRACE(SeedTrace(seed));
-    Random rng(seed);
-    MemDisk mem;
-    VolumeOptions o;
-    o.disk_dirs = DiskDirs(N());
-    o.max_unit_bytes = 16384;
-    o.segment_bytes = 256 << 10;
-    o.max_pending_bytes = rng.OneIn(2) ? (64 << 10) : (4 << 20);
-    {
-      CrashPointDisk d(&mem);
-      o.disk = &d;
-      ASSERT_TRUE(Volume::Create(o).ok());
-    }
-    auto cdisk = std::make_unique<CrashPointDisk>(&mem);
-    o.disk = cdisk.get();
-    auto opened = Volume::Open(o);
-    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
-    std::unique_ptr<Volume> vol = std::move(opened).value();
-
-    struct Piece {
-      uint64_t offset;
-      std::vector<std::byte> data;
-    };
-    std::mutex mu;
-    std::vector<Piece> pieces;  // guarded by mu
-    std::atomic<uint64_t> durable{0};
-    std::atomic<bool> stop{false};
-    std::atomic<uint64_t> unexpected_failures{0};
-    auto worker = [&](uint64_t wseed) {
-      Random wr(wseed);
-      uint64_t count = 0;
-      while (!stop.load()) {
-        uint64_t k = 1 + wr.Uniform(4);
-        for (uint64_t i = 0; i < k; ++i) {
-          std::vector<std::byte> data(1 + wr.Uniform(wr.OneIn(8) ? (256 << 10) : 3000));
-          FillData(wseed * 1000003 + ++count, 0, data);
-          auto off = vol->Append(data);
-          if (!off.ok()) {
-            if (!cdisk->crashed()) unexpected_failures.fetch_add(1);
-            return;
-          }
-          std::lock_guard<std::mutex> lock(mu);
-          pieces.push_back({*off, std::move(data)});
-        }
-        uint64_t end = vol->end_offset();
-        Status s = vol->Sync();
-        if (!s.ok()) {
-          if (!cdisk->crashed()) unexpected_failures.fetch_add(1);
-          return;
-        }
-        uint64_t cur = durable.load();
-        while (end > cur && !durable.compare_exchange_weak(cur, end)) {
-        }
-      }
-    };
-    std::vector<std::thread> threads;
-    for (int t = 0; t < 3; ++t) threads.emplace_back(worker, seed * 10 + static_cast<uint64_t>(t));
-    std::this_thread::sleep_for(std::chrono::milliseconds(5 + rng.Uniform(60)));
-    CrashMode mode = rng.OneIn(2) ? CrashMode::kDropUnsynced : CrashMode::kRandomPartial;
-    cdisk->CutPower(mode, rng.Next());
-    stop.store(true);
-    for (auto& t : threads) t.join();
-    vol.reset();
-    EXPECT_EQ(unexpected_failures.load(), 0u) << "append or sync failed before the power cut";
-
-    // The pieces must tile [0, end) exactly.
-    std::sort(pieces.begin(), pieces.end(),
-              [](const Piece& a, const Piece& b) { return a.offset < b.offset; });
-    std::vector<std::byte> model;
-    for (const Piece& p : pieces) {
-      ASSERT_EQ(p.offset, model.size()) << "appends overlap or leave a gap";
-      model.insert(model.end(), p.data.begin(), p.data.end());
-    }
-    ASSERT_LE(durable.load(), model.size());
-
-    CrashPointDisk d2(&mem);
-    o.disk = &d2;
-    auto r = Volume::Open(o);
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    Volume& v = **r;
-    SCOPED_TRACE(std::string(ModeName(mode)) + ", " + std::to_string(pieces.size()) +
-                 " appends, durable " + std::to_string(durable.load()));
-    ASSERT_GE(v.end_offset(), durable.load()) << "a synced append was lost";
-    ASSERT_LE(v.end_offset(), model.size());
-    ExpectRangeReadsBack(v, model, 0, durable.load(), &rng, "synced by some thread");
-    for (uint64_t pos = durable.load(); pos < v.end_offset();) {
-      uint64_t len = std::min<uint64_t>(v.end_offset() - pos, 1 + rng.Uniform(100 << 10));
-      (void)ReadAndCompare(v, model, pos, len);
-      pos += len;
-    }
-    d2.CutPower(CrashMode::kDropUnsynced, 0);
+    // Only Sync writes out: every failed append fails before taking a place.
+    RunConcurrentPowerCut(N(), seed, 1ull << 40);
     if (HasFailure()) return;
   }
 }
 
+TEST_P(VolumeCrashTest, ConcurrentAppendersWithBackPressureThenPowerCut) {
+  for (uint64_t seed : Seeds(4, 90 + N())) {
+    SCOPED_TRACE(SeedTrace(seed));
+    // Appends write out too (back-pressure), racing with group commits.
+    RunConcurrentPowerCut(N(), seed, seed % 2 == 0 ? (64 << 10) : (1 << 20));
+    if (HasFailure()) return;
+  }
+}
+
+// A deterministic case of what the random tests look for: a tiny stripe
+// opens a segment on only two of four disks (RAID-Z width), then a wide one
+// puts the segment's file on the other two at a non-zero offset. A Sync must
+// make those new files' names durable too (fsync of their directories), or a
+// power cut takes the units away and the synced stripes with them.
+TEST(VolumeCrashRegressionTest, SegmentFileCreatedBehindANarrowStripeSurvivesPowerCut) {
+  vtest::QuietLogs quiet;
+  for (uint32_t n : {3u, 4u, 5u}) {
+    SCOPED_TRACE("N=" + std::to_string(n));
+    MemDisk mem;
+    VolumeOptions o;
+    o.disk_dirs = DiskDirs(n);
+    o.max_unit_bytes = 4096;
+    o.segment_bytes = 256 << 10;
+    o.disk = &mem;
+    ASSERT_TRUE(Volume::Create(o).ok());
+    std::vector<std::byte> model;
+    {
+      CrashPointDisk d(&mem);
+      o.disk = &d;
+      auto v = Volume::Open(o);
+      ASSERT_TRUE(v.ok()) << v.status().ToString();
+      for (uint64_t len : {100u, 64u << 10, 10u, 200u << 10}) {
+        std::vector<std::byte> data(len);
+        FillData(len, model.size(), data);
+        ASSERT_TRUE((*v)->Append(data).ok());
+        model.insert(model.end(), data.begin(), data.end());
+        ASSERT_TRUE((*v)->Sync().ok());
+      }
+      d.CutPower(CrashMode::kDropUnsynced, 1);
+    }
+    CrashPointDisk d2(&mem);
+    o.disk = &d2;
+    auto v = Volume::Open(o);
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    EXPECT_EQ((*v)->end_offset(), model.size()) << "synced stripes lost";
+    Random rr(n);
+    ExpectRangeReadsBack(**v, model, 0, std::min<uint64_t>((*v)->end_offset(), model.size()), &rr,
+                         "synced");
+    d2.CutPower(CrashMode::kDropUnsynced, 1);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(VolumeCrash, VolumeCrashTest, ::testing::Values(1u, 2u, 3u, 4u, 5u),
-                         [](const ::testing::TestParamInfo<uint32_t>& info) {
-                           return "N" + std::to_string(info.param);
+                         [](const ::testing::TestParamInfo<uint32_t>& param_info) {
+                           return "N" + std::to_string(param_info.param);
                          });
 
 }  // namespace

@@ -47,8 +47,7 @@ inline std::vector<uint64_t> Seeds(uint64_t count, uint64_t salt) {
 }
 
 inline std::string SeedTrace(uint64_t seed) {
-  return "seed " + std::to_string(seed) + " (replay with CAIRN_SEED=" + std::to_string(seed) +
-         ")";
+  return "seed " + std::to_string(seed) + " (replay with CAIRN_SEED=" + std::to_string(seed) + ")";
 }
 
 // Silences info/warn logs for the life of the object unless CAIRN_LOG_LEVEL
@@ -276,9 +275,9 @@ inline void ExpectUnitsMatchSnapshot(MemDisk& mem, const std::vector<StripeLoc>&
           std::memcpy(then.data(), it->second.data() + off, n);
         }
         if (now != then && reported++ < 10) {
-          ADD_FAILURE() << what << ": " << part << " of the unit of stripe seq "
-                        << s.g.seq.value() << " on disk " << d << " (" << u.path << "@"
-                        << u.file_offset << ") is not as originally written";
+          ADD_FAILURE() << what << ": " << part << " of the unit of stripe seq " << s.g.seq.value()
+                        << " on disk " << d << " (" << u.path << "@" << u.file_offset
+                        << ") is not as originally written";
         }
       };
       check(u.file_offset, u.header_meaningful(), "header");
