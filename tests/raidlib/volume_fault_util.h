@@ -261,7 +261,10 @@ inline void ExpectUnitsMatchSnapshot(MemDisk& mem, const std::vector<StripeLoc>&
                                      const char* what) {
   int reported = 0;
   for (const StripeLoc& s : stripes) {
-    for (const auto& [d, u] : s.units) {
+    for (const auto& unit : s.units) {
+      // Named copies, not structured bindings: Clang 14 cannot capture those.
+      const auto d = unit.first;
+      const auto& u = unit.second;
       auto it = snap.find(u.path);
       if (it == snap.end()) {
         ADD_FAILURE() << what << ": no snapshot of " << u.path;
