@@ -7,13 +7,16 @@
 //   2. sequential append of --bytes in 1 MiB Append()s and one Sync(), then
 //      the same on-disk bytes (segment file sizes: data, parity, headers)
 //      written as N plain files with pwrite and one fdatasync each;
-//   3. healthy read of the whole log in 1 MiB Read()s;
+//   3. a timed cold reopen (informational), then a healthy read of the whole
+//      log in 1 MiB Read()s;
 //   4. degraded read: one disk directory removed, volume reopened, read all;
 //   5. rebuild: ReplaceDisk() of that disk and WaitForBackgroundWork();
 //   6. small appends (128 B) with a Sync() after every batch of 1, 16, 256.
-// The page cache is dropped (sync; echo 3 > /proc/sys/vm/drop_caches, root
-// only) before every read phase and every large write phase. Figures are the
-// median over the runs; ratios are computed per run and then the median taken.
+// Diagnostics per phase: CPU time, device bytes, other processes' CPU time.
+// Before every large phase the page cache is dropped (sync; echo 3 >
+// /proc/sys/vm/drop_caches, root only) and then warmed (PhasePrep). The volume
+// and the plain writes go first in alternate runs. Figures are the median
+// over the runs; ratios are computed per run and then the median taken.
 //
 // Everything it creates lives in --dir, which must be missing or empty; it is
 // removed at exit, on error, and on SIGINT/SIGTERM/SIGHUP/abort.
@@ -67,6 +70,7 @@ struct Options {
   bool json = false;
   double small_seconds = 1.0;  // per batch size per run
   uint32_t small_bytes = 128;
+  bool warm = true;
 };
 
 void PrintUsage(FILE* out) {
@@ -81,9 +85,10 @@ void PrintUsage(FILE* out) {
                "  --small-seconds S seconds per batch size per run of the small-append\n"
                "                    phase (default 1)\n"
                "  --small-bytes B   size of one small append (default 128)\n"
+               "  --no-warm         skip the page-cache warm-up before each large phase\n"
                "  --json            also print one JSON summary line at the end\n"
                "  --help            this text\n"
-               "Drops the page cache before read phases when run as root.\n");
+               "Drops the page cache before every large phase when run as root.\n");
 }
 
 std::optional<uint64_t> ParseSize(std::string_view s) {
@@ -133,6 +138,8 @@ bool ParseFlags(int argc, char** argv, Options* o, bool* help) {
       return true;
     } else if (name == "--json") {
       o->json = true;
+    } else if (name == "--no-warm") {
+      o->warm = false;
     } else if (name == "--dir") {
       if (!need_value()) return false;
       if (value.empty()) return bad();
@@ -215,6 +222,7 @@ class Workspace {
   Workspace(std::string base, uint32_t disks) : base_(std::move(base)) {
     for (uint32_t d = 0; d < disks; ++d) disk_dirs_.push_back(base_ + "/disk" + std::to_string(d));
     plain_dir_ = base_ + "/plain";
+    scratch_path_ = base_ + "/warm-scratch";
   }
   ~Workspace() { Cleanup(); }
   Workspace(const Workspace&) = delete;
@@ -240,6 +248,7 @@ class Workspace {
     g_cleanup_strings = {"/bin/rm", "-rf", "--"};
     for (const auto& d : disk_dirs_) g_cleanup_strings.push_back(d);
     g_cleanup_strings.push_back(plain_dir_);
+    g_cleanup_strings.push_back(scratch_path_);
     g_cleanup_argv.clear();
     for (auto& s : g_cleanup_strings) g_cleanup_argv.push_back(s.data());
     g_cleanup_argv.push_back(nullptr);
@@ -259,6 +268,7 @@ class Workspace {
     std::error_code ec;
     for (const auto& d : disk_dirs_) fs::remove_all(d, ec);
     fs::remove_all(plain_dir_, ec);
+    fs::remove(scratch_path_, ec);
   }
 
   void Cleanup() {
@@ -275,35 +285,78 @@ class Workspace {
   const std::string& base() const { return base_; }
   const std::vector<std::string>& disk_dirs() const { return disk_dirs_; }
   const std::string& plain_dir() const { return plain_dir_; }
+  const std::string& scratch_path() const { return scratch_path_; }
 
  private:
   std::string base_;
   std::vector<std::string> disk_dirs_;
   std::string plain_dir_;
+  std::string scratch_path_;
   bool created_base_ = false;
 };
 
 // ---- helpers ----
 
-struct CacheDropper {
-  int attempts = 0;
-  int failures = 0;
-  // sync(2), then drop clean page-cache pages, dentries and inodes.
-  bool Drop() {
-    ++attempts;
+// Puts the machine into the same state before every large timed phase:
+//  - sync(2), then drop the page cache, dentries and inodes (root only), so
+//    reads come from the device;
+//  - then, unless --no-warm, write an unsynced scratch file about the size of
+//    the phase's page-cache footprint and delete it. On this VM (Firecracker,
+//    free page reporting) memory that stayed free for a while has gone back to
+//    the host, and touching it again costs host faults: buffering 180 MB took
+//    0.04 s or 0.8 s depending on how long ago memory was freed. Freshly freed
+//    page-cache pages are cheap to reuse, so every phase starts with the same
+//    supply of them instead of whatever the previous phase left.
+class PhasePrep {
+ public:
+  PhasePrep(std::string scratch_path, bool warm, uint64_t warm_bytes)
+      : scratch_path_(std::move(scratch_path)), warm_(warm), warm_bytes_(warm_bytes),
+        chunk_(kIoSize, std::byte{0x33}) {}
+
+  Status ColdStart() {
+    ++drops_;
     ::sync();
     int fd = ::open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
     bool ok = fd >= 0 && ::write(fd, "3", 1) == 1;
     if (fd >= 0) ::close(fd);
-    if (!ok) ++failures;
-    return ok;
+    if (!ok) ++drop_failures_;
+    if (!warm_) return Status::Ok();
+    auto t0 = SteadyClock::now();
+    fd = ::open(scratch_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return Status::FromErrno(errno, "open " + scratch_path_);
+    Status st;
+    for (uint64_t off = 0; off < warm_bytes_; off += kIoSize) {
+      if (::pwrite(fd, chunk_.data(), chunk_.size(), static_cast<off_t>(off)) < 0) {
+        st = Status::FromErrno(errno, "write " + scratch_path_);
+        break;
+      }
+    }
+    // Unlinked and closed unsynced: its dirty pages are dropped, never written.
+    ::unlink(scratch_path_.c_str());
+    ::close(fd);
+    warm_seconds_ += Seconds(SteadyClock::now() - t0);
+    return st;
   }
-  const char* Summary() const {
-    if (attempts == 0) return "not attempted";
-    if (failures == 0) return "yes (every phase)";
-    if (failures == attempts) return "NO (not root?) - reads may come from the page cache";
+
+  const char* DropSummary() const {
+    if (drops_ == 0) return "not attempted";
+    if (drop_failures_ == 0) return "yes (every phase)";
+    if (drop_failures_ == drops_) return "NO (not root?) - reads may come from the page cache";
     return "PARTIAL - some drops failed";
   }
+  bool all_dropped() const { return drops_ > 0 && drop_failures_ == 0; }
+  bool warm() const { return warm_; }
+  uint64_t warm_bytes() const { return warm_bytes_; }
+  double warm_seconds() const { return warm_seconds_; }
+
+ private:
+  const std::string scratch_path_;
+  const bool warm_;
+  const uint64_t warm_bytes_;
+  const std::vector<std::byte> chunk_;
+  int drops_ = 0;
+  int drop_failures_ = 0;
+  double warm_seconds_ = 0;
 };
 
 // 1 MiB payload buffers with incompressible content. Append i uses pattern
@@ -398,6 +451,7 @@ VolumeOptions MakeVolumeOptions(const Workspace& ws) {
 struct Usage {
   SteadyClock::time_point t;
   double cpu_s = 0;
+  double machine_busy_s = 0;  // all CPUs, all processes (/proc/stat)
   uint64_t read_bytes = 0;
   uint64_t write_bytes = 0;
 };
@@ -408,6 +462,17 @@ Usage SampleUsage() {
   if (::getrusage(RUSAGE_SELF, &ru) == 0) {
     u.cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
               static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  }
+  {
+    // "cpu  user nice system idle iowait irq softirq steal ..." in USER_HZ.
+    std::ifstream st("/proc/stat");
+    std::string cpu;
+    uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
+             steal = 0;
+    if (st >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal) {
+      u.machine_busy_s = static_cast<double>(user + nice + system + irq + softirq + steal) /
+                         static_cast<double>(::sysconf(_SC_CLK_TCK));
+    }
   }
   std::ifstream io("/proc/self/io");
   std::string key;
@@ -423,18 +488,30 @@ Usage SampleUsage() {
 struct PhaseUse {
   double wall_s = 0;
   double cpu_s = 0;
+  double other_cpu_s = 0;  // CPU time other processes used meanwhile
   uint64_t dev_read = 0;
   uint64_t dev_write = 0;
 };
 
 PhaseUse Between(const Usage& a, const Usage& b) {
-  return {Seconds(b.t - a.t), b.cpu_s - a.cpu_s, b.read_bytes - a.read_bytes,
+  double self = b.cpu_s - a.cpu_s;
+  double other = std::max(0.0, (b.machine_busy_s - a.machine_busy_s) - self);
+  return {Seconds(b.t - a.t), self, other, b.read_bytes - a.read_bytes,
           b.write_bytes - a.write_bytes};
 }
 
-enum Phase : size_t { kAppendPhase, kPlainPhase, kReadPhase, kDegradedPhase, kRebuildPhase, kNumPhases };
+enum Phase : size_t {
+  kAppendPhase,
+  kPlainPhase,
+  kOpenPhase,
+  kReadPhase,
+  kDegradedPhase,
+  kRebuildPhase,
+  kNumPhases
+};
 constexpr std::array<const char*, kNumPhases> kPhaseNames = {
-    "append+Sync", "plain pwrite+fdatasync", "healthy read", "degraded read", "rebuild"};
+    "append+Sync", "plain pwrite+fdatasync", "reopen (Volume::Open)", "healthy read",
+    "degraded read", "rebuild"};
 
 // ---- phases ----
 
@@ -444,7 +521,9 @@ struct RunResult {
   uint64_t disk_bytes = 0;  // segment file bytes over all disks
   uint64_t stripes = 0;
   double append_s = 0;
+  double append_sync_s = 0;  // the final Sync() alone
   double plain_s = 0;
+  double plain_sync_s = 0;   // the fdatasyncs alone
   double read_s = 0;
   double degraded_s = 0;
   uint64_t reconstructed_reads = 0;
@@ -453,6 +532,7 @@ struct RunResult {
   double rebuild_flush_s = 0;
   std::array<double, kBatchSizes.size()> small_rate{};    // appends per second
   std::array<double, kBatchSizes.size()> small_commit_ms{};  // mean ms per Sync
+  double plain_small_sync_ms = 0;  // one small pwrite + fdatasync, one file
   std::array<PhaseUse, kNumPhases> use{};
   bool plain_first = false;
 
@@ -500,7 +580,7 @@ Result<std::unique_ptr<Volume>> OpenVolume(const Workspace& ws) {
 }
 
 // Appends `bytes` in 1 MiB Append()s and syncs once; returns seconds.
-Result<double> TimedAppend(Volume& vol, Payloads& payloads, uint64_t bytes) {
+Result<double> TimedAppend(Volume& vol, Payloads& payloads, uint64_t bytes, double* sync_s) {
   uint64_t n = bytes / kIoSize;
   auto t0 = SteadyClock::now();
   for (uint64_t i = 0; i < n; ++i) {
@@ -511,16 +591,17 @@ Result<double> TimedAppend(Volume& vol, Payloads& payloads, uint64_t bytes) {
                                 std::to_string(*off));
     }
   }
-  auto tw = SteadyClock::now();
+  auto ts = SteadyClock::now();
   RETURN_IF_ERROR(vol.Sync().WithContext("Sync"));
-  std::fprintf(stderr, "DEBUG volume: append %.3f s, Sync %.3f s\n", Seconds(tw - t0), Seconds(SteadyClock::now() - tw));
-  return Seconds(SteadyClock::now() - t0);
+  auto te = SteadyClock::now();
+  *sync_s = Seconds(te - ts);
+  return Seconds(te - t0);
 }
 
 // Writes per_file[d] bytes to plain file d, 1 MiB at a time round-robin over
 // the files, then fdatasyncs each; returns seconds.
 Result<double> TimedPlainWrite(const std::string& dir, const std::vector<uint64_t>& per_file,
-                               Payloads& payloads) {
+                               Payloads& payloads, double* sync_s) {
   std::error_code ec;
   fs::create_directory(dir, ec);
   if (ec) return Status::IOError("mkdir " + dir + ": " + ec.message());
@@ -553,13 +634,14 @@ Result<double> TimedPlainWrite(const std::string& dir, const std::vector<uint64_
       more = true;
     }
   }
-  auto tw = SteadyClock::now();
+  auto ts = SteadyClock::now();
   for (int fd : fds) {
     if (st.ok() && ::fdatasync(fd) != 0) st = Status::FromErrno(errno, "fdatasync");
   }
-  std::fprintf(stderr, "DEBUG plain: pwrite %.3f s, fdatasync %.3f s\n", Seconds(tw - t0), Seconds(SteadyClock::now() - tw));
   for (int fd : fds) ::close(fd);
-  double secs = Seconds(SteadyClock::now() - t0);
+  auto te = SteadyClock::now();
+  *sync_s = Seconds(te - ts);
+  double secs = Seconds(te - t0);
   RETURN_IF_ERROR(st);
   return secs;
 }
@@ -577,6 +659,35 @@ Result<double> TimedRead(Volume& vol, const Payloads& payloads, uint64_t bytes) 
     }
   }
   return Seconds(SteadyClock::now() - t0);
+}
+
+// Baseline for the small appends: `record_bytes` pwrites appended to one plain
+// file, fdatasync after each; returns the mean seconds per fdatasync.
+Result<double> TimedPlainSmallSyncs(const std::string& dir, uint32_t record_bytes,
+                                    double seconds) {
+  std::error_code ec;
+  fs::create_directory(dir, ec);
+  std::string path = dir + "/small";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::FromErrno(errno, "open " + path);
+  std::vector<std::byte> rec(record_bytes, std::byte{0x5A});
+  uint64_t n = 0;
+  Status st;
+  auto t0 = SteadyClock::now();
+  double elapsed = 0;
+  while (elapsed < seconds && n < kMaxSmallAppendsPerBatchSize) {
+    if (::pwrite(fd, rec.data(), rec.size(), static_cast<off_t>(n * record_bytes)) < 0 ||
+        ::fdatasync(fd) != 0) {
+      st = Status::FromErrno(errno, "small write " + path);
+      break;
+    }
+    ++n;
+    elapsed = Seconds(SteadyClock::now() - t0);
+  }
+  ::close(fd);
+  ::unlink(path.c_str());
+  RETURN_IF_ERROR(st);
+  return elapsed / static_cast<double>(n);
 }
 
 // Small appends with a Sync() after every `batch`; returns appends per second
@@ -613,7 +724,7 @@ Status TimedSmallAppends(Volume& vol, uint32_t batch, uint32_t record_bytes, dou
 // later runs that write the plain files first reuse it.
 using Layout = std::vector<uint64_t>;
 
-Status DoRun(const Options& o, Workspace& ws, Payloads& payloads, CacheDropper& cache,
+Status DoRun(const Options& o, Workspace& ws, Payloads& payloads, PhasePrep& prep,
              uint32_t run, Layout* layout, RunResult* r) {
   const uint32_t fail_disk = 1;  // parity rotates, so every slot is alike
   auto progress = [&](const char* what) {
@@ -630,10 +741,10 @@ Status DoRun(const Options& o, Workspace& ws, Payloads& payloads, CacheDropper& 
   // alternates between runs so that neither side always inherits the other's
   // device write-back.
   auto plain = [&]() -> Status {
-    cache.Drop();
+    RETURN_IF_ERROR(prep.ColdStart());
     progress("plain pwrite");
     Usage u0 = SampleUsage();
-    ASSIGN_OR_RETURN(r->plain_s, TimedPlainWrite(ws.plain_dir(), *layout, payloads));
+    ASSIGN_OR_RETURN(r->plain_s, TimedPlainWrite(ws.plain_dir(), *layout, payloads, &r->plain_sync_s));
     r->use[kPlainPhase] = Between(u0, SampleUsage());
     r->disk_bytes = 0;
     for (uint64_t b : *layout) r->disk_bytes += b;
@@ -644,10 +755,10 @@ Status DoRun(const Options& o, Workspace& ws, Payloads& payloads, CacheDropper& 
   RETURN_IF_ERROR(Volume::Create(MakeVolumeOptions(ws)).WithContext("Volume::Create"));
   {
     ASSIGN_OR_RETURN(auto vol, OpenVolume(ws));
-    cache.Drop();
+    RETURN_IF_ERROR(prep.ColdStart());
     progress("sequential append");
     Usage u0 = SampleUsage();
-    ASSIGN_OR_RETURN(r->append_s, TimedAppend(*vol, payloads, o.bytes));
+    ASSIGN_OR_RETURN(r->append_s, TimedAppend(*vol, payloads, o.bytes, &r->append_sync_s));
     r->use[kAppendPhase] = Between(u0, SampleUsage());
     r->stripes = vol->stats().stripes_written;
   }
@@ -660,14 +771,19 @@ Status DoRun(const Options& o, Workspace& ws, Payloads& payloads, CacheDropper& 
   }
   if (!r->plain_first) RETURN_IF_ERROR(plain());
 
-  // 3. Healthy read.
+  // 3. Healthy read, after a timed cold reopen (informational: recovery
+  // verifies every stripe that no later stripe vouches for).
   {
+    RETURN_IF_ERROR(prep.ColdStart());
+    progress("reopen");
+    Usage open0 = SampleUsage();
     ASSIGN_OR_RETURN(auto vol, OpenVolume(ws));
+    r->use[kOpenPhase] = Between(open0, SampleUsage());
     if (vol->end_offset() != o.bytes) {
       return Status::Corruption("reopened volume ends at " + std::to_string(vol->end_offset()) +
                                 ", expected " + std::to_string(o.bytes));
     }
-    cache.Drop();
+    RETURN_IF_ERROR(prep.ColdStart());
     progress("healthy read");
     Usage u0 = SampleUsage();
     ASSIGN_OR_RETURN(r->read_s, TimedRead(*vol, payloads, o.bytes));
@@ -686,7 +802,7 @@ Status DoRun(const Options& o, Workspace& ws, Payloads& payloads, CacheDropper& 
                                       " not marked failed after its directory was removed");
   }
   uint64_t recon0 = vol->stats().reconstructed_reads;
-  cache.Drop();
+  RETURN_IF_ERROR(prep.ColdStart());
   progress("degraded read");
   {
     Usage u0 = SampleUsage();
@@ -701,7 +817,7 @@ Status DoRun(const Options& o, Workspace& ws, Payloads& payloads, CacheDropper& 
     fs::create_directory(ws.disk_dirs()[fail_disk], ec);
     if (ec) return Status::IOError("mkdir " + ws.disk_dirs()[fail_disk] + ": " + ec.message());
   }
-  cache.Drop();
+  RETURN_IF_ERROR(prep.ColdStart());
   progress("rebuild");
   {
     Usage u0 = SampleUsage();
@@ -729,8 +845,13 @@ Status DoRun(const Options& o, Workspace& ws, Payloads& payloads, CacheDropper& 
     return Status::FailedPrecondition("rebuild wrote no files");
   }
 
-  // 6. Small appends with a Sync() per batch.
+  // 6. Small appends with a Sync() per batch, and the plain baseline.
   ::sync();
+  {
+    ASSIGN_OR_RETURN(double per_sync, TimedPlainSmallSyncs(ws.plain_dir(), o.small_bytes,
+                                                           o.small_seconds));
+    r->plain_small_sync_ms = per_sync * 1e3;
+  }
   for (size_t b = 0; b < kBatchSizes.size(); ++b) {
     std::string what = "small appends, batch " + std::to_string(kBatchSizes[b]);
     progress(what.c_str());
@@ -775,7 +896,10 @@ void Row(const char* name, const std::vector<double>& v, const char* unit, const
               RunsText(v, fmt).c_str());
 }
 
-void Report(const Options& o, const std::vector<RunResult>& rs, const CacheDropper& cache) {
+// `other_load`: the share of the machine's CPU time that other processes
+// used while the benchmark ran.
+void Report(const Options& o, const std::vector<RunResult>& rs, const PhasePrep& prep,
+            double other_load) {
   const auto& r0 = rs.front();
   auto med = [&](auto f) { return Median(Collect(rs, f)); };
   double overhead = static_cast<double>(r0.disk_bytes) / static_cast<double>(r0.user_bytes);
@@ -783,7 +907,17 @@ void Report(const Options& o, const std::vector<RunResult>& rs, const CacheDropp
   std::printf("\nraidlib_bench: %u disks under %s, %" PRIu64 " MiB appended per run, %u run(s), "
               "median [per-run values]\n",
               o.disks, o.dir.c_str(), o.bytes >> 20, o.runs);
-  std::printf("page cache dropped before read/large-write phases: %s\n", cache.Summary());
+  std::printf("other processes used %.0f%% of the machine's CPU time during the run%s\n",
+              other_load * 100,
+              other_load > 0.1 ? " - BUSY MACHINE, figures are unreliable" : " (quiet)");
+  std::printf("page cache dropped before every large phase: %s\n", prep.DropSummary());
+  if (prep.warm()) {
+    std::printf("page-cache warm-up before every large phase: %" PRIu64 " MiB scratch file written "
+                "and deleted (%.1f s in all; --no-warm disables)\n",
+                prep.warm_bytes() >> 20, prep.warm_seconds());
+  } else {
+    std::printf("page-cache warm-up: off (--no-warm)\n");
+  }
   std::printf("on-disk bytes per user byte: %.4f (%" PRIu64 " segment-file bytes, %" PRIu64
               " stripes, %.2f MiB user data per stripe)\n",
               overhead, r0.disk_bytes, r0.stripes,
@@ -806,6 +940,8 @@ void Report(const Options& o, const std::vector<RunResult>& rs, const CacheDropp
   double ar = med([](const RunResult& r) { return r.append_ratio(); });
   Row("  append / plain", Collect(rs, [](const RunResult& r) { return r.append_ratio(); }), "x",
       "%.3f", ">= 0.85", ar >= 0.85);
+  Row("  (reopen after the append, cold)",
+      Collect(rs, [](const RunResult& r) { return r.use[kOpenPhase].wall_s; }), "s", "%.3f");
   Row("3 healthy read", Collect(rs, [](const RunResult& r) { return r.read_mbps(); }), "MB/s",
       "%.1f");
   Row("4 degraded read (1 disk missing)",
@@ -828,6 +964,8 @@ void Report(const Options& o, const std::vector<RunResult>& rs, const CacheDropp
     Row(name, Collect(rs, [b](const RunResult& r) { return r.small_commit_ms[b]; }), "ms",
         "%.2f");
   }
+  Row("  plain baseline: pwrite+fdatasync, 1 file",
+      Collect(rs, [](const RunResult& r) { return r.plain_small_sync_ms; }), "ms", "%.2f");
   std::printf("%s\n", std::string(96, '-').c_str());
   std::printf("rebuild: %" PRIu64 " unit bytes written, %.3f s median; fdatasync of the rebuilt "
               "files afterwards took %.3f s median (not in the figure)\n",
@@ -841,7 +979,8 @@ void Report(const Options& o, const std::vector<RunResult>& rs, const CacheDropp
 
   // Where the time goes: whole-process CPU (all threads) against wall time,
   // and what the block layer read or saw dirtied (/proc/self/io).
-  std::printf("\nphase diagnostics (medians)      wall s    cpu s  cpu/wall  dev read MB  dev write MB\n");
+  std::printf("\nphase diagnostics (medians)      wall s    cpu s  cpu/wall  dev read MB  dev write MB  "
+              "other procs cpu s\n");
   for (size_t p = 0; p < kNumPhases; ++p) {
     auto get = [&](auto f) {
       std::vector<double> v;
@@ -850,11 +989,33 @@ void Report(const Options& o, const std::vector<RunResult>& rs, const CacheDropp
     };
     double wall = get([](const PhaseUse& u) { return u.wall_s; });
     double cpu = get([](const PhaseUse& u) { return u.cpu_s; });
-    std::printf("%-30s %8.3f %8.3f %8.2f %12.1f %13.1f\n", kPhaseNames[p], wall, cpu,
+    std::printf("%-30s %8.3f %8.3f %8.2f %12.1f %13.1f  %17.3f\n", kPhaseNames[p], wall, cpu,
                 wall > 0 ? cpu / wall : 0.0,
                 get([](const PhaseUse& u) { return static_cast<double>(u.dev_read) / 1e6; }),
-                get([](const PhaseUse& u) { return static_cast<double>(u.dev_write) / 1e6; }));
+                get([](const PhaseUse& u) { return static_cast<double>(u.dev_write) / 1e6; }),
+                get([](const PhaseUse& u) { return u.other_cpu_s; }));
   }
+  std::printf("append+Sync: %.3f s in Append() calls, %.3f s in the final Sync(); plain: %.3f s in "
+              "pwrite, %.3f s in fdatasync (medians)\n",
+              med([](const RunResult& r) { return r.append_s - r.append_sync_s; }),
+              med([](const RunResult& r) { return r.append_sync_s; }),
+              med([](const RunResult& r) { return r.plain_s - r.plain_sync_s; }),
+              med([](const RunResult& r) { return r.plain_sync_s; }));
+  // On this kind of VM all disk directories share one device, so a rebuild
+  // can go no faster than reading the survivors and writing the new unit
+  // bytes one after the other at the rates the other phases achieved.
+  std::printf("rebuild against a shared-device bound (read at the degraded-read device rate, write "
+              "at the plain-write rate): %.2f (1.0 = as fast as one shared device allows)\n",
+              med([](const RunResult& r) {
+                const PhaseUse& rb = r.use[kRebuildPhase];
+                const PhaseUse& dg = r.use[kDegradedPhase];
+                if (dg.wall_s <= 0 || r.plain_s <= 0 || rb.wall_s <= 0) return 0.0;
+                double read_rate = static_cast<double>(dg.dev_read) / dg.wall_s;
+                double write_rate = static_cast<double>(r.disk_bytes) / r.plain_s;
+                double bound = static_cast<double>(rb.dev_read) / read_rate +
+                               static_cast<double>(r.rebuild_bytes) / write_rate;
+                return bound / rb.wall_s;
+              }));
 
   if (o.json) {
     auto arr = [&](auto f) {
@@ -872,8 +1033,9 @@ void Report(const Options& o, const std::vector<RunResult>& rs, const CacheDropp
                   last ? "" : ",");
     };
     std::printf("{\"bench\":\"raidlib\",\"disks\":%u,\"bytes\":%" PRIu64
-                ",\"runs\":%u,\"cache_dropped\":%s,\"disk_bytes\":%" PRIu64 ",",
-                o.disks, o.bytes, o.runs, cache.failures == 0 ? "true" : "false", r0.disk_bytes);
+                ",\"runs\":%u,\"cache_dropped\":%s,\"warm\":%s,\"other_load\":%.3f,\"disk_bytes\":%" PRIu64 ",",
+                o.disks, o.bytes, o.runs, prep.all_dropped() ? "true" : "false", prep.warm() ? "true" : "false", other_load,
+                r0.disk_bytes);
     field("parity_gbps", [](const RunResult& r) { return r.parity_gbps; });
     field("append_mbps", [](const RunResult& r) { return r.append_mbps(); });
     field("plain_write_user_mbps", [](const RunResult& r) { return r.plain_user_mbps(); });
@@ -885,6 +1047,14 @@ void Report(const Options& o, const std::vector<RunResult>& rs, const CacheDropp
     field("rebuild_mbps", [](const RunResult& r) { return r.rebuild_mbps(); });
     field("rebuild_ratio", [](const RunResult& r) { return r.rebuild_ratio(); });
     field("rebuild_flush_s", [](const RunResult& r) { return r.rebuild_flush_s; });
+    field("append_calls_s", [](const RunResult& r) { return r.append_s - r.append_sync_s; });
+    field("append_sync_s", [](const RunResult& r) { return r.append_sync_s; });
+    field("plain_pwrite_s", [](const RunResult& r) { return r.plain_s - r.plain_sync_s; });
+    field("plain_fdatasync_s", [](const RunResult& r) { return r.plain_sync_s; });
+    field("reopen_s", [](const RunResult& r) { return r.use[kOpenPhase].wall_s; });
+    field("reopen_dev_read_mb",
+          [](const RunResult& r) { return static_cast<double>(r.use[kOpenPhase].dev_read) / 1e6; });
+    field("plain_small_sync_ms", [](const RunResult& r) { return r.plain_small_sync_ms; });
     for (size_t b = 0; b < kBatchSizes.size(); ++b) {
       std::string key = "small_appends_per_s_batch" + std::to_string(kBatchSizes[b]);
       field(key.c_str(), [b](const RunResult& r) { return r.small_rate[b]; });
@@ -928,13 +1098,27 @@ int Main(int argc, char** argv) {
     return 1;
   }
   Payloads payloads;
-  CacheDropper cache;
+  // Warm-up size: the volume's page-cache footprint (data, parity, headers)
+  // plus slack, at most a third of the available memory.
+  uint64_t warm_bytes = o.bytes / (o.disks - 1) * o.disks + o.bytes / 64 + (uint64_t{64} << 20);
+  {
+    std::ifstream mi("/proc/meminfo");
+    std::string key;
+    uint64_t kb = 0;
+    std::string unit;
+    while (mi >> key >> kb >> unit) {
+      if (key == "MemAvailable:") warm_bytes = std::min(warm_bytes, kb * 1024 / 3);
+    }
+  }
+  warm_bytes = warm_bytes / kIoSize * kIoSize;
+  PhasePrep prep(ws.scratch_path(), o.warm, warm_bytes);
   std::vector<RunResult> results;
   Layout layout;
   auto t0 = SteadyClock::now();
+  Usage u_start = SampleUsage();
   for (uint32_t run = 0; run < o.runs; ++run) {
     RunResult r;
-    Status st = DoRun(o, ws, payloads, cache, run, &layout, &r);
+    Status st = DoRun(o, ws, payloads, prep, run, &layout, &r);
     if (!st.ok()) {
       std::fprintf(stderr, "raidlib_bench: run %u failed: %s\n", run + 1, st.ToString().c_str());
       ws.Cleanup();
@@ -947,9 +1131,20 @@ int Main(int argc, char** argv) {
                  run + 1, o.runs, r.append_mbps(), r.plain_user_mbps(), r.append_ratio(),
                  r.read_mbps(), r.degraded_mbps(), r.degraded_ratio(), r.rebuild_mbps(),
                  r.rebuild_ratio());
+    std::fprintf(stderr,
+                 "[run %u/%u] append: %.3f s Append() + %.3f s Sync(); plain: %.3f s pwrite + "
+                 "%.3f s fdatasync (%s first)\n",
+                 run + 1, o.runs, r.append_s - r.append_sync_s, r.append_sync_s,
+                 r.plain_s - r.plain_sync_s, r.plain_sync_s, r.plain_first ? "plain" : "volume");
   }
   ws.Cleanup();
-  Report(o, results, cache);
+  Usage u_end = SampleUsage();
+  PhaseUse whole = Between(u_start, u_end);
+  long ncpu = ::sysconf(_SC_NPROCESSORS_ONLN);
+  double other_load =
+      whole.wall_s > 0 ? whole.other_cpu_s / (whole.wall_s * static_cast<double>(std::max(1L, ncpu)))
+                       : 0.0;
+  Report(o, results, prep, other_load);
   std::fprintf(stderr, "total time %.1f s\n", Seconds(SteadyClock::now() - t0));
   return 0;
 }
