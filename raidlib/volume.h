@@ -228,6 +228,10 @@ class Volume {
 
   // volume_write.cc
   Status WriteOut(bool sync) REQUIRES(write_mu_);
+  // Chooses the next stripe's members, width and place for up to `remaining`
+  // bytes starting at `logical_start`; takes its sequence number and space.
+  Result<StripeGeometry> PlanStripeLocked(uint64_t logical_start, uint64_t remaining,
+                                          StripeSeq committed) REQUIRES(mu_);
   // Writes and fsyncs an empty, mirrored stripe whose committed_through
   // vouches for every synced stripe. Without it, damage found in the last
   // synced batch at the next open cannot be told from a torn write.

@@ -101,56 +101,12 @@ Status Volume::WriteOut(bool sync) {
     StripeGeometry g;
     {
       MutexLock lock(&mu_);
-      const uint32_t writable = WritableMaskLocked();
-      std::vector<uint32_t> disks;
-      for (uint32_t i = 0; i < slots_.size(); ++i) {
-        if ((writable >> i) & 1u) disks.push_back(i);
-      }
-      if (disks.empty()) {
-        status = Status::IOError("no disk left to write to");
+      auto planned = PlanStripeLocked(batch_start + pos, batch->size() - pos, committed);
+      if (!planned.ok()) {
+        status = planned.status();
         break;
       }
-      const auto w = static_cast<uint32_t>(disks.size());
-      const uint32_t max_data_units = w >= 2 ? w - 1 : 1;
-      const uint64_t remaining = batch->size() - pos;
-      const uint64_t len64 =
-          std::min<uint64_t>(remaining, uint64_t{max_data_units} * max_unit_bytes_);
-      const auto len = static_cast<uint32_t>(len64);
-      // RAID-Z style width: a small batch uses only as many data units as it
-      // fills, so a tiny append writes two units (data + parity), not N.
-      const uint32_t data_units = std::clamp<uint32_t>(
-          static_cast<uint32_t>((len64 + kChunkSize - 1) / kChunkSize), 1, max_data_units);
-      const uint32_t members = w >= 2 ? data_units + 1 : 1;
-      g.seq = next_seq_;
-      next_seq_ = next_seq_.Next();
-      const auto start = static_cast<uint32_t>(g.seq.value() % w);
-      for (uint32_t k = 0; k < members; ++k) g.member_mask |= 1u << disks[(start + k) % w];
-      if (w == 1 && slots_.size() >= 2) {
-        // One disk left of several: write a mirror whose other half is a
-        // failed disk, as classic RAID does, so that rebuilding that disk
-        // restores the second copy. (A one-member stripe would stay single.)
-        for (uint32_t d = 0; d < slots_.size(); ++d) {
-          if (((writable >> d) & 1u) == 0) {
-            g.member_mask |= 1u << d;
-            break;
-          }
-        }
-      }
-      g.parity_disk = ParityDiskFor(g.member_mask, g.seq);
-      g.num_disks = static_cast<uint8_t>(slots_.size());
-      g.generation = generation_;
-      g.committed_through = committed;
-      g.logical_start = batch_start + pos;
-      g.data_len = len;
-      g.unit_len = UnitLenFor(len, data_units);
-      g.header_len = HeaderLenFor(g.unit_len);
-      if (cur_offset_ > 0 && cur_offset_ + g.stride() > segment_bytes_) {
-        cur_segment_ = cur_segment_.Next();
-        cur_offset_ = 0;
-      }
-      g.segment = cur_segment_;
-      g.file_offset = cur_offset_;
-      cur_offset_ += g.stride();
+      g = *planned;
     }
     status = WriteStripe(g, std::span(batch->data() + pos, g.data_len), &touched, &new_dirs);
     if (!status.ok()) break;
@@ -248,6 +204,57 @@ Status Volume::WriteOut(bool sync) {
   return Status::Ok();
 }
 
+Result<StripeGeometry> Volume::PlanStripeLocked(uint64_t logical_start, uint64_t remaining,
+                                                StripeSeq committed) {
+  const uint32_t writable = WritableMaskLocked();
+  std::vector<uint32_t> disks;
+  for (uint32_t i = 0; i < slots_.size(); ++i) {
+    if ((writable >> i) & 1u) disks.push_back(i);
+  }
+  if (disks.empty()) return Status::IOError("no disk left to write to");
+  StripeGeometry g;
+  const auto w = static_cast<uint32_t>(disks.size());
+  const uint32_t max_data_units = w >= 2 ? w - 1 : 1;
+  const uint64_t len64 = std::min<uint64_t>(remaining, uint64_t{max_data_units} * max_unit_bytes_);
+  const auto len = static_cast<uint32_t>(len64);
+  // RAID-Z style width: a small batch uses only as many data units as it
+  // fills, so a tiny append writes two units (data + parity), not N.
+  const uint32_t data_units = std::clamp<uint32_t>(
+      static_cast<uint32_t>((len64 + kChunkSize - 1) / kChunkSize), 1, max_data_units);
+  const uint32_t members = w >= 2 ? data_units + 1 : 1;
+  g.seq = next_seq_;
+  next_seq_ = next_seq_.Next();
+  const auto start = static_cast<uint32_t>(g.seq.value() % w);
+  for (uint32_t k = 0; k < members; ++k) g.member_mask |= 1u << disks[(start + k) % w];
+  if (w == 1 && slots_.size() >= 2) {
+    // One disk left of several: write a mirror whose other half is a failed
+    // disk, as classic RAID does, so that rebuilding that disk restores the
+    // second copy. (A one-member stripe would stay single.)
+    for (uint32_t d = 0; d < slots_.size(); ++d) {
+      if (((writable >> d) & 1u) == 0) {
+        g.member_mask |= 1u << d;
+        break;
+      }
+    }
+  }
+  g.parity_disk = ParityDiskFor(g.member_mask, g.seq);
+  g.num_disks = static_cast<uint8_t>(slots_.size());
+  g.generation = generation_;
+  g.committed_through = committed;
+  g.logical_start = logical_start;
+  g.data_len = len;
+  g.unit_len = UnitLenFor(len, data_units);
+  g.header_len = HeaderLenFor(g.unit_len);
+  if (cur_offset_ > 0 && cur_offset_ + g.stride() > segment_bytes_) {
+    cur_segment_ = cur_segment_.Next();
+    cur_offset_ = 0;
+  }
+  g.segment = cur_segment_;
+  g.file_offset = cur_offset_;
+  cur_offset_ += g.stride();
+  return g;
+}
+
 Status Volume::Seal() {
   MutexLock w(&write_mu_);
   StripeGeometry g;
@@ -258,33 +265,10 @@ Status Volume::Seal() {
       return Status::Ok();  // unsynced data: there is nothing true to vouch for
     }
     if (stripes_.back().g.data_len == 0) return Status::Ok();  // already sealed
-    const uint32_t writable = WritableMaskLocked();
-    std::vector<uint32_t> disks;
-    for (uint32_t i = 0; i < slots_.size(); ++i) {
-      if ((writable >> i) & 1u) disks.push_back(i);
-    }
-    if (disks.empty()) return Status::Ok();
-    g.seq = next_seq_;
-    next_seq_ = next_seq_.Next();
-    const auto w_count = static_cast<uint32_t>(disks.size());
-    const uint32_t members = std::min<uint32_t>(2, w_count);
-    const auto start = static_cast<uint32_t>(g.seq.value() % w_count);
-    for (uint32_t k = 0; k < members; ++k) g.member_mask |= 1u << disks[(start + k) % w_count];
-    g.parity_disk = ParityDiskFor(g.member_mask, g.seq);
-    g.num_disks = static_cast<uint8_t>(slots_.size());
-    g.generation = generation_;
-    g.committed_through = durable_seq_;
-    g.logical_start = end_offset_;
-    g.data_len = 0;
-    g.unit_len = UnitLenFor(0, 1);
-    g.header_len = HeaderLenFor(g.unit_len);
-    if (cur_offset_ > 0 && cur_offset_ + g.stride() > segment_bytes_) {
-      cur_segment_ = cur_segment_.Next();
-      cur_offset_ = 0;
-    }
-    g.segment = cur_segment_;
-    g.file_offset = cur_offset_;
-    cur_offset_ += g.stride();
+    // An empty stripe: one (zero) data unit and its mirror.
+    auto planned = PlanStripeLocked(end_offset_, 0, durable_seq_);
+    if (!planned.ok()) return Status::Ok();  // no disk left: nothing to seal with
+    g = *planned;
   }
   std::set<std::pair<uint32_t, uint32_t>> touched;
   std::set<uint32_t> new_dirs;
