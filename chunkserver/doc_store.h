@@ -1,0 +1,269 @@
+// DocStore: a chunk server's documents on its raidlib volume (DESIGN.md
+// "Storage on a chunk server", docs/design-store.md "Documents on a chunk
+// server", format in docs/docstore-format.md).
+//
+// The store is a log of records in the volume (blocks of document bodies and
+// put/delete/rename records) plus an in-memory index (partition ->
+// collection -> id -> current version) that is checkpointed into the volume.
+// It has no network code and no notion of primaries: the partition state
+// machine decides LSNs, epochs and request ids, and calls Apply(). A replica
+// applies the same mutations (with block references of its own volume) and
+// reaches the same state.
+//
+// Guarantees
+//  - Apply() returns after its record is durable (volume Sync, group
+//    committed); the index shows the mutation only once it is durable, so a
+//    reader never sees a change that a crash could take back. After a crash
+//    at any point, every mutation Apply() acknowledged is visible with its
+//    exact bytes; one in flight is either fully there or absent.
+//  - Mutations of one partition take effect in LSN order. A mutation whose
+//    request id is remembered (a bounded per-partition table, persisted in the
+//    log and the checkpoints) is not applied again: Apply returns the first
+//    answer. A failed check (expected version, existence) writes nothing.
+//  - Reads verify every block (record checksums, then the XXH3-64 of the raw
+//    bytes): they return the stored bytes or an error, never wrong data.
+//  - Compaction never loses a live block. A reader (or a copy-on-write put)
+//    holding a DocEntry from before a compaction is sent to the copies for
+//    the next few compactions; after that it gets Unavailable ("look the
+//    document up again"), never other bytes: volume offsets are never reused.
+//
+// Concurrency: every public method is thread-safe. Reads (Lookup, List,
+// ReadRange, stats) run concurrently with each other and with writes;
+// Apply and WriteBlock calls run concurrently (mutation records are appended
+// one at a time, their fsyncs are shared). Checkpoint and Compact run one at
+// a time, concurrently with everything else; while a partition's state is
+// serialized into a checkpoint, Lookup and the index update of Apply wait.
+//
+// Lock order: maintenance_mu_ -> write_mu_ -> mu_ -> append_mu_ ->
+// unclaimed_mu_ -> sticky_mu_; BlockCache's lock is a leaf. Volume calls may
+// be made under any of them (the volume never calls back).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "chunkserver/block_cache.h"
+#include "chunkserver/doc_index.h"
+#include "chunkserver/doc_record.h"
+#include "chunkserver/doc_types.h"
+#include "common/logging.h"
+#include "common/mutex.h"
+#include "common/status.h"
+#include "raidlib/volume.h"
+
+namespace cairn::chunkserver {
+
+struct CompactionReport {
+  std::vector<SegmentId> released;  // segments given back to the volume
+  uint64_t blocks_relocated = 0;
+  uint64_t bytes_relocated = 0;  // block record bytes copied
+};
+
+class DocStore {
+ public:
+  // Loads the newest checkpoint named by the volume's application root,
+  // replays the log after it and, if a crash tore the log's tail, records the
+  // torn range in the root before anything new is appended. `volume` is
+  // borrowed: it must outlive the store, and the store must be its only
+  // writer. Corruption if the root, the checkpoint or a record is damaged
+  // beyond what a crash explains.
+  static Result<std::unique_ptr<DocStore>> Open(raidlib::Volume* volume, DocStoreOptions options);
+  ~DocStore();
+  DocStore(const DocStore&) = delete;
+  DocStore& operator=(const DocStore&) = delete;
+
+  // Compresses one block of a body (1..block_bytes bytes) and appends it.
+  // Not durable on return: the Apply() that references it makes it durable
+  // (its record comes later in the log). Large bodies are streamed this way,
+  // block by block, then committed by one small put. Until a put names it,
+  // the block is an upload in progress that compaction moves like a live one
+  // (up to max_unclaimed_blocks; remembered in memory only, so not across a
+  // restart).
+  Result<BlockRef> WriteBlock(std::span<const std::byte> raw);
+
+  // An upload was abandoned: its blocks (as WriteBlock returned them) need
+  // no protection from compaction any more. Blocks a put names are claimed
+  // by it and need no call.
+  void ForgetBlocks(std::span<const BlockRef> refs);
+
+  // Checks `m` against the current state (including mutations appended but
+  // not yet durable), appends its record, waits for it to be durable, applies
+  // it to the index and returns. Errors (nothing written):
+  //   InvalidArgument      bad name, sizes, block references, LSN not above
+  //                        the partition's last
+  //   StaleEpoch           epoch below the partition's last
+  //   FailedPrecondition   expected_version does not match
+  //   NotFound             delete or rename of a missing document
+  //   AlreadyExists        rename onto an existing id without `replace`
+  //   Unavailable          a referenced block was moved by compaction and is
+  //                        no longer known: look the document up again
+  // A retry of a remembered request id returns the first ApplyResult with
+  // `deduplicated` set, whatever the retry says (its LSN is not used). After a volume write error
+  // every later mutation fails with that error (sticky).
+  Result<ApplyResult> Apply(const Mutation& m);
+
+  // The current (durable) version, or nullopt.
+  Result<std::optional<DocEntry>> Lookup(PartitionId p, std::string_view collection,
+                                         std::string_view id) const;
+
+  // Reads body bytes [offset, offset + out.size()) of `doc`, which must lie
+  // within doc.meta.size. Reads only the blocks the range touches, through
+  // the block cache. Unavailable if compaction released the blocks of this
+  // (old) DocEntry; DataLoss/Corruption if the volume could not return them.
+  Status ReadRange(const DocEntry& doc, uint64_t offset, std::span<std::byte> out);
+
+  // Up to `limit` (>= 1) documents of a collection with id > after_id ("" for
+  // the start), sorted by id.
+  Result<ListPage> List(PartitionId p, std::string_view collection, std::string_view after_id,
+                        size_t limit) const;
+
+  PartitionState partition_state(PartitionId p) const;
+  std::vector<PartitionId> partitions() const;
+
+  // Writes the index into the volume as checkpoint records, syncs, then points
+  // the volume's application root at it. Replay at the next open starts there.
+  Status Checkpoint();
+
+  // Picks sealed segments whose live fraction is below
+  // options.compact_live_fraction, copies their live blocks to the log's end,
+  // points the index at the copies, checkpoints, then releases the segments.
+  Result<CompactionReport> Compact();
+
+  DocStoreStats stats() const;
+  const DocStoreOptions& options() const { return options_; }
+
+ private:
+  // A mutation appended but not yet durable and applied, in log order.
+  struct Pending {
+    uint64_t offset = 0;
+    uint64_t end = 0;
+    MutationRecord rec;
+  };
+  // The latest state of a document touched by pending mutations.
+  struct Overlay {
+    bool exists = false;
+    uint64_t version = 0;
+    uint32_t pending = 0;  // pending mutations touching the key
+  };
+  using DocKey = std::tuple<PartitionId, std::string, std::string>;
+  struct Latest {
+    bool exists = false;
+    uint64_t version = 0;
+  };
+
+  DocStore(raidlib::Volume* volume, DocStoreOptions options);
+
+  // doc_store_recovery.cc
+  Status Recover();
+  Status LoadCheckpoint(const DocRoot& root) REQUIRES(maintenance_mu_, mu_);
+  Status Replay(DocRoot* root) REQUIRES(maintenance_mu_, mu_);
+
+  // doc_store_write.cc
+  Status CheckArgs(const Mutation& m) const;
+  // Verifies references that are not live blocks of the index against the
+  // log (one header read each) and translates moved ones.
+  Status CheckBlockRefs(std::vector<BlockRef>* refs);
+  Status CheckOrderLocked(const Mutation& m) const REQUIRES(mu_);
+  Status CheckStateLocked(const Mutation& m) const REQUIRES(mu_);
+  // The first answer to a remembered (applied or pending) request id.
+  std::optional<ApplyResult> FindRequestLocked(PartitionId p, const RequestId& id) const
+      REQUIRES(mu_);
+  Latest LatestLocked(PartitionId p, const std::string& collection, const std::string& id) const
+      REQUIRES(mu_);
+  // Follows where unclaimed blocks and compaction's forwarding moved blocks;
+  // Unavailable for a block in a segment being (or already) released that
+  // was not moved.
+  Status TranslateRefsLocked(std::vector<BlockRef>* refs) const REQUIRES(mu_);
+  void AddPendingLocked(Pending p) REQUIRES(mu_);
+  // Syncs the volume, then applies every pending mutation now durable.
+  Status SyncAndApply() EXCLUDES(mu_);
+  void ApplyDurableLocked() REQUIRES(mu_);
+  void TouchOverlayLocked(const DocKey& key, bool exists, uint64_t version) REQUIRES(mu_);
+  void ReleaseOverlayLocked(const DocKey& key) REQUIRES(mu_);
+  // Seals `record` for the log's end and appends it; returns its offset. If
+  // `upload` is given (a block record's ref, offset unset), the block is
+  // registered as unclaimed in the same critical section: compaction, which
+  // passes append_mu_ before it looks at unclaimed_, cannot miss it.
+  Result<uint64_t> AppendRecord(std::span<std::byte> record, const BlockRef* upload = nullptr)
+      EXCLUDES(append_mu_);
+
+  // doc_store_read.cc
+  Result<BlockCache::Block> GetBlock(const BlockRef& ref);
+
+  // doc_store_maintenance.cc
+  Status CheckpointLocked() REQUIRES(maintenance_mu_) EXCLUDES(write_mu_, mu_);
+  Status AppendCheckpointPartition(uint64_t seq, PartitionId p, CheckpointEnd* end) EXCLUDES(mu_);
+  // Reads, verifies and re-appends one block record; returns the copy's ref.
+  Result<BlockRef> CopyBlock(const BlockRef& ref);
+  bool FrozenLocked(const BlockRef& ref) const REQUIRES(mu_);
+
+  Status sticky() const EXCLUDES(sticky_mu_);
+  void SetSticky(const Status& s) EXCLUDES(sticky_mu_);
+
+  raidlib::Volume* const volume_;  // borrowed
+  const DocStoreOptions options_;
+  Logger log_;
+  BlockCache cache_;
+
+  // Serializes Checkpoint and Compact (held across their I/O).
+  Mutex maintenance_mu_ ACQUIRED_BEFORE(write_mu_);
+  DocRoot root_ GUARDED_BY(maintenance_mu_);  // what the volume's root says
+  uint64_t checkpoint_seq_ GUARDED_BY(maintenance_mu_) = 0;
+
+  // Serializes the check-and-append of mutation records, so that records
+  // enter the log in the order their checks saw the state. Held across the
+  // volume Append, never across Sync. While it is held, pending_ and
+  // overlay_ change only by ApplyDurableLocked, which keeps the latest state.
+  Mutex write_mu_ ACQUIRED_BEFORE(mu_);
+
+  mutable Mutex mu_ ACQUIRED_BEFORE(append_mu_);
+  DocIndex index_ GUARDED_BY(mu_);  // durable mutations only
+  std::deque<Pending> pending_ GUARDED_BY(mu_);
+  std::map<DocKey, Overlay> overlay_ GUARDED_BY(mu_);
+  std::map<std::pair<PartitionId, RequestId>, ApplyResult> pending_requests_ GUARDED_BY(mu_);
+  std::map<PartitionId, std::pair<Lsn, Epoch>> latest_lsn_ GUARDED_BY(mu_);  // incl. pending
+  // Compaction: blocks moved by the last kForwardingGenerations compactions
+  // (old record offset -> where the block is now), the old offsets each one
+  // added, and the ranges of segments being or already released.
+  static constexpr size_t kForwardingGenerations = 4;
+  std::map<uint64_t, BlockRef> forwarding_ GUARDED_BY(mu_);
+  std::deque<std::vector<uint64_t>> forwarding_generations_ GUARDED_BY(mu_);
+  std::vector<std::pair<uint64_t, uint64_t>> frozen_ GUARDED_BY(mu_);
+
+  // Held across one seal + volume Append, so a record's offset is known
+  // before it is appended (its header checksum is seeded with it).
+  Mutex append_mu_ ACQUIRED_BEFORE(unclaimed_mu_, sticky_mu_);
+
+  mutable Mutex unclaimed_mu_ ACQUIRED_BEFORE(sticky_mu_);
+  // Blocks written but not yet named by a put: offset WriteBlock returned ->
+  // where the block is now (compaction moves them like live ones).
+  std::map<uint64_t, BlockRef> unclaimed_ GUARDED_BY(unclaimed_mu_);
+  // Offsets in WriteBlock order, for forgetting the oldest; may still list
+  // claimed or forgotten ones.
+  std::deque<uint64_t> unclaimed_order_ GUARDED_BY(unclaimed_mu_);
+
+  mutable Mutex sticky_mu_;
+  Status sticky_ GUARDED_BY(sticky_mu_);  // the first volume write failure
+
+  struct Counters {
+    std::atomic<uint64_t> mutations_applied{0};
+    std::atomic<uint64_t> mutations_deduplicated{0};
+    std::atomic<uint64_t> blocks_written{0};
+    std::atomic<uint64_t> checkpoints{0};
+    std::atomic<uint64_t> compactions{0};
+    std::atomic<uint64_t> segments_released{0};
+    std::atomic<uint64_t> blocks_relocated{0};
+  } counters_;
+};
+
+}  // namespace cairn::chunkserver
