@@ -56,11 +56,11 @@ namespace fs = std::filesystem;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr size_t kMiB = size_t{1} << 20;
-constexpr size_t kIoSize = kMiB;       // append, read and plain-write granularity
-constexpr size_t kNumPatterns = 4;     // distinct 1 MiB payloads, reused
+constexpr size_t kIoSize = kMiB;    // append, read and plain-write granularity
+constexpr size_t kNumPatterns = 4;  // distinct 1 MiB payloads, reused
 constexpr std::array<uint32_t, 3> kBatchSizes = {1, 16, 256};
 constexpr uint64_t kMaxSmallAppendsPerBatchSize = 200'000;  // per run
-constexpr double kParitySeconds = 0.4;                        // per run
+constexpr double kParitySeconds = 0.4;                      // per run
 
 struct Options {
   std::string dir = "/var/tmp/cairn-bench";
@@ -179,7 +179,9 @@ bool ParseFlags(int argc, char** argv, Options* o, bool* help) {
 }
 
 double Seconds(SteadyClock::duration d) { return std::chrono::duration<double>(d).count(); }
-double MBps(uint64_t bytes, double secs) { return secs > 0 ? static_cast<double>(bytes) / secs / 1e6 : 0; }
+double MBps(uint64_t bytes, double secs) {
+  return secs > 0 ? static_cast<double>(bytes) / secs / 1e6 : 0;
+}
 
 double Median(std::vector<double> v) {
   if (v.empty()) return 0;
@@ -233,7 +235,8 @@ class Workspace {
   Status Prepare() {
     std::error_code ec;
     if (fs::exists(base_, ec)) {
-      if (!fs::is_directory(base_, ec)) return Status::InvalidArgument(base_ + " is not a directory");
+      if (!fs::is_directory(base_, ec))
+        return Status::InvalidArgument(base_ + " is not a directory");
       if (!fs::is_empty(base_, ec)) {
         return Status::AlreadyExists(base_ +
                                      " is not empty; remove it or choose another --dir "
@@ -258,7 +261,8 @@ class Workspace {
     sa.sa_handler = OnFatalSignal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = static_cast<int>(SA_RESETHAND | SA_NODEFER);
-    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGABRT, SIGSEGV, SIGBUS}) sigaction(sig, &sa, nullptr);
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGABRT, SIGSEGV, SIGBUS})
+      sigaction(sig, &sa, nullptr);
     g_cleanup_armed = 1;
     return Status::Ok();
   }
@@ -310,7 +314,9 @@ class Workspace {
 class PhasePrep {
  public:
   PhasePrep(std::string scratch_path, bool warm, uint64_t warm_bytes)
-      : scratch_path_(std::move(scratch_path)), warm_(warm), warm_bytes_(warm_bytes),
+      : scratch_path_(std::move(scratch_path)),
+        warm_(warm),
+        warm_bytes_(warm_bytes),
         chunk_(kIoSize, std::byte{0x33}) {}
 
   Status ColdStart() {
@@ -467,8 +473,7 @@ Usage SampleUsage() {
     // "cpu  user nice system idle iowait irq softirq steal ..." in USER_HZ.
     std::ifstream st("/proc/stat");
     std::string cpu;
-    uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
-             steal = 0;
+    uint64_t user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
     if (st >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal) {
       u.machine_busy_s = static_cast<double>(user + nice + system + irq + softirq + steal) /
                          static_cast<double>(::sysconf(_SC_CLK_TCK));
@@ -510,8 +515,8 @@ enum Phase : size_t {
   kNumPhases
 };
 constexpr std::array<const char*, kNumPhases> kPhaseNames = {
-    "append+Sync", "plain pwrite+fdatasync", "reopen (Volume::Open)", "healthy read",
-    "degraded read", "rebuild"};
+    "append+Sync",  "plain pwrite+fdatasync", "reopen (Volume::Open)",
+    "healthy read", "degraded read",          "rebuild"};
 
 // ---- phases ----
 
@@ -523,14 +528,14 @@ struct RunResult {
   double append_s = 0;
   double append_sync_s = 0;  // the final Sync() alone
   double plain_s = 0;
-  double plain_sync_s = 0;   // the fdatasyncs alone
+  double plain_sync_s = 0;  // the fdatasyncs alone
   double read_s = 0;
   double degraded_s = 0;
   uint64_t reconstructed_reads = 0;
   double rebuild_s = 0;
   uint64_t rebuild_bytes = 0;
   double rebuild_flush_s = 0;
-  std::array<double, kBatchSizes.size()> small_rate{};    // appends per second
+  std::array<double, kBatchSizes.size()> small_rate{};       // appends per second
   std::array<double, kBatchSizes.size()> small_commit_ms{};  // mean ms per Sync
   double plain_small_sync_ms = 0;  // one small pwrite + fdatasync, one file
   std::array<PhaseUse, kNumPhases> use{};
@@ -652,7 +657,8 @@ Result<double> TimedRead(Volume& vol, const Payloads& payloads, uint64_t bytes) 
   uint64_t n = bytes / kIoSize;
   auto t0 = SteadyClock::now();
   for (uint64_t i = 0; i < n; ++i) {
-    RETURN_IF_ERROR(vol.Read(i * kIoSize, buf).WithContext("Read at " + std::to_string(i * kIoSize)));
+    RETURN_IF_ERROR(
+        vol.Read(i * kIoSize, buf).WithContext("Read at " + std::to_string(i * kIoSize)));
     if (!payloads.Matches(i, buf)) {
       return Status::Corruption("Read at " + std::to_string(i * kIoSize) +
                                 " returned bytes that were not appended there");
@@ -663,8 +669,7 @@ Result<double> TimedRead(Volume& vol, const Payloads& payloads, uint64_t bytes) 
 
 // Baseline for the small appends: `record_bytes` pwrites appended to one plain
 // file, fdatasync after each; returns the mean seconds per fdatasync.
-Result<double> TimedPlainSmallSyncs(const std::string& dir, uint32_t record_bytes,
-                                    double seconds) {
+Result<double> TimedPlainSmallSyncs(const std::string& dir, uint32_t record_bytes, double seconds) {
   std::error_code ec;
   fs::create_directory(dir, ec);
   std::string path = dir + "/small";
@@ -724,8 +729,8 @@ Status TimedSmallAppends(Volume& vol, uint32_t batch, uint32_t record_bytes, dou
 // later runs that write the plain files first reuse it.
 using Layout = std::vector<uint64_t>;
 
-Status DoRun(const Options& o, Workspace& ws, Payloads& payloads, PhasePrep& prep,
-             uint32_t run, Layout* layout, RunResult* r) {
+Status DoRun(const Options& o, Workspace& ws, Payloads& payloads, PhasePrep& prep, uint32_t run,
+             Layout* layout, RunResult* r) {
   const uint32_t fail_disk = 1;  // parity rotates, so every slot is alike
   auto progress = [&](const char* what) {
     std::fprintf(stderr, "[run %u/%u] %s\n", run + 1, o.runs, what);
@@ -744,7 +749,8 @@ Status DoRun(const Options& o, Workspace& ws, Payloads& payloads, PhasePrep& pre
     RETURN_IF_ERROR(prep.ColdStart());
     progress("plain pwrite");
     Usage u0 = SampleUsage();
-    ASSIGN_OR_RETURN(r->plain_s, TimedPlainWrite(ws.plain_dir(), *layout, payloads, &r->plain_sync_s));
+    ASSIGN_OR_RETURN(r->plain_s,
+                     TimedPlainWrite(ws.plain_dir(), *layout, payloads, &r->plain_sync_s));
     r->use[kPlainPhase] = Between(u0, SampleUsage());
     r->disk_bytes = 0;
     for (uint64_t b : *layout) r->disk_bytes += b;
@@ -766,8 +772,9 @@ Status DoRun(const Options& o, Workspace& ws, Payloads& payloads, PhasePrep& pre
   for (const auto& d : ws.disk_dirs()) measured.push_back(SegmentBytesIn(d));
   if (layout->empty()) *layout = measured;
   if (measured != *layout) {
-    return Status::FailedPrecondition("the volume's on-disk layout differs between runs; the "
-                                      "plain-write comparison would be unfair");
+    return Status::FailedPrecondition(
+        "the volume's on-disk layout differs between runs; the "
+        "plain-write comparison would be unfair");
   }
   if (!r->plain_first) RETURN_IF_ERROR(plain());
 
@@ -848,8 +855,8 @@ Status DoRun(const Options& o, Workspace& ws, Payloads& payloads, PhasePrep& pre
   // 6. Small appends with a Sync() per batch, and the plain baseline.
   ::sync();
   {
-    ASSIGN_OR_RETURN(double per_sync, TimedPlainSmallSyncs(ws.plain_dir(), o.small_bytes,
-                                                           o.small_seconds));
+    ASSIGN_OR_RETURN(double per_sync,
+                     TimedPlainSmallSyncs(ws.plain_dir(), o.small_bytes, o.small_seconds));
     r->plain_small_sync_ms = per_sync * 1e3;
   }
   for (size_t b = 0; b < kBatchSizes.size(); ++b) {
@@ -904,7 +911,8 @@ void Report(const Options& o, const std::vector<RunResult>& rs, const PhasePrep&
   auto med = [&](auto f) { return Median(Collect(rs, f)); };
   double overhead = static_cast<double>(r0.disk_bytes) / static_cast<double>(r0.user_bytes);
 
-  std::printf("\nraidlib_bench: %u disks under %s, %" PRIu64 " MiB appended per run, %u run(s), "
+  std::printf("\nraidlib_bench: %u disks under %s, %" PRIu64
+              " MiB appended per run, %u run(s), "
               "median [per-run values]\n",
               o.disks, o.dir.c_str(), o.bytes >> 20, o.runs);
   std::printf("other processes used %.0f%% of the machine's CPU time during the run%s\n",
@@ -912,7 +920,8 @@ void Report(const Options& o, const std::vector<RunResult>& rs, const PhasePrep&
               other_load > 0.1 ? " - BUSY MACHINE, figures are unreliable" : " (quiet)");
   std::printf("page cache dropped before every large phase: %s\n", prep.DropSummary());
   if (prep.warm()) {
-    std::printf("page-cache warm-up before every large phase: %" PRIu64 " MiB scratch file written "
+    std::printf("page-cache warm-up before every large phase: %" PRIu64
+                " MiB scratch file written "
                 "and deleted (%.1f s in all; --no-warm disables)\n",
                 prep.warm_bytes() >> 20, prep.warm_seconds());
   } else {
@@ -961,13 +970,13 @@ void Report(const Options& o, const std::vector<RunResult>& rs, const PhasePrep&
     Row(name, Collect(rs, [b](const RunResult& r) { return r.small_rate[b]; }), "appends/s",
         "%.0f");
     std::snprintf(name, sizeof name, "  mean Sync latency, batch %u", kBatchSizes[b]);
-    Row(name, Collect(rs, [b](const RunResult& r) { return r.small_commit_ms[b]; }), "ms",
-        "%.2f");
+    Row(name, Collect(rs, [b](const RunResult& r) { return r.small_commit_ms[b]; }), "ms", "%.2f");
   }
   Row("  plain baseline: pwrite+fdatasync, 1 file",
       Collect(rs, [](const RunResult& r) { return r.plain_small_sync_ms; }), "ms", "%.2f");
   std::printf("%s\n", std::string(96, '-').c_str());
-  std::printf("rebuild: %" PRIu64 " unit bytes written, %.3f s median; fdatasync of the rebuilt "
+  std::printf("rebuild: %" PRIu64
+              " unit bytes written, %.3f s median; fdatasync of the rebuilt "
               "files afterwards took %.3f s median (not in the figure)\n",
               r0.rebuild_bytes, med([](const RunResult& r) { return r.rebuild_s; }),
               med([](const RunResult& r) { return r.rebuild_flush_s; }));
@@ -979,8 +988,9 @@ void Report(const Options& o, const std::vector<RunResult>& rs, const PhasePrep&
 
   // Where the time goes: whole-process CPU (all threads) against wall time,
   // and what the block layer read or saw dirtied (/proc/self/io).
-  std::printf("\nphase diagnostics (medians)      wall s    cpu s  cpu/wall  dev read MB  dev write MB  "
-              "other procs cpu s\n");
+  std::printf(
+      "\nphase diagnostics (medians)      wall s    cpu s  cpu/wall  dev read MB  dev write MB  "
+      "other procs cpu s\n");
   for (size_t p = 0; p < kNumPhases; ++p) {
     auto get = [&](auto f) {
       std::vector<double> v;
@@ -995,27 +1005,29 @@ void Report(const Options& o, const std::vector<RunResult>& rs, const PhasePrep&
                 get([](const PhaseUse& u) { return static_cast<double>(u.dev_write) / 1e6; }),
                 get([](const PhaseUse& u) { return u.other_cpu_s; }));
   }
-  std::printf("append+Sync: %.3f s in Append() calls, %.3f s in the final Sync(); plain: %.3f s in "
-              "pwrite, %.3f s in fdatasync (medians)\n",
-              med([](const RunResult& r) { return r.append_s - r.append_sync_s; }),
-              med([](const RunResult& r) { return r.append_sync_s; }),
-              med([](const RunResult& r) { return r.plain_s - r.plain_sync_s; }),
-              med([](const RunResult& r) { return r.plain_sync_s; }));
+  std::printf(
+      "append+Sync: %.3f s in Append() calls, %.3f s in the final Sync(); plain: %.3f s in "
+      "pwrite, %.3f s in fdatasync (medians)\n",
+      med([](const RunResult& r) { return r.append_s - r.append_sync_s; }),
+      med([](const RunResult& r) { return r.append_sync_s; }),
+      med([](const RunResult& r) { return r.plain_s - r.plain_sync_s; }),
+      med([](const RunResult& r) { return r.plain_sync_s; }));
   // On this kind of VM all disk directories share one device, so a rebuild
   // can go no faster than reading the survivors and writing the new unit
   // bytes one after the other at the rates the other phases achieved.
-  std::printf("rebuild against a shared-device bound (read at the degraded-read device rate, write "
-              "at the plain-write rate): %.2f (1.0 = as fast as one shared device allows)\n",
-              med([](const RunResult& r) {
-                const PhaseUse& rb = r.use[kRebuildPhase];
-                const PhaseUse& dg = r.use[kDegradedPhase];
-                if (dg.wall_s <= 0 || r.plain_s <= 0 || rb.wall_s <= 0) return 0.0;
-                double read_rate = static_cast<double>(dg.dev_read) / dg.wall_s;
-                double write_rate = static_cast<double>(r.disk_bytes) / r.plain_s;
-                double bound = static_cast<double>(rb.dev_read) / read_rate +
-                               static_cast<double>(r.rebuild_bytes) / write_rate;
-                return bound / rb.wall_s;
-              }));
+  std::printf(
+      "rebuild against a shared-device bound (read at the degraded-read device rate, write "
+      "at the plain-write rate): %.2f (1.0 = as fast as one shared device allows)\n",
+      med([](const RunResult& r) {
+        const PhaseUse& rb = r.use[kRebuildPhase];
+        const PhaseUse& dg = r.use[kDegradedPhase];
+        if (dg.wall_s <= 0 || r.plain_s <= 0 || rb.wall_s <= 0) return 0.0;
+        double read_rate = static_cast<double>(dg.dev_read) / dg.wall_s;
+        double write_rate = static_cast<double>(r.disk_bytes) / r.plain_s;
+        double bound = static_cast<double>(rb.dev_read) / read_rate +
+                       static_cast<double>(r.rebuild_bytes) / write_rate;
+        return bound / rb.wall_s;
+      }));
 
   if (o.json) {
     auto arr = [&](auto f) {
@@ -1032,10 +1044,12 @@ void Report(const Options& o, const std::vector<RunResult>& rs, const PhasePrep&
       std::printf("\"%s\":{\"median\":%.6g,\"runs\":%s}%s", key, med(f), arr(f).c_str(),
                   last ? "" : ",");
     };
-    std::printf("{\"bench\":\"raidlib\",\"disks\":%u,\"bytes\":%" PRIu64
-                ",\"runs\":%u,\"cache_dropped\":%s,\"warm\":%s,\"other_load\":%.3f,\"disk_bytes\":%" PRIu64 ",",
-                o.disks, o.bytes, o.runs, prep.all_dropped() ? "true" : "false", prep.warm() ? "true" : "false", other_load,
-                r0.disk_bytes);
+    std::printf(
+        "{\"bench\":\"raidlib\",\"disks\":%u,\"bytes\":%" PRIu64
+        ",\"runs\":%u,\"cache_dropped\":%s,\"warm\":%s,\"other_load\":%.3f,\"disk_bytes\":%" PRIu64
+        ",",
+        o.disks, o.bytes, o.runs, prep.all_dropped() ? "true" : "false",
+        prep.warm() ? "true" : "false", other_load, r0.disk_bytes);
     field("parity_gbps", [](const RunResult& r) { return r.parity_gbps; });
     field("append_mbps", [](const RunResult& r) { return r.append_mbps(); });
     field("plain_write_user_mbps", [](const RunResult& r) { return r.plain_user_mbps(); });
@@ -1059,9 +1073,9 @@ void Report(const Options& o, const std::vector<RunResult>& rs, const PhasePrep&
       std::string key = "small_appends_per_s_batch" + std::to_string(kBatchSizes[b]);
       field(key.c_str(), [b](const RunResult& r) { return r.small_rate[b]; });
     }
-    std::printf("\"targets_met\":{\"append_ratio\":%s,\"degraded_ratio\":%s,\"rebuild_ratio\":%s}}\n",
-                ar >= 0.85 ? "true" : "false", dr >= 0.6 ? "true" : "false",
-                rr >= 0.7 ? "true" : "false");
+    std::printf(
+        "\"targets_met\":{\"append_ratio\":%s,\"degraded_ratio\":%s,\"rebuild_ratio\":%s}}\n",
+        ar >= 0.85 ? "true" : "false", dr >= 0.6 ? "true" : "false", rr >= 0.7 ? "true" : "false");
   }
   std::fflush(stdout);
 }
@@ -1086,8 +1100,9 @@ int Main(int argc, char** argv) {
       uint64_t avail = static_cast<uint64_t>(sv.f_bavail) * sv.f_frsize;
       uint64_t need = o.bytes / (o.disks - 1) * o.disks * 3;
       if (avail < need) {
-        std::fprintf(stderr, "not enough space under %s: %" PRIu64 " MiB free, need ~%" PRIu64
-                     " MiB\n", probe.c_str(), avail >> 20, need >> 20);
+        std::fprintf(stderr,
+                     "not enough space under %s: %" PRIu64 " MiB free, need ~%" PRIu64 " MiB\n",
+                     probe.c_str(), avail >> 20, need >> 20);
         return 1;
       }
     }
@@ -1142,8 +1157,9 @@ int Main(int argc, char** argv) {
   PhaseUse whole = Between(u_start, u_end);
   long ncpu = ::sysconf(_SC_NPROCESSORS_ONLN);
   double other_load =
-      whole.wall_s > 0 ? whole.other_cpu_s / (whole.wall_s * static_cast<double>(std::max(1L, ncpu)))
-                       : 0.0;
+      whole.wall_s > 0
+          ? whole.other_cpu_s / (whole.wall_s * static_cast<double>(std::max(1L, ncpu)))
+          : 0.0;
   Report(o, results, prep, other_load);
   std::fprintf(stderr, "total time %.1f s\n", Seconds(SteadyClock::now() - t0));
   return 0;

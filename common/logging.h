@@ -71,9 +71,9 @@ bool RateLimitPass(std::atomic<int64_t>* last_ns, int64_t seconds);
 }  // namespace cairn
 
 // A for loop rather than if/else: safe inside an unbraced if.
-#define CAIRN_LOG(logger, level)                                                  \
+#define CAIRN_LOG(logger, level)                                                       \
   for (bool cairn_log_on_ = (logger).Enabled(::cairn::LogLevel::level); cairn_log_on_; \
-       cairn_log_on_ = false)                                                      \
+       cairn_log_on_ = false)                                                          \
   ::cairn::internal::LogLine((logger), ::cairn::LogLevel::level)
 
 #define LOG_DEBUG(logger) CAIRN_LOG(logger, kDebug)
@@ -81,9 +81,9 @@ bool RateLimitPass(std::atomic<int64_t>* last_ns, int64_t seconds);
 #define LOG_WARN(logger) CAIRN_LOG(logger, kWarn)
 #define LOG_ERROR(logger) CAIRN_LOG(logger, kError)
 
-#define LOG_EVERY_N_SEC(logger, level, seconds)                                         \
-  static std::atomic<int64_t> CAIRN_CONCAT_(cairn_log_last_, __LINE__){0};             \
-  if (!(logger).Enabled(::cairn::LogLevel::level) ||                                   \
+#define LOG_EVERY_N_SEC(logger, level, seconds)                                                \
+  static std::atomic<int64_t> CAIRN_CONCAT_(cairn_log_last_, __LINE__){0};                     \
+  if (!(logger).Enabled(::cairn::LogLevel::level) ||                                           \
       !::cairn::internal::RateLimitPass(&CAIRN_CONCAT_(cairn_log_last_, __LINE__), seconds)) { \
-  } else                                                                               \
+  } else                                                                                       \
     ::cairn::internal::LogLine((logger), ::cairn::LogLevel::level)

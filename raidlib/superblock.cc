@@ -10,9 +10,12 @@ namespace cairn::raidlib {
 
 const char* DiskStateName(DiskState s) {
   switch (s) {
-    case DiskState::kHealthy: return "healthy";
-    case DiskState::kFailed: return "failed";
-    case DiskState::kRebuilding: return "rebuilding";
+    case DiskState::kHealthy:
+      return "healthy";
+    case DiskState::kFailed:
+      return "failed";
+    case DiskState::kRebuilding:
+      return "rebuilding";
   }
   return "unknown";
 }
@@ -29,8 +32,14 @@ std::vector<std::byte> EncodeSuperblock(const Superblock& sb) {
   std::vector<std::byte> out(len);
   std::byte* p = out.data();
   size_t o = 0;
-  auto put32 = [&](uint32_t v) { PutLE<uint32_t>(p + o, v); o += 4; };
-  auto put64 = [&](uint64_t v) { PutLE<uint64_t>(p + o, v); o += 8; };
+  auto put32 = [&](uint32_t v) {
+    PutLE<uint32_t>(p + o, v);
+    o += 4;
+  };
+  auto put64 = [&](uint64_t v) {
+    PutLE<uint64_t>(p + o, v);
+    o += 8;
+  };
   put64(kSuperblockMagic);
   put32(kFormatVersion);
   put32(static_cast<uint32_t>(len));
@@ -74,8 +83,16 @@ Result<Superblock> DecodeSuperblock(std::span<const std::byte> bytes) {
   Superblock sb;
   size_t o = 16;
   auto need = [&](size_t n) { return o + n <= len - 8; };
-  auto get32 = [&]() { uint32_t v = GetLE<uint32_t>(p + o); o += 4; return v; };
-  auto get64 = [&]() { uint64_t v = GetLE<uint64_t>(p + o); o += 8; return v; };
+  auto get32 = [&]() {
+    uint32_t v = GetLE<uint32_t>(p + o);
+    o += 4;
+    return v;
+  };
+  auto get64 = [&]() {
+    uint64_t v = GetLE<uint64_t>(p + o);
+    o += 8;
+    return v;
+  };
   if (!need(16 + 4 * 4 + 3 * 8)) return Status::Corruption("superblock truncated");
   std::memcpy(sb.volume.data(), p + o, 16);
   o += 16;

@@ -5,8 +5,8 @@
 #include "raidlib/volume.h"
 
 #include <algorithm>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <random>
 
@@ -30,11 +30,10 @@ Status ValidateOptions(const VolumeOptions& o) {
   }
   if (o.max_unit_bytes == 0 || o.max_unit_bytes % kChunkSize != 0 ||
       o.max_unit_bytes > kMaxUnitBytes) {
-    return Status::InvalidArgument("max_unit_bytes must be a multiple of " +
-                                   std::to_string(kChunkSize) + " between " +
-                                   std::to_string(kChunkSize) + " and " +
-                                   std::to_string(kMaxUnitBytes) + ", not " +
-                                   std::to_string(o.max_unit_bytes));
+    return Status::InvalidArgument(
+        "max_unit_bytes must be a multiple of " + std::to_string(kChunkSize) + " between " +
+        std::to_string(kChunkSize) + " and " + std::to_string(kMaxUnitBytes) + ", not " +
+        std::to_string(o.max_unit_bytes));
   }
   return Status::Ok();
 }
@@ -64,7 +63,8 @@ Volume::Volume(VolumeOptions options, Disk& disk, Clock& clock)
 
 Status Volume::Create(const VolumeOptions& options) {
   RETURN_IF_ERROR(ValidateOptions(options));
-  if (options.segment_bytes < 2ull * (options.max_unit_bytes + HeaderLenFor(options.max_unit_bytes))) {
+  if (options.segment_bytes <
+      2ull * (options.max_unit_bytes + HeaderLenFor(options.max_unit_bytes))) {
     return Status::InvalidArgument("segment_bytes must hold at least two of the largest units");
   }
   Disk& disk = options.disk ? *options.disk : PosixDiskInstance();
@@ -197,9 +197,10 @@ Status Volume::LoadConfig() {
                                      VolumeUuidString(majority));
     }
     if (sb.num_disks != n) {
-      return Status::InvalidArgument("disk directory " + slots_[i]->dir + " belongs to a volume of " +
-                                     std::to_string(sb.num_disks) + " disks, but " +
-                                     std::to_string(n) + " directories were given");
+      return Status::InvalidArgument("disk directory " + slots_[i]->dir +
+                                     " belongs to a volume of " + std::to_string(sb.num_disks) +
+                                     " disks, but " + std::to_string(n) +
+                                     " directories were given");
     }
     if (sb.disk_index.value() != i) {
       return Status::InvalidArgument("disk directory " + slots_[i]->dir + " is disk " +
@@ -417,8 +418,8 @@ std::vector<DiskStatus> Volume::disks() const {
   std::vector<DiskStatus> out;
   for (uint32_t i = 0; i < slots_.size(); ++i) {
     const Slot& s = *slots_[i];
-    out.push_back({DiskIndex(i), DirOf(DiskIndex(i)), s.state, s.io_errors.load(), s.checksum_errors.load(),
-                   s.repaired_units.load()});
+    out.push_back({DiskIndex(i), DirOf(DiskIndex(i)), s.state, s.io_errors.load(),
+                   s.checksum_errors.load(), s.repaired_units.load()});
   }
   return out;
 }

@@ -80,7 +80,7 @@ struct DiskStatus {
 struct VolumeStats {
   uint64_t bytes_appended = 0;
   uint64_t stripes_written = 0;
-  uint64_t syncs = 0;               // group commits that reached the disks
+  uint64_t syncs = 0;                // group commits that reached the disks
   uint64_t reconstructed_reads = 0;  // reads served by reconstruction
   uint64_t corruptions_detected = 0;
   uint64_t repairs_done = 0;
@@ -101,7 +101,7 @@ struct RebuildProgress {
 struct ScrubReport {
   uint64_t stripes_checked = 0;
   uint64_t bytes_read = 0;
-  uint64_t bad_units = 0;       // failed verification (missing, corrupt, stale)
+  uint64_t bad_units = 0;  // failed verification (missing, corrupt, stale)
   uint64_t repaired_units = 0;
   uint64_t degraded_stripes = 0;  // a unit on a failed disk
   uint64_t unrecoverable_stripes = 0;
@@ -274,13 +274,13 @@ class Volume {
   Mutex write_mu_ ACQUIRED_BEFORE(config_mu_);  // one write-out at a time; held across fsync
 
   mutable Mutex config_mu_ ACQUIRED_BEFORE(mu_);  // serializes configuration changes
-  Superblock config_ GUARDED_BY(config_mu_);  // states mirrored in slots_
+  Superblock config_ GUARDED_BY(config_mu_);      // states mirrored in slots_
 
   mutable Mutex mu_ ACQUIRED_BEFORE(files_mu_, repair_mu_);
-  VolumeUuid uuid_{};              // set at open, then constant
-  uint64_t generation_ = 0;        // set at open, then constant
-  uint32_t max_unit_bytes_ = 0;    // set at open, then constant
-  uint64_t segment_bytes_ = 0;     // set at open, then constant
+  VolumeUuid uuid_{};                                 // set at open, then constant
+  uint64_t generation_ = 0;                           // set at open, then constant
+  uint32_t max_unit_bytes_ = 0;                       // set at open, then constant
+  uint64_t segment_bytes_ = 0;                        // set at open, then constant
   std::vector<StripeEntry> stripes_ GUARDED_BY(mu_);  // sorted by logical_start
   std::set<SegmentId> released_ GUARDED_BY(mu_);
   uint64_t end_offset_ GUARDED_BY(mu_) = 0;
@@ -288,9 +288,9 @@ class Volume {
   StripeSeq next_seq_ GUARDED_BY(mu_){1};
   StripeSeq durable_seq_ GUARDED_BY(mu_){0};
   SegmentId cur_segment_ GUARDED_BY(mu_){0};
-  uint64_t cur_offset_ GUARDED_BY(mu_) = 0;  // next free offset in cur_segment_
+  uint64_t cur_offset_ GUARDED_BY(mu_) = 0;         // next free offset in cur_segment_
   std::vector<std::byte> pending_ GUARDED_BY(mu_);  // bytes not yet written out
-  uint64_t pending_start_ GUARDED_BY(mu_) = 0;  // logical offset of pending_[0]
+  uint64_t pending_start_ GUARDED_BY(mu_) = 0;      // logical offset of pending_[0]
   std::shared_ptr<const std::vector<std::byte>> inflight_ GUARDED_BY(mu_);
   uint64_t inflight_start_ GUARDED_BY(mu_) = 0;
   Status sticky_error_ GUARDED_BY(mu_);

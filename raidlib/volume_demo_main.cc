@@ -58,9 +58,9 @@ int main(int argc, char** argv) {
     if (!v.ok()) return Fail("reopen", v.status());
     if (auto s = (*v)->Read(0, back); !s.ok()) return Fail("read", s);
     (*v)->WaitForBackgroundWork();
-    std::cout << "4. read all " << (data.size() >> 20) << " MiB back: "
-              << (back == data ? "identical" : "DIFFERENT") << "; corruptions detected: "
-              << (*v)->stats().corruptions_detected
+    std::cout << "4. read all " << (data.size() >> 20)
+              << " MiB back: " << (back == data ? "identical" : "DIFFERENT")
+              << "; corruptions detected: " << (*v)->stats().corruptions_detected
               << ", repaired: " << (*v)->stats().repairs_done << "\n";
   }
   // Fault 2: a whole disk gone.
@@ -70,8 +70,8 @@ int main(int argc, char** argv) {
   if (!v.ok()) return Fail("reopen", v.status());
   std::fill(back.begin(), back.end(), std::byte{0});
   if (auto s = (*v)->Read(0, back); !s.ok()) return Fail("read", s);
-  std::cout << "6. read all " << (data.size() >> 20) << " MiB back degraded: "
-            << (back == data ? "identical" : "DIFFERENT") << "\n";
+  std::cout << "6. read all " << (data.size() >> 20)
+            << " MiB back degraded: " << (back == data ? "identical" : "DIFFERENT") << "\n";
   if (auto s = (*v)->ReplaceDisk(cairn::DiskIndex(2)); !s.ok()) return Fail("replace", s);
   (*v)->WaitForBackgroundWork();
   auto p = (*v)->rebuild_progress();
@@ -79,9 +79,8 @@ int main(int argc, char** argv) {
             << (p.bytes_written >> 20) << " MiB)\n";
   auto scrub = (*v)->Scrub();
   if (!scrub.ok()) return Fail("scrub", scrub.status());
-  std::cout << "8. scrub: " << scrub->stripes_checked << " stripes checked, "
-            << scrub->bad_units << " bad units, "
-            << (scrub->clean() ? "clean" : "NOT clean") << "\n";
+  std::cout << "8. scrub: " << scrub->stripes_checked << " stripes checked, " << scrub->bad_units
+            << " bad units, " << (scrub->clean() ? "clean" : "NOT clean") << "\n";
   std::cout << "\nTry: build/raidlib/cairn-volume inspect " << base << "/disk{0,1,2,3}\n"
             << "Stop: nothing runs in the background; remove " << base << " when done.\n";
   return back == data && scrub->clean() ? 0 : 1;

@@ -36,25 +36,25 @@ inline constexpr uint64_t kUnitMagic = 0x54494E55'4E524143ull;  // "CARNUNIT"
 inline constexpr uint32_t kUnitHeaderFixedBytes = 128;
 // Byte offsets of the fixed fields.
 namespace unit_field {
-inline constexpr uint32_t kMagic = 0;            // u64
-inline constexpr uint32_t kVersion = 8;          // u32
-inline constexpr uint32_t kHeaderLen = 12;       // u32, multiple of kChunkSize
-inline constexpr uint32_t kVolumeId = 16;        // 16 bytes
-inline constexpr uint32_t kSeq = 32;             // u64 stripe sequence number, from 1
-inline constexpr uint32_t kGeneration = 40;      // u64 volume open generation that wrote it
-inline constexpr uint32_t kLogicalStart = 48;    // u64 logical offset of the stripe's data
-inline constexpr uint32_t kDataLen = 56;         // u32 user bytes in the stripe
-inline constexpr uint32_t kUnitLen = 60;         // u32 payload bytes per unit
-inline constexpr uint32_t kSegment = 64;         // u32 segment id
-inline constexpr uint32_t kMemberMask = 68;      // u32 bit i: disk i holds a unit
-inline constexpr uint32_t kParityDisk = 72;      // u8 disk holding parity, kNoParity if none
-inline constexpr uint32_t kThisDisk = 73;        // u8 disk this unit was written for
-inline constexpr uint32_t kNumDisks = 74;        // u8 volume width N
-inline constexpr uint32_t kFlags = 75;           // u8, zero in version 1
-inline constexpr uint32_t kChunkCount = 76;      // u32 = unit_len / kChunkSize
+inline constexpr uint32_t kMagic = 0;              // u64
+inline constexpr uint32_t kVersion = 8;            // u32
+inline constexpr uint32_t kHeaderLen = 12;         // u32, multiple of kChunkSize
+inline constexpr uint32_t kVolumeId = 16;          // 16 bytes
+inline constexpr uint32_t kSeq = 32;               // u64 stripe sequence number, from 1
+inline constexpr uint32_t kGeneration = 40;        // u64 volume open generation that wrote it
+inline constexpr uint32_t kLogicalStart = 48;      // u64 logical offset of the stripe's data
+inline constexpr uint32_t kDataLen = 56;           // u32 user bytes in the stripe
+inline constexpr uint32_t kUnitLen = 60;           // u32 payload bytes per unit
+inline constexpr uint32_t kSegment = 64;           // u32 segment id
+inline constexpr uint32_t kMemberMask = 68;        // u32 bit i: disk i holds a unit
+inline constexpr uint32_t kParityDisk = 72;        // u8 disk holding parity, kNoParity if none
+inline constexpr uint32_t kThisDisk = 73;          // u8 disk this unit was written for
+inline constexpr uint32_t kNumDisks = 74;          // u8 volume width N
+inline constexpr uint32_t kFlags = 75;             // u8, zero in version 1
+inline constexpr uint32_t kChunkCount = 76;        // u32 = unit_len / kChunkSize
 inline constexpr uint32_t kCommittedThrough = 80;  // u64 highest seq durable when written
-inline constexpr uint32_t kFileOffset = 88;      // u64 where the unit sits in its file
-inline constexpr uint32_t kHeaderChecksum = 120;  // u64 XXH3 of [0,120) ++ checksum array
+inline constexpr uint32_t kFileOffset = 88;        // u64 where the unit sits in its file
+inline constexpr uint32_t kHeaderChecksum = 120;   // u64 XXH3 of [0,120) ++ checksum array
 }  // namespace unit_field
 
 inline constexpr uint32_t kMaxUnitBytes = 16u << 20;

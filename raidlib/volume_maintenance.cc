@@ -1,7 +1,7 @@
 // Scrub, disk replacement and rebuild, segment release.
 #include <algorithm>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 
 #include "raidlib/parity.h"
 #include "raidlib/volume.h"
@@ -17,8 +17,8 @@ void Volume::Throttle(uint64_t bytes, Nanos start, uint64_t* bytes_so_far) {
   *bytes_so_far += bytes;
   const uint64_t rate = options_.rebuild_bytes_per_sec;
   if (rate == 0) return;
-  const auto due = Nanos(static_cast<int64_t>(static_cast<double>(*bytes_so_far) * 1e9 /
-                                              static_cast<double>(rate)));
+  const auto due = Nanos(
+      static_cast<int64_t>(static_cast<double>(*bytes_so_far) * 1e9 / static_cast<double>(rate)));
   const Nanos elapsed = clock_.Now() - start;
   if (due > elapsed) clock_.SleepFor(due - elapsed);
 }
@@ -112,9 +112,9 @@ Result<ScrubReport> Volume::Scrub(const ProgressFn& progress) {
     if (!s.ok()) MarkDiskFailed(DiskIndex(d), s.ToString());
   }
   if (progress) progress(total, total);
-  LOG_INFO(log_) << "scrub: " << r.stripes_checked << " stripes, " << r.bad_units
-                 << " bad units, " << r.repaired_units << " repaired, "
-                 << r.unrecoverable_stripes << " unrecoverable";
+  LOG_INFO(log_) << "scrub: " << r.stripes_checked << " stripes, " << r.bad_units << " bad units, "
+                 << r.repaired_units << " repaired, " << r.unrecoverable_stripes
+                 << " unrecoverable";
   return r;
 }
 
@@ -129,9 +129,9 @@ Status Volume::ReplaceDisk(DiskIndex d, const std::string& new_dir) {
   MutexLock w(&write_mu_);
   MutexLock config_lock(&config_mu_);
   if (config_.disk_states[d.value()] != DiskState::kFailed) {
-    return Status::FailedPrecondition(
-        "disk " + std::to_string(d.value()) + " is " +
-        DiskStateName(config_.disk_states[d.value()]) + "; only a failed disk can be replaced");
+    return Status::FailedPrecondition("disk " + std::to_string(d.value()) + " is " +
+                                      DiskStateName(config_.disk_states[d.value()]) +
+                                      "; only a failed disk can be replaced");
   }
   {
     MutexLock lock(&rebuild_mu_);
@@ -245,7 +245,8 @@ void Volume::RebuildLoop(DiskIndex d) {
       }
     }
     UnitReadError why = UnitReadError::kNone;
-    bool intact = ReadUnitChunks(e.g, d, 0, e.g.chunk_count(), &why, /*check_rebuilding=*/true).ok();
+    bool intact =
+        ReadUnitChunks(e.g, d, 0, e.g.chunk_count(), &why, /*check_rebuilding=*/true).ok();
     uint64_t written = 0;
     bool lost = false;
     if (!intact) {
@@ -304,9 +305,9 @@ void Volume::RebuildLoop(DiskIndex d) {
     rebuild_.active = false;
     rebuild_.error = error;
     if (error.empty()) {
-      LOG_INFO(log_) << "disk " << d << " rebuilt: " << rebuild_.units_rewritten
-                     << " units, " << rebuild_.bytes_written << " bytes written, "
-                     << rebuild_.unrecoverable << " unrecoverable";
+      LOG_INFO(log_) << "disk " << d << " rebuilt: " << rebuild_.units_rewritten << " units, "
+                     << rebuild_.bytes_written << " bytes written, " << rebuild_.unrecoverable
+                     << " unrecoverable";
     } else {
       LOG_ERROR(log_) << "rebuild of disk " << d << " stopped: " << error;
     }

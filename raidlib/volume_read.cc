@@ -83,8 +83,8 @@ Status Volume::ReadStripe(const StripeGeometry& g, uint64_t offset_in_stripe,
     UnitReadError why = UnitReadError::kNone;
     auto chunks = ReadUnitChunks(g, d, c0, c1, &why);
     if (!chunks.ok()) {
-      NoteUnitError(d, why, "stripe " + std::to_string(g.seq.value()) + ": " +
-                                chunks.status().ToString());
+      NoteUnitError(d, why,
+                    "stripe " + std::to_string(g.seq.value()) + ": " + chunks.status().ToString());
       chunks = ReconstructChunks(g, d, c0, c1);
       if (!chunks.ok()) {
         counters_.unrecoverable.fetch_add(1);
@@ -101,8 +101,8 @@ Status Volume::ReadStripe(const StripeGeometry& g, uint64_t offset_in_stripe,
 }
 
 Result<std::vector<std::byte>> Volume::ReadUnitChunks(const StripeGeometry& g, DiskIndex d,
-                                                      uint32_t c0, uint32_t c1,
-                                                      UnitReadError* why, bool check_rebuilding) {
+                                                      uint32_t c0, uint32_t c1, UnitReadError* why,
+                                                      bool check_rebuilding) {
   *why = UnitReadError::kNone;
   {
     MutexLock lock(&mu_);
@@ -150,7 +150,8 @@ Result<std::vector<std::byte>> Volume::ReadUnitChunks(const StripeGeometry& g, D
   }
   std::vector<std::byte> chunks;
   if (merged) {
-    chunks.assign(head.begin() + static_cast<std::ptrdiff_t>(g.header_len + want_begin), head.end());
+    chunks.assign(head.begin() + static_cast<std::ptrdiff_t>(g.header_len + want_begin),
+                  head.end());
   } else {
     chunks.resize(want_len);
     auto m = (*file)->ReadAt(payload_at + want_begin, chunks);
@@ -188,8 +189,8 @@ Result<std::vector<std::byte>> Volume::ReconstructChunks(const StripeGeometry& g
     if (!chunks.ok()) {
       // No repair is queued for it here: repairing it would need the unit on
       // `bad`, whose repair needs this one (they would requeue each other).
-      NoteUnitError(DiskIndex(d), why, "stripe " + std::to_string(g.seq.value()) + ": " +
-                                            chunks.status().ToString());
+      NoteUnitError(DiskIndex(d), why,
+                    "stripe " + std::to_string(g.seq.value()) + ": " + chunks.status().ToString());
       return Status::DataLoss("stripe " + std::to_string(g.seq.value()) +
                               " is unrecoverable: the units on disks " +
                               std::to_string(bad.value()) + " and " + std::to_string(d) +

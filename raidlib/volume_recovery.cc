@@ -12,9 +12,9 @@
 //  - Units of an older run left at the same place carry an older generation
 //    and lose to the newer ones.
 #include <algorithm>
-#include <cstring>
 #include <bit>
 #include <cstdlib>
+#include <cstring>
 #include <unordered_map>
 
 #include "raidlib/unit_header.h"

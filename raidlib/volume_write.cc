@@ -7,8 +7,8 @@
 // reported durable only after every disk holding a unit of it has fsynced its
 // segment file (and its directory, for a new file).
 #include <algorithm>
-#include <cstring>
 #include <bit>
+#include <cstring>
 #include <map>
 #include <thread>
 
@@ -186,8 +186,7 @@ Status Volume::WriteOut(bool sync) {
   counters_.stripes_written.fetch_add(written.size());
   inflight_.reset();
   if (!status.ok()) {
-    LOG_ERROR(log_) << "write-out failed, the volume refuses further writes: "
-                    << status.ToString();
+    LOG_ERROR(log_) << "write-out failed, the volume refuses further writes: " << status.ToString();
     sticky_error_ = status;
     return status;
   }
