@@ -179,43 +179,6 @@ inline std::vector<ModelBlock> ParseBlocks(const std::string& text) {
 }
 
 // ---- a volume and a store over one MemDisk ----
-
-// Works around a raidlib bug (reported, not ours to fix): a segment file that
-// a later, wider stripe creates on a disk the segment's first stripe did not
-// use is never made durable by a directory sync, so a crash can lose a synced
-// stripe. This wrapper syncs the parent directory right after every file
-// creation. CAIRN_RAIDLIB_DIRSYNC_WORKAROUND=0 turns it off to show the bug.
-class DirSyncOnCreateDisk : public Disk {
- public:
-  explicit DirSyncOnCreateDisk(Disk* base) : base_(base) {}
-  static bool Enabled() {
-    const char* env = std::getenv("CAIRN_RAIDLIB_DIRSYNC_WORKAROUND");  // NOLINT
-    return env == nullptr || std::string(env) != "0";
-  }
-  Result<std::unique_ptr<File>> Open(const std::string& path, OpenMode mode) override {
-    auto f = base_->Open(path, mode);
-    if (f.ok() && (mode == OpenMode::kCreate || mode == OpenMode::kCreateNew)) {
-      const size_t slash = path.rfind('/');
-      Status s = base_->SyncDir(slash == std::string::npos ? "." : path.substr(0, slash));
-      if (!s.ok()) return s;
-    }
-    return f;
-  }
-  Status Remove(const std::string& path) override { return base_->Remove(path); }
-  Status Rename(const std::string& from, const std::string& to) override {
-    return base_->Rename(from, to);
-  }
-  Status SyncDir(const std::string& dir) override { return base_->SyncDir(dir); }
-  Status CreateDir(const std::string& dir) override { return base_->CreateDir(dir); }
-  Result<std::vector<std::string>> ListDir(const std::string& dir) override {
-    return base_->ListDir(dir);
-  }
-  Result<FileInfo> Stat(const std::string& path) override { return base_->Stat(path); }
-
- private:
-  Disk* const base_;  // borrowed
-};
-
 struct RigOptions {
   uint32_t disks = 3;
   uint32_t max_unit_bytes = 16 << 10;
@@ -259,12 +222,7 @@ class StoreRig {
     Close(/*cut_power=*/false);
     cdisk_ = std::make_unique<testutil::CrashPointDisk>(&mem_);
     if (arm) cdisk_->ArmCrash(arm->op, arm->after, arm->mode, arm->seed);
-    Disk* disk = cdisk_.get();
-    if (DirSyncOnCreateDisk::Enabled()) {
-      wrap_ = std::make_unique<DirSyncOnCreateDisk>(cdisk_.get());
-      disk = wrap_.get();
-    }
-    auto v = raidlib::Volume::Open(VolumeOptionsFor(disk));
+    auto v = raidlib::Volume::Open(VolumeOptionsFor(cdisk_.get()));
     if (!v.ok()) return v.status();
     vol_ = std::move(v).value();
     auto s = DocStore::Open(vol_.get(), o_.store);
@@ -298,7 +256,6 @@ class StoreRig {
   std::vector<std::string> dirs_;
   MemDisk mem_;
   std::unique_ptr<testutil::CrashPointDisk> cdisk_;
-  std::unique_ptr<DirSyncOnCreateDisk> wrap_;  // over cdisk_
   std::unique_ptr<raidlib::Volume> vol_;
   std::unique_ptr<DocStore> store_;
 };
