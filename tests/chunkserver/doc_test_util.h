@@ -22,41 +22,15 @@
 #include "common/random.h"
 #include "raidlib/volume.h"
 #include "tests/common/crash_point_disk.h"
+#include "tests/common/test_seeds.h"
 
 namespace cairn::chunkserver::dtest {
 
 using CrashMode = MemDisk::CrashMode;
 
-// CAIRN_SEED=<n> replays exactly one seed; CAIRN_LONG=1 runs 20x as many.
-inline std::vector<uint64_t> Seeds(uint64_t count, uint64_t salt) {
-  const char* env = std::getenv("CAIRN_SEED");  // NOLINT(concurrency-mt-unsafe)
-  if (env != nullptr && *env != '\0') return {std::strtoull(env, nullptr, 0)};
-  const char* long_run = std::getenv("CAIRN_LONG");  // NOLINT(concurrency-mt-unsafe)
-  if (long_run != nullptr && std::string(long_run) != "" && std::string(long_run) != "0") {
-    count *= 20;
-  }
-  std::vector<uint64_t> out;
-  for (uint64_t i = 0; i < count; ++i) out.push_back(salt * 1000 + i + 1);
-  return out;
-}
-
-inline std::string SeedTrace(uint64_t seed) {
-  return "seed " + std::to_string(seed) + " (replay with CAIRN_SEED=" + std::to_string(seed) + ")";
-}
-
-// Silences info/warn logs unless CAIRN_LOG_LEVEL asks for them.
-class QuietLogs {
- public:
-  QuietLogs() : saved_(GetLogLevel()) {
-    if (std::getenv("CAIRN_LOG_LEVEL") == nullptr) SetLogLevel(LogLevel::kError);  // NOLINT
-  }
-  ~QuietLogs() { SetLogLevel(saved_); }
-  QuietLogs(const QuietLogs&) = delete;
-  QuietLogs& operator=(const QuietLogs&) = delete;
-
- private:
-  LogLevel saved_;
-};
+using cairn::test::QuietLogs;
+using cairn::test::Seeds;
+using cairn::test::SeedTrace;
 
 // ---- deterministic bodies ----
 

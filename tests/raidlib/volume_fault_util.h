@@ -25,45 +25,15 @@
 #include "raidlib/unit_header.h"
 #include "raidlib/volume.h"
 #include "raidlib/volume_format.h"
+#include "tests/common/test_seeds.h"
 
 namespace cairn::raidlib::vtest {
 
-// CAIRN_LONG=1 multiplies seed counts for long sweeps.
-inline bool LongRun() {
-  const char* env = std::getenv("CAIRN_LONG");  // NOLINT(concurrency-mt-unsafe)
-  return env != nullptr && std::string(env) != "0" && std::string(env) != "";
-}
+using cairn::test::LongRun;
 
-// The seeds a test runs: CAIRN_SEED=<n> replays exactly one; otherwise
-// `count` seeds (x20 under CAIRN_LONG) derived from `salt`, so that different
-// tests do not all run the same seeds.
-inline std::vector<uint64_t> Seeds(uint64_t count, uint64_t salt) {
-  const char* env = std::getenv("CAIRN_SEED");  // NOLINT(concurrency-mt-unsafe)
-  if (env != nullptr && *env != '\0') return {std::strtoull(env, nullptr, 0)};
-  if (LongRun()) count *= 20;
-  std::vector<uint64_t> out;
-  for (uint64_t i = 0; i < count; ++i) out.push_back(salt * 1000 + i + 1);
-  return out;
-}
-
-inline std::string SeedTrace(uint64_t seed) {
-  return "seed " + std::to_string(seed) + " (replay with CAIRN_SEED=" + std::to_string(seed) + ")";
-}
-
-// Silences info/warn logs for the life of the object unless CAIRN_LOG_LEVEL
-// asks for them: crash and fault tests make the volume complain a lot.
-class QuietLogs {
- public:
-  QuietLogs() : saved_(GetLogLevel()) {
-    if (std::getenv("CAIRN_LOG_LEVEL") == nullptr) SetLogLevel(LogLevel::kError);  // NOLINT
-  }
-  ~QuietLogs() { SetLogLevel(saved_); }
-  QuietLogs(const QuietLogs&) = delete;
-  QuietLogs& operator=(const QuietLogs&) = delete;
-
- private:
-  LogLevel saved_;
-};
+using cairn::test::QuietLogs;
+using cairn::test::Seeds;
+using cairn::test::SeedTrace;
 
 // Deterministic bytes: a function of (seed, position) only.
 inline void FillData(uint64_t seed, uint64_t pos, std::span<std::byte> out) {
