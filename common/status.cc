@@ -21,6 +21,10 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kAlreadyExists: return "AlreadyExists";
     case StatusCode::kNoSpace: return "NoSpace";
     case StatusCode::kFailedPrecondition: return "FailedPrecondition";
+    case StatusCode::kVersionMismatch: return "VersionMismatch";
+    case StatusCode::kTooLarge: return "TooLarge";
+    case StatusCode::kNotEmpty: return "NotEmpty";
+    case StatusCode::kInternal: return "Internal";
   }
   return "Unknown";
 }

@@ -33,6 +33,10 @@ enum class StatusCode : uint8_t {
   kAlreadyExists,
   kNoSpace,
   kFailedPrecondition,
+  kVersionMismatch,   // an expected version did not match the current one
+  kTooLarge,          // a size limit was exceeded; the message names it
+  kNotEmpty,          // e.g. dropping a collection that still has documents
+  kInternal,          // a bug or an unexpected state; the message says where
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -62,6 +66,12 @@ class [[nodiscard]] Status {
   static Status FailedPrecondition(std::string msg) {
     return {StatusCode::kFailedPrecondition, std::move(msg)};
   }
+  static Status VersionMismatch(std::string msg) {
+    return {StatusCode::kVersionMismatch, std::move(msg)};
+  }
+  static Status TooLarge(std::string msg) { return {StatusCode::kTooLarge, std::move(msg)}; }
+  static Status NotEmpty(std::string msg) { return {StatusCode::kNotEmpty, std::move(msg)}; }
+  static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
   // An I/O failure from the operating system, with errno and context.
   static Status FromErrno(int err, std::string_view context);
 

@@ -39,6 +39,10 @@ TEST(StatusTest, FactoriesSetCodeAndMessage) {
   cases.push_back({Status::NoSpace("m"), StatusCode::kNoSpace, "NoSpace"});
   cases.push_back(
       {Status::FailedPrecondition("m"), StatusCode::kFailedPrecondition, "FailedPrecondition"});
+  cases.push_back({Status::VersionMismatch("m"), StatusCode::kVersionMismatch, "VersionMismatch"});
+  cases.push_back({Status::TooLarge("m"), StatusCode::kTooLarge, "TooLarge"});
+  cases.push_back({Status::NotEmpty("m"), StatusCode::kNotEmpty, "NotEmpty"});
+  cases.push_back({Status::Internal("m"), StatusCode::kInternal, "Internal"});
   cases.push_back({Status(StatusCode::kTimeout, "m"), StatusCode::kTimeout, "Timeout"});
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -52,7 +56,7 @@ TEST(StatusTest, FactoriesSetCodeAndMessage) {
 
 TEST(StatusTest, EveryCodeHasADistinctName) {
   std::set<std::string> names;
-  for (int c = 0; c <= static_cast<int>(StatusCode::kFailedPrecondition); ++c) {
+  for (int c = 0; c <= static_cast<int>(StatusCode::kInternal); ++c) {
     std::string name(StatusCodeName(static_cast<StatusCode>(c)));
     EXPECT_NE(name, "Unknown") << c;
     EXPECT_TRUE(names.insert(name).second) << "duplicate name " << name;

@@ -1,0 +1,82 @@
+// The cluster map: the metaserver's service (docs/design-store.md). Fields are never renumbered or reused; new fields are optional.
+include "cairn.thrift"
+
+namespace cpp cairn.rpc
+namespace py cairn_rpc.meta
+
+// ---------------------------------------------------------------- cluster map
+
+enum NodeState {
+  UP = 1,
+  SUSPECT = 2,   // missed heartbeats, not yet declared failed
+  DOWN = 3,
+}
+
+struct DiskInfo {
+  1: i32 index,
+  2: string dir,
+  3: string state,          // healthy | failed | rebuilding
+  4: i64 io_errors,
+  5: i64 checksum_errors,
+}
+
+struct NodeInfo {
+  1: i32 id,
+  2: string name,           // the certificate's node name
+  3: string host,
+  4: i32 port,
+  5: NodeState state,
+  6: i64 capacity_bytes,
+  7: i64 used_bytes,
+  8: list<DiskInfo> disks,
+  9: i64 last_heartbeat_ms, // metaserver's clock, 0 if never
+}
+
+struct PartitionInfo {
+  1: i32 id,
+  2: i64 epoch,
+  3: list<i32> replicas,    // node ids, primary first
+  4: list<i32> in_sync,     // node ids
+}
+
+struct CollectionInfo {
+  1: string name,
+  2: i64 created_ms,
+  3: list<string> indexes,  // indexed field paths (query issue)
+}
+
+struct ClusterMap {
+  1: i64 version,
+  2: i32 partition_count,
+  3: list<NodeInfo> nodes,
+  4: list<PartitionInfo> partitions,
+  5: list<CollectionInfo> collections,
+}
+
+struct HeartbeatRequest {
+  1: i32 node_id,
+  2: i64 map_version,
+  3: list<DiskInfo> disks,
+  4: i64 capacity_bytes,
+  5: i64 used_bytes,
+}
+
+struct HeartbeatReply {
+  1: i64 map_version,       // fetch the map if newer than the node's
+}
+
+struct NodeRegistration {
+  1: string name,           // must match the certificate
+  2: string host,
+  3: i32 port,
+}
+
+// Served by the metaserver leader; followers answer UNAVAILABLE with the
+// leader's address in the message.
+service MetaService {
+  ClusterMap GetMap(1: i64 known_version) throws (1: cairn.CairnError e),
+  i32 RegisterNode(1: NodeRegistration reg) throws (1: cairn.CairnError e),
+  HeartbeatReply Heartbeat(1: HeartbeatRequest req) throws (1: cairn.CairnError e),
+  CollectionInfo CreateCollection(1: string name) throws (1: cairn.CairnError e),
+  void DropCollection(1: string name) throws (1: cairn.CairnError e),
+}
