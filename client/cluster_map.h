@@ -1,0 +1,76 @@
+// The cluster map as libcairn's callers see it (plain C++ types; the Thrift
+// ClusterMap is converted in client/rpc_convert.cc). A snapshot: immutable
+// once built, shared between threads through shared_ptr<const ClusterMap>.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/status.h"
+#include "common/strong_id.h"
+
+namespace cairn::client {
+
+enum class NodeState : uint8_t { kUp, kSuspect, kDown };
+std::string_view NodeStateName(NodeState s);  // "up", "suspect", "down"
+
+struct DiskStatus {
+  uint32_t index = 0;
+  std::string dir;
+  std::string state;  // healthy | failed | rebuilding
+  int64_t io_errors = 0;
+  int64_t checksum_errors = 0;
+};
+
+struct NodeStatus {
+  NodeId id;
+  std::string name;  // the certificate's node name
+  HostPort address;
+  NodeState state = NodeState::kUp;
+  int64_t capacity_bytes = 0;
+  int64_t used_bytes = 0;
+  std::vector<DiskStatus> disks;
+  int64_t last_heartbeat_ms = 0;  // the metaserver's clock; 0 if never
+};
+
+struct PartitionStatus {
+  PartitionId id;
+  Epoch epoch;
+  std::vector<NodeId> replicas;  // primary first; empty while unplaced
+  std::vector<NodeId> in_sync;
+};
+
+struct CollectionStatus {
+  std::string name;
+  int64_t created_ms = 0;
+  std::vector<std::string> indexes;
+};
+
+struct ClusterMap {
+  int64_t version = 0;
+  uint32_t partition_count = 0;
+  std::vector<NodeStatus> nodes;            // sorted by id
+  std::vector<PartitionStatus> partitions;  // index == partition id
+  std::vector<CollectionStatus> collections;
+
+  const NodeStatus* FindNode(NodeId id) const;
+  const CollectionStatus* FindCollection(std::string_view name) const;
+  // The partition's primary (replicas[0]) and its address. Unavailable when
+  // the partition is unplaced or its primary is not in the node list.
+  struct Route {
+    PartitionId partition;
+    Epoch epoch;
+    NodeId node;
+    HostPort address;
+  };
+  Result<Route> Primary(PartitionId p) const;
+  // Checks the invariants the client relies on: partition_count is a valid
+  // power of two and partitions[i].id == i for every i. InvalidArgument
+  // otherwise (a map the client must not route with).
+  Status Validate() const;
+};
+
+}  // namespace cairn::client
