@@ -112,6 +112,13 @@ class DocStore {
   // every later mutation fails with that error (sticky).
   Result<ApplyResult> Apply(const Mutation& m);
 
+  // The remembered answer to a request id of partition `p` if that mutation
+  // is durable and applied (not one still pending), or nullopt; nullopt for
+  // an empty id. Lets a
+  // caller answer a retry before checks that the first attempt's own effect
+  // would fail (e.g. a copy-on-write put whose base version it replaced).
+  std::optional<ApplyResult> FindRequest(PartitionId p, const RequestId& id) const;
+
   // The current (durable) version, or nullopt.
   Result<std::optional<DocEntry>> Lookup(PartitionId p, std::string_view collection,
                                          std::string_view id) const;

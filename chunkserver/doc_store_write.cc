@@ -250,6 +250,12 @@ Status DocStore::CheckStateLocked(const Mutation& m) const {
   return Status::Ok();
 }
 
+std::optional<ApplyResult> DocStore::FindRequest(PartitionId p, const RequestId& id) const {
+  if (id.empty()) return std::nullopt;
+  MutexLock lock(&mu_);
+  return index_.FindRequest(p, id);
+}
+
 std::optional<ApplyResult> DocStore::FindRequestLocked(PartitionId p, const RequestId& id) const {
   if (id.empty()) return std::nullopt;
   auto it = pending_requests_.find({p, id});
