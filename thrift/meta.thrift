@@ -51,6 +51,9 @@ struct ClusterMap {
   3: list<NodeInfo> nodes,
   4: list<PartitionInfo> partitions,
   5: list<CollectionInfo> collections,
+  // Placement waits until this many nodes have registered (the metaserver's
+  // initial_nodes); a map whose partitions have no replicas is not placed yet.
+  6: optional i32 initial_nodes,
 }
 
 struct HeartbeatRequest {
@@ -72,11 +75,18 @@ struct NodeRegistration {
 }
 
 // Served by the metaserver leader; followers answer UNAVAILABLE with the
-// leader's address in the message.
+// leader's address in the message ("not the leader; leader is 127.0.0.1:7001").
+// Callers: RegisterNode and Heartbeat only from node:* certificates (the name
+// must be the certificate's: the caller's own node); the rest from node:*,
+// user:* and admin:* (docs/design-store.md "Who may call what").
 service MetaService {
   ClusterMap GetMap(1: i64 known_version) throws (1: cairn.CairnError e),
   i32 RegisterNode(1: NodeRegistration reg) throws (1: cairn.CairnError e),
   HeartbeatReply Heartbeat(1: HeartbeatRequest req) throws (1: cairn.CairnError e),
   CollectionInfo CreateCollection(1: string name) throws (1: cairn.CairnError e),
+  // NOT_FOUND when absent; NOT_EMPTY when a chunk server holds documents of
+  // it; UNAVAILABLE when a chunk server holding partitions cannot be asked.
   void DropCollection(1: string name) throws (1: cairn.CairnError e),
+  // Every collection, sorted by name (the same list as GetMap's).
+  list<CollectionInfo> ListCollections() throws (1: cairn.CairnError e),
 }
