@@ -1,0 +1,178 @@
+#include "metaserver/meta_service.h"
+
+#include "common/certs.h"
+#include "thrift/rpc_errors.h"
+#include "thrift/rpc_server.h"
+
+namespace cairn::metaserver {
+namespace {
+
+template <typename Id>
+std::vector<int32_t> ToI32(const std::vector<Id>& ids) {
+  std::vector<int32_t> out;
+  out.reserve(ids.size());
+  for (Id id : ids) out.push_back(static_cast<int32_t>(id.value()));
+  return out;
+}
+
+rpc::NodeState::type ToThrift(NodeState s) {
+  switch (s) {
+    case NodeState::kUp:
+      return rpc::NodeState::UP;
+    case NodeState::kSuspect:
+      return rpc::NodeState::SUSPECT;
+    case NodeState::kDown:
+      return rpc::NodeState::DOWN;
+  }
+  return rpc::NodeState::DOWN;
+}
+
+}  // namespace
+
+rpc::CollectionInfo ToThrift(const CollectionEntry& c) {
+  rpc::CollectionInfo out;
+  out.name = c.name;
+  out.created_ms = c.created_ms;
+  out.indexes = c.indexes;
+  return out;
+}
+
+rpc::ClusterMap ToThrift(const MapSnapshot& snapshot, uint32_t initial_nodes) {
+  const ClusterMap& m = snapshot.map;
+  rpc::ClusterMap out;
+  out.version = static_cast<int64_t>(m.version);
+  out.partition_count = static_cast<int32_t>(m.partition_count);
+  out.__set_initial_nodes(static_cast<int32_t>(initial_nodes));
+  for (const NodeEntry& n : m.nodes) {
+    rpc::NodeInfo info;
+    info.id = static_cast<int32_t>(n.id.value());
+    info.name = n.name;
+    info.host = n.host;
+    info.port = n.port;
+    auto it = snapshot.liveness.find(n.id);
+    if (it != snapshot.liveness.end()) {
+      const NodeLiveness& l = it->second;
+      info.state = ToThrift(l.state);
+      info.last_heartbeat_ms = l.last_heartbeat_ms;
+      info.capacity_bytes = l.report.capacity_bytes;
+      info.used_bytes = l.report.used_bytes;
+      for (const DiskReport& d : l.report.disks) {
+        rpc::DiskInfo disk;
+        disk.index = static_cast<int32_t>(d.index);
+        disk.dir = d.dir;
+        disk.state = d.state;
+        disk.io_errors = d.io_errors;
+        disk.checksum_errors = d.checksum_errors;
+        info.disks.push_back(std::move(disk));
+      }
+    } else {
+      info.state = rpc::NodeState::UP;
+    }
+    out.nodes.push_back(std::move(info));
+  }
+  for (const PartitionEntry& p : m.partitions) {
+    rpc::PartitionInfo info;
+    info.id = static_cast<int32_t>(p.id.value());
+    info.epoch = static_cast<int64_t>(p.epoch.value());
+    info.replicas = ToI32(p.replicas);
+    info.in_sync = ToI32(p.in_sync);
+    out.partitions.push_back(std::move(info));
+  }
+  for (const auto& [name, c] : m.collections) out.collections.push_back(ToThrift(c));
+  return out;
+}
+
+MetaServiceHandler::MetaServiceHandler(ClusterState* state, CollectionProbe* probe,
+                                       LeaderCheck check_leader)
+    : state_(state),
+      probe_(probe),
+      check_leader_(std::move(check_leader)),
+      log_("metaserver", "rpc") {}
+
+void MetaServiceHandler::RequireCaller(const char* call) {
+  if (net::CurrentCaller() == nullptr) {
+    LOG_WARN(log_) << call << " refused: no verified caller";
+    net::ThrowIfError(Status::PermissionDenied(std::string(call) + ": no verified caller"));
+  }
+}
+
+std::string MetaServiceHandler::RequireNode(const char* call) {
+  RequireCaller(call);
+  const Identity* caller = net::CurrentCaller();
+  if (caller->role != Role::kNode) {
+    LOG_WARN(log_) << call << " refused for " << caller->ToString() << ": nodes only";
+    net::ThrowIfError(Status::PermissionDenied(
+        std::string(call) + " is for chunk servers (node:*), not " + caller->ToString()));
+  }
+  return caller->name;
+}
+
+void MetaServiceHandler::RequireLeader() {
+  if (check_leader_) net::ThrowIfError(check_leader_());
+}
+
+void MetaServiceHandler::GetMap(rpc::ClusterMap& out, int64_t /*known_version*/) {
+  RequireCaller("GetMap");
+  RequireLeader();
+  Result<MapSnapshot> snap = state_->Snapshot();
+  net::ThrowIfError(snap.status());
+  out = ToThrift(*snap, state_->options().initial_nodes);
+}
+
+int32_t MetaServiceHandler::RegisterNode(const rpc::NodeRegistration& reg) {
+  const std::string caller = RequireNode("RegisterNode");
+  if (reg.name != caller) {
+    LOG_WARN(log_) << "RegisterNode of '" << reg.name << "' refused for node:" << caller;
+    net::ThrowIfError(Status::PermissionDenied("node:" + caller + " cannot register as node '" +
+                                               reg.name + "': the name must be the certificate's"));
+  }
+  RequireLeader();
+  Result<NodeId> id = state_->RegisterNode(reg.name, reg.host, reg.port);
+  net::ThrowIfError(id.status());
+  return static_cast<int32_t>(id->value());
+}
+
+void MetaServiceHandler::Heartbeat(rpc::HeartbeatReply& out, const rpc::HeartbeatRequest& req) {
+  const std::string caller = RequireNode("Heartbeat");
+  RequireLeader();
+  if (req.node_id <= 0)
+    net::ThrowIfError(Status::InvalidArgument("Heartbeat: node_id must be > 0"));
+  NodeReport report;
+  report.capacity_bytes = req.capacity_bytes;
+  report.used_bytes = req.used_bytes;
+  for (const rpc::DiskInfo& d : req.disks) {
+    report.disks.push_back(DiskReport{static_cast<uint32_t>(std::max(d.index, 0)), d.dir, d.state,
+                                      d.io_errors, d.checksum_errors});
+  }
+  Result<uint64_t> version =
+      state_->Heartbeat(NodeId(static_cast<uint32_t>(req.node_id)), caller, std::move(report));
+  net::ThrowIfError(version.status());
+  out.map_version = static_cast<int64_t>(*version);
+}
+
+void MetaServiceHandler::CreateCollection(rpc::CollectionInfo& out, const std::string& name) {
+  RequireCaller("CreateCollection");
+  RequireLeader();
+  Result<CollectionEntry> c = state_->CreateCollection(name);
+  net::ThrowIfError(c.status());
+  LOG_INFO(log_) << net::CurrentCaller()->ToString() << " created collection '" << name << "'";
+  out = ToThrift(*c);
+}
+
+void MetaServiceHandler::DropCollection(const std::string& name) {
+  RequireCaller("DropCollection");
+  RequireLeader();
+  net::ThrowIfError(state_->DropCollection(name, probe_));
+  LOG_INFO(log_) << net::CurrentCaller()->ToString() << " dropped collection '" << name << "'";
+}
+
+void MetaServiceHandler::ListCollections(std::vector<rpc::CollectionInfo>& out) {
+  RequireCaller("ListCollections");
+  RequireLeader();
+  Result<ClusterMap> m = state_->Map();
+  net::ThrowIfError(m.status());
+  out.clear();
+  for (const auto& [name, c] : m->collections) out.push_back(ToThrift(c));
+}
+
+}  // namespace cairn::metaserver
