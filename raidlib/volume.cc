@@ -439,12 +439,16 @@ VolumeStats Volume::stats() const {
 std::vector<SegmentInfo> Volume::Segments() const {
   MutexLock lock(&mu_);
   std::vector<SegmentInfo> out;
+  // A segment is sealed once a stripe of a later one is published. Not
+  // cur_segment_: planning moves it to the next segment while stripes of the
+  // previous one are still being written (and not yet in stripes_).
+  const SegmentId newest = stripes_.empty() ? SegmentId(0) : stripes_.back().g.segment;
   for (const StripeEntry& e : stripes_) {
     if (out.empty() || out.back().id != e.g.segment) {
       SegmentInfo info;
       info.id = e.g.segment;
       info.logical_start = e.g.logical_start;
-      info.sealed = e.g.segment < cur_segment_;
+      info.sealed = e.g.segment < newest;
       out.push_back(info);
     }
     SegmentInfo& info = out.back();

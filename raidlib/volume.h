@@ -244,6 +244,9 @@ class Volume {
 
   // volume_read.cc
   Status ReadStripe(const StripeGeometry& g, uint64_t offset_in_stripe, std::span<std::byte> out);
+  // Reads [offset, offset + out.size()) from `parts` (pinned by the caller).
+  Status ReadParts(const std::vector<StripeEntry>& parts, uint64_t offset,
+                   std::span<std::byte> out);
   // Reads payload chunks [c0, c1) of the unit on `d`, verified.
   // A unit on a rebuilding disk that the rebuild has not reached yet reads as
   // kDiskFailed unless `check_rebuilding` (the rebuild's own check).
@@ -283,6 +286,11 @@ class Volume {
   uint64_t segment_bytes_ = 0;                        // set at open, then constant
   std::vector<StripeEntry> stripes_ GUARDED_BY(mu_);  // sorted by logical_start
   std::set<SegmentId> released_ GUARDED_BY(mu_);
+  // Reads in progress per segment: ReleaseSegment waits for them before it
+  // deletes the files, so a read that found its stripes finishes on them
+  // (and never mistakes vanished files for a failed disk).
+  std::map<SegmentId, uint32_t> segment_readers_ GUARDED_BY(mu_);
+  CondVar segment_readers_cv_;
   uint64_t end_offset_ GUARDED_BY(mu_) = 0;
   uint64_t durable_offset_ GUARDED_BY(mu_) = 0;
   StripeSeq next_seq_ GUARDED_BY(mu_){1};

@@ -374,6 +374,8 @@ Status Volume::ReleaseSegment(SegmentId id) {
     MutexLock lock(&mu_);
     released_.insert(id);
     std::erase_if(stripes_, [&](const StripeEntry& e) { return e.g.segment == id; });
+    // No new read can find the segment now; let those in flight finish.
+    segment_readers_cv_.Wait(&mu_, [&]() REQUIRES(mu_) { return segment_readers_.count(id) == 0; });
   }
   {
     MutexLock lock(&files_mu_);

@@ -55,6 +55,30 @@ Status Volume::Read(uint64_t offset, std::span<std::byte> out) {
       }
     }
   }
+  // Pin the segments read from (see segment_readers_).
+  std::vector<SegmentId> pinned;
+  for (const StripeEntry& e : parts) {
+    if (pinned.empty() || pinned.back() != e.g.segment) pinned.push_back(e.g.segment);
+  }
+  {
+    MutexLock lock(&mu_);
+    for (SegmentId seg : pinned) ++segment_readers_[seg];
+  }
+  Status result = ReadParts(parts, offset, out);
+  {
+    MutexLock lock(&mu_);
+    for (SegmentId seg : pinned) {
+      auto it = segment_readers_.find(seg);
+      if (--it->second == 0) segment_readers_.erase(it);
+    }
+  }
+  segment_readers_cv_.NotifyAll();
+  return result;
+}
+
+Status Volume::ReadParts(const std::vector<StripeEntry>& parts, uint64_t offset,
+                         std::span<std::byte> out) {
+  const uint64_t end = offset + out.size();
   for (const StripeEntry& e : parts) {
     const uint64_t b = std::max(offset, e.g.logical_start);
     const uint64_t e_end = std::min(end, e.g.logical_end());

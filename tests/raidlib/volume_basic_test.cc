@@ -2,6 +2,9 @@
 // segments, group commit from many threads.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <map>
 #include <thread>
 
 #include "common/mem_disk.h"
@@ -202,6 +205,106 @@ TEST(VolumeAppRoot, SurvivesReopenAndCrashWhole) {
   auto v = Volume::Open(o);
   ASSERT_TRUE(v.ok());
   EXPECT_EQ((*v)->app_root(), Pattern(1, 100));
+}
+
+// Segments() runs concurrently with write-outs that cross segment
+// boundaries: a segment it reports sealed must be complete, i.e. its
+// logical_end never changes afterwards.
+TEST(VolumeSegments, SealedMeansComplete) {
+  MemDisk disk;
+  VolumeOptions o = Options(&disk, 3);
+  o.segment_bytes = 256 * 1024;
+  ASSERT_TRUE(Volume::Create(o).ok());
+  auto v = Volume::Open(o);
+  ASSERT_TRUE(v.ok());
+  std::atomic<bool> done{false};
+  std::map<SegmentId, uint64_t> sealed_end;
+  std::string violation;
+  std::thread watcher([&] {
+    while (!done.load()) {
+      for (const SegmentInfo& s : (*v)->Segments()) {
+        if (!s.sealed) continue;
+        auto [it, fresh] = sealed_end.emplace(s.id, s.logical_end);
+        if (!fresh && it->second != s.logical_end && violation.empty()) {
+          violation = "segment " + std::to_string(s.id.value()) + " reported sealed at end " +
+                      std::to_string(it->second) + ", later " + std::to_string(s.logical_end);
+        }
+      }
+    }
+  });
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_TRUE((*v)->Append(Pattern(static_cast<uint64_t>(i), 200000)).ok());
+    if (i % 7 == 0) {
+      ASSERT_TRUE((*v)->Sync().ok());
+    }
+  }
+  ASSERT_TRUE((*v)->Sync().ok());
+  done = true;
+  watcher.join();
+  EXPECT_EQ(violation, "");
+  for (const SegmentInfo& s : (*v)->Segments()) {
+    if (sealed_end.count(s.id) != 0) {
+      EXPECT_EQ(sealed_end[s.id], s.logical_end) << s.id;
+    }
+  }
+  EXPECT_GT(sealed_end.size(), 10u);
+}
+
+// Reads racing the release of their segment either finish with the right
+// bytes or answer NotFound; never DataLoss, and no disk is blamed.
+TEST(VolumeSegments, ReadsRacingReleaseAreExactOrNotFound) {
+  MemDisk disk;
+  VolumeOptions o = Options(&disk, 3);
+  o.segment_bytes = 256 * 1024;
+  ASSERT_TRUE(Volume::Create(o).ok());
+  auto v = Volume::Open(o);
+  ASSERT_TRUE(v.ok());
+  std::vector<std::byte> model;
+  for (int i = 0; i < 200; ++i) {
+    auto data = Pattern(static_cast<uint64_t>(i), 50000);
+    ASSERT_TRUE((*v)->Append(data).ok());
+    model.insert(model.end(), data.begin(), data.end());
+  }
+  ASSERT_TRUE((*v)->Sync().ok());
+  std::vector<SegmentInfo> segs = (*v)->Segments();
+  ASSERT_GT(segs.size(), 4u);
+  std::atomic<bool> done{false};
+  std::atomic<int> exact{0}, not_found{0}, other{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&, t] {
+      Random rng(static_cast<uint64_t>(t));
+      while (!done.load()) {
+        const SegmentInfo& s = segs[rng.Uniform(segs.size() - 1)];
+        const uint64_t len = std::min<uint64_t>(30000, s.logical_end - s.logical_start);
+        const uint64_t off =
+            s.logical_start + rng.Uniform(s.logical_end - s.logical_start - len + 1);
+        std::vector<std::byte> out(len);
+        Status st = (*v)->Read(off, out);
+        if (st.ok() && std::equal(out.begin(), out.end(), model.begin() + static_cast<long>(off))) {
+          ++exact;
+        } else if (st.code() == StatusCode::kNotFound) {
+          ++not_found;
+        } else {
+          ++other;
+        }
+      }
+    });
+  }
+  for (size_t i = 0; i + 1 < segs.size(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    ASSERT_TRUE((*v)->ReleaseSegment(segs[i].id).ok());
+  }
+  done = true;
+  for (auto& r : readers) r.join();
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_GT(exact.load(), 0);
+  EXPECT_GT(not_found.load(), 0);
+  for (const DiskStatus& d : (*v)->disks()) {
+    EXPECT_EQ(d.state, DiskState::kHealthy);
+    EXPECT_EQ(d.io_errors, 0u);
+    EXPECT_EQ(d.checksum_errors, 0u);
+  }
 }
 
 }  // namespace
