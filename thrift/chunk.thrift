@@ -100,6 +100,58 @@ struct ListPage {
   2: bool more,
 }
 
+// ---------------------------------------------------------------- node status
+
+struct NodeDisk {
+  1: i32 index,
+  2: string dir,
+  3: string state,          // healthy | failed | rebuilding
+  4: i64 io_errors,
+  5: i64 checksum_errors,
+  6: i64 repaired_units,
+  7: i64 capacity_bytes,    // of the file system holding the directory
+  8: i64 used_bytes,        // used on that file system (by anything)
+}
+
+struct PartitionStatus {
+  1: i32 partition,
+  2: i64 epoch,             // from the map; 0 if this node does not serve it
+  3: string role,           // primary | none (replication adds backup)
+  4: i64 last_lsn,
+  5: i64 documents,
+}
+
+struct StoreStats {
+  1: i64 documents,
+  2: i64 live_bytes,
+  3: i64 dead_bytes,
+  4: i64 cache_hits,
+  5: i64 cache_misses,
+  6: i64 cache_bytes,
+  7: i64 mutations_applied,
+  8: i64 mutations_deduplicated,
+  9: i64 blocks_written,
+  10: i64 checkpoints,
+  11: i64 compactions,
+  12: i64 segments_released,
+  13: i64 volume_end_offset, // bytes appended to the volume's log, ever
+}
+
+struct NodeStatus {
+  1: string name,
+  2: i32 node_id,           // 0 until registered
+  3: i64 map_version,
+  4: list<NodeDisk> disks,
+  5: i64 capacity_bytes,    // sums over the disks
+  6: i64 used_bytes,
+  7: list<PartitionStatus> partitions, // held by the store or given by the map
+  8: StoreStats store,
+  9: i32 open_uploads,
+  10: bool metaserver_reachable, // the last register/heartbeat succeeded
+  11: i32 block_bytes,
+  12: string rebuild,       // "" or a line about a disk rebuild in progress
+}
+
 // ---------------------------------------------------------------- services
 
 // Served by every chunk server. A request for a partition the server does
@@ -120,5 +172,12 @@ service ChunkService {
   void Delete(1: DeleteRequest req) throws (1: cairn.CairnError e),
   DocMeta Rename(1: RenameRequest req) throws (1: cairn.CairnError e),
   ListPage List(1: ListRequest req) throws (1: cairn.CairnError e),
+
+  // Documents of `collection` over every partition this node holds (the
+  // metaserver asks every node before dropping a collection). Callers:
+  // node:* and admin:*.
+  i64 CountDocuments(1: string collection) throws (1: cairn.CairnError e),
+  // Disks, partitions and store counters of this node (never forwarded).
+  NodeStatus GetStatus() throws (1: cairn.CairnError e),
 }
 

@@ -1,0 +1,335 @@
+#include "chunkserver/chunk_server.h"
+
+#include <sys/statvfs.h>
+
+#include <filesystem>
+#include <random>
+
+#include "ChunkService.h"
+#include "chunkserver/chunk_service.h"
+#include "common/certs.h"
+#include "thrift/rpc_client.h"
+#include "thrift/rpc_server.h"
+
+namespace cairn::chunkserver {
+
+namespace {
+
+// host:port where port 0 (an ephemeral port, for tests) is allowed.
+Result<HostPort> ParseListen(const std::string& text) {
+  if (text.size() > 2 && text.ends_with(":0")) {
+    HostPort hp{text.substr(0, text.size() - 2), 0};
+    if (hp.host.empty()) return Status::InvalidArgument("'" + text + "' is not host:port");
+    return hp;
+  }
+  return ParseHostPort(text);
+}
+
+bool DirMissingOrEmpty(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir, ec)) return true;
+  return std::filesystem::is_directory(dir, ec) && std::filesystem::is_empty(dir, ec);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- options
+
+void ChunkServerOptions::Register(OptionSet* set) {
+  set->String("name", &name, "this node's name; must equal the certificate's (node:<name>)", true);
+  set->String("listen", &listen, "address to serve on, host:port");
+  set->String("advertise", &advertise,
+              "host:port clients should use to reach this node (default: listen, with the "
+              "bound port)");
+  set->List("disks", &disks,
+            "disk directories of the raidlib volume, in slot order (comma list); the volume is "
+            "created at the first start when all are empty. 3 or more for parity",
+            true);
+  set->List("metaservers", &metaservers, "every metaserver, host:port comma list", true);
+  set->String("tls_ca", &tls_ca, "cluster CA certificate (PEM)", true);
+  set->String("tls_cert", &tls_cert, "this node's certificate (PEM), CN node:<name>", true);
+  set->String("tls_key", &tls_key, "this node's private key (PEM)", true);
+  set->Bytes("block_bytes", &block_bytes,
+             "bytes per body block before compression; Get returns at most this much per call",
+             4096, 4ull << 20);
+  set->Bytes("cache_bytes", &cache_bytes, "decompressed block cache, bytes (0: none)", 0,
+             1ull << 40);
+  set->Bytes("max_document_bytes", &max_document_bytes, "largest document body", 1, 1ull << 42);
+  set->Int("zstd_level", &zstd_level, "zstd level for stored blocks", 1, 19);
+  set->Int("heartbeat_interval_ms", &heartbeat_interval_ms,
+           "heartbeat to the metaserver every this many ms", 10, 60000);
+  set->Int("checkpoint_interval_s", &checkpoint_interval_s,
+           "checkpoint the index every this many seconds (0: only at stop)", 0, 86400);
+  set->Int("compact_interval_s", &compact_interval_s,
+           "compact the log every this many seconds (0: never)", 0, 86400 * 7);
+  set->Int("upload_idle_timeout_s", &upload_idle_timeout_s,
+           "an upload session idle this long is dropped and its blocks forgotten", 1, 86400);
+  set->Int("max_uploads", &max_uploads, "upload sessions open at once", 1, 1 << 20);
+  set->String("log_level", &log_level, "debug | info | warn | error");
+}
+
+Status ChunkServerOptions::Validate() const {
+  RETURN_IF_ERROR(ValidateCertName(name, "name"));
+  RETURN_IF_ERROR(ParseListen(listen).status().WithContext("listen"));
+  if (!advertise.empty())
+    RETURN_IF_ERROR(ParseHostPort(advertise).status().WithContext("advertise"));
+  if (disks.empty()) return Status::InvalidArgument("disks: at least one directory");
+  for (const std::string& m : metaservers) {
+    RETURN_IF_ERROR(ParseHostPort(m).status().WithContext("metaservers"));
+  }
+  LogLevel level;
+  if (!ParseLogLevel(log_level, &level)) {
+    return Status::InvalidArgument("log_level must be debug, info, warn or error");
+  }
+  if (max_document_bytes < block_bytes) {
+    return Status::InvalidArgument("max_document_bytes must be at least block_bytes");
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------- start
+
+ChunkServer::ChunkServer(ChunkServerOptions options, Seams seams)
+    : options_(std::move(options)), log_("chunkserver", options_.name), meta_(seams.meta) {}
+
+Result<std::unique_ptr<ChunkServer>> ChunkServer::Start(const ChunkServerOptions& options,
+                                                        Seams seams) {
+  std::unique_ptr<ChunkServer> s(new ChunkServer(options, seams));
+  Status st = s->Init();
+  if (!st.ok()) {
+    s->Stop().IgnoreError();  // the start's error is the one to report
+    return st;
+  }
+  return s;
+}
+
+Status ChunkServer::OpenStorage() {
+  if (options_.disks.size() < 3) {
+    LOG_WARN(log_) << "WARNING: " << options_.disks.size() << " disk(s): the volume has no parity; "
+                   << (options_.disks.size() == 2 ? "2 disks mirror" : "1 disk has NO redundancy")
+                   << ". Use 3 or more disks.";
+  }
+  raidlib::VolumeOptions vo;
+  vo.disk_dirs = options_.disks;
+  const bool fresh = std::all_of(options_.disks.begin(), options_.disks.end(), DirMissingOrEmpty);
+  if (fresh) {
+    LOG_INFO(log_) << "creating a new volume on " << options_.disks.size() << " disk(s)";
+    RETURN_IF_ERROR(raidlib::Volume::Create(vo).WithContext("creating the volume"));
+  }
+  ASSIGN_OR_RETURN(volume_, raidlib::Volume::Open(vo));
+  DocStoreOptions so;
+  so.block_bytes = static_cast<uint32_t>(options_.block_bytes);
+  so.zstd_level = static_cast<int>(options_.zstd_level);
+  so.cache_bytes = options_.cache_bytes;
+  so.max_document_bytes = options_.max_document_bytes;
+  RETURN_IF_ERROR(so.Validate());
+  ASSIGN_OR_RETURN(store_, DocStore::Open(volume_.get(), so));
+  LOG_INFO(log_) << "store open: " << store_->stats().documents << " documents in "
+                 << store_->partitions().size() << " partitions";
+  return Status::Ok();
+}
+
+Status ChunkServer::Init() {
+  RETURN_IF_ERROR(options_.Validate());
+  TlsOptions tls{options_.tls_ca, options_.tls_cert, options_.tls_key};
+  RETURN_IF_ERROR(tls.Validate());
+  ASSIGN_OR_RETURN(std::string cert_identity, IdentityFromCertificateFile(options_.tls_cert));
+  if (cert_identity != "node:" + options_.name) {
+    return Status::InvalidArgument(
+        "the certificate " + options_.tls_cert + " is for '" + cert_identity + "' but name is '" +
+        options_.name +
+        "': a chunk server's name must be its certificate's (node:" + options_.name + ")");
+  }
+  ASSIGN_OR_RETURN(HostPort listen, ParseListen(options_.listen));
+  RETURN_IF_ERROR(OpenStorage());
+
+  PartitionLimits limits;
+  limits.block_bytes = static_cast<uint32_t>(options_.block_bytes);
+  limits.max_document_bytes = options_.max_document_bytes;
+  limits.max_uploads = static_cast<uint32_t>(options_.max_uploads);
+  limits.upload_idle_timeout = std::chrono::seconds(options_.upload_idle_timeout_s);
+  RETURN_IF_ERROR(limits.Validate());
+  logic_ = std::make_unique<PartitionLogic>(limits, std::random_device{}());
+  service_ = std::make_unique<DocService>(store_.get(), logic_.get(), &RealClock());
+  service_->SetMapRefresher([this] { RefreshMap(); });
+
+  net::ClientOptions co;
+  co.tls = tls;
+  ASSIGN_OR_RETURN(pool_, net::ConnectionPool::Create(co));
+  if (meta_ == nullptr) {
+    std::vector<HostPort> ms;
+    for (const std::string& m : options_.metaservers) ms.push_back(*ParseHostPort(m));
+    own_meta_ = std::make_unique<ThriftMetaClient>(std::move(ms), pool_.get());
+    meta_ = own_meta_.get();
+  }
+
+  ChunkServiceDeps deps;
+  deps.service = service_.get();
+  deps.volume = volume_.get();
+  deps.pool = pool_.get();
+  deps.node_name = options_.name;
+  deps.metaserver_reachable = [this] { return reachable_.load(); };
+  auto handler = std::make_shared<ChunkServiceHandler>(std::move(deps));
+  net::ServerOptions so;
+  so.host = listen.host;
+  so.port = listen.port;
+  so.tls = tls;
+  ASSIGN_OR_RETURN(server_,
+                   net::RpcServer::Start(so, std::make_shared<rpc::ChunkServiceProcessor>(handler),
+                                         "chunkserver"));
+  if (!options_.advertise.empty()) {
+    advertise_ = *ParseHostPort(options_.advertise);
+  } else {
+    advertise_ = HostPort{listen.host, server_->port()};
+    if (advertise_.host == "0.0.0.0") {
+      LOG_WARN(log_) << "listen is 0.0.0.0 and advertise is not set: advertising 127.0.0.1";
+      advertise_.host = "127.0.0.1";
+    }
+  }
+  LOG_INFO(log_) << "serving on " << listen.host << ":" << server_->port() << " (advertised as "
+                 << advertise_.ToString() << ")";
+
+  if (TryRegister()) RefreshMap();
+  heartbeat_ = std::thread([this] { HeartbeatLoop(); });
+  maintenance_ = std::thread([this] { MaintenanceLoop(); });
+  return Status::Ok();
+}
+
+int ChunkServer::port() const { return server_ ? server_->port() : 0; }
+
+// ---------------------------------------------------------------- the metaserver
+
+bool ChunkServer::TryRegister() {
+  Result<NodeId> id = meta_->Register(options_.name, advertise_);
+  if (!id.ok()) {
+    reachable_ = false;
+    LOG_WARN(log_) << "cannot register with a metaserver (will retry): " << id.status().ToString();
+    return false;
+  }
+  if (logic_->self() != *id) LOG_INFO(log_) << "registered as node " << id->value();
+  logic_->SetSelf(*id);
+  registered_ = true;
+  reachable_ = true;
+  return true;
+}
+
+void ChunkServer::RefreshMap() {
+  MutexLock lock(&refresh_mu_);
+  const Nanos now = RealClock().Now();
+  if (last_refresh_ != Nanos(0) && now - last_refresh_ < std::chrono::milliseconds(100)) return;
+  last_refresh_ = now;
+  Result<ClusterView> map = meta_->GetMap(logic_->map_version());
+  if (!map.ok()) {
+    reachable_ = false;
+    LOG_WARN(log_) << "cannot fetch the map (serving with version " << logic_->map_version()
+                   << "): " << map.status().ToString();
+    return;
+  }
+  reachable_ = true;
+  const uint64_t version = map->version;
+  if (logic_->UpdateMap(std::move(*map))) LOG_INFO(log_) << "map version " << version;
+}
+
+void ChunkServer::HeartbeatOnce() {
+  if (!registered_) {
+    if (TryRegister()) RefreshMap();
+    return;
+  }
+  HeartbeatInfo hb;
+  hb.node = logic_->self();
+  hb.map_version = logic_->map_version();
+  for (const raidlib::DiskStatus& d : volume_->disks()) {
+    DiskReport r;
+    r.index = d.index.value();
+    r.dir = d.dir;
+    r.state = raidlib::DiskStateName(d.state);
+    r.io_errors = d.io_errors;
+    r.checksum_errors = d.checksum_errors;
+    struct statvfs fs {};
+    if (::statvfs(d.dir.c_str(), &fs) == 0) {
+      hb.capacity_bytes += uint64_t{fs.f_blocks} * fs.f_frsize;
+      hb.used_bytes += uint64_t{fs.f_blocks - fs.f_bavail} * fs.f_frsize;
+    }
+    hb.disks.push_back(std::move(r));
+  }
+  Result<uint64_t> version = meta_->Heartbeat(hb);
+  if (!version.ok()) {
+    reachable_ = false;
+    LOG_EVERY_N_SEC(log_, kWarn, 10) << "heartbeat failed: " << version.status().ToString();
+    if (version.status().code() == StatusCode::kNotFound) registered_ = false;  // forgotten
+    return;
+  }
+  reachable_ = true;
+  if (*version > logic_->map_version()) RefreshMap();
+}
+
+void ChunkServer::HeartbeatLoop() {
+  const auto interval = std::chrono::milliseconds(options_.heartbeat_interval_ms);
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(stop_mu_);
+      if (stop_cv_.wait_for(lock, interval, [this] { return stopping_; })) return;
+    }
+    HeartbeatOnce();
+    const size_t forgotten = service_->ExpireUploads();
+    if (forgotten > 0) LOG_INFO(log_) << "expired idle uploads: " << forgotten << " blocks";
+  }
+}
+
+void ChunkServer::MaintenanceLoop() {
+  const auto checkpoint_every = std::chrono::seconds(options_.checkpoint_interval_s);
+  const auto compact_every = std::chrono::seconds(options_.compact_interval_s);
+  Nanos last_checkpoint = RealClock().Now();
+  Nanos last_compact = last_checkpoint;
+  for (;;) {
+    {
+      std::unique_lock<std::mutex> lock(stop_mu_);
+      if (stop_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; })) return;
+    }
+    const Nanos now = RealClock().Now();
+    if (options_.checkpoint_interval_s > 0 && now - last_checkpoint >= checkpoint_every) {
+      last_checkpoint = now;
+      Status s = store_->Checkpoint();
+      if (!s.ok()) LOG_ERROR(log_) << "checkpoint failed: " << s.ToString();
+    }
+    if (options_.compact_interval_s > 0 && now - last_compact >= compact_every) {
+      last_compact = now;
+      Result<CompactionReport> r = store_->Compact();
+      if (!r.ok()) {
+        LOG_ERROR(log_) << "compaction failed: " << r.status().ToString();
+      } else if (!r->released.empty()) {
+        LOG_INFO(log_) << "compaction released " << r->released.size() << " segments, moved "
+                       << r->blocks_relocated << " blocks";
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- stop
+
+Status ChunkServer::Stop() {
+  if (stopped_) return Status::Ok();
+  stopped_ = true;
+  if (server_) server_->Stop();
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (heartbeat_.joinable()) heartbeat_.join();
+  if (maintenance_.joinable()) maintenance_.join();
+  Status s;
+  if (store_) {
+    s = store_->Checkpoint();
+    if (!s.ok()) LOG_ERROR(log_) << "final checkpoint failed: " << s.ToString();
+  }
+  server_.reset();
+  service_.reset();
+  store_.reset();
+  volume_.reset();
+  return s;
+}
+
+ChunkServer::~ChunkServer() { Stop().IgnoreError(); }  // errors were logged
+
+}  // namespace cairn::chunkserver

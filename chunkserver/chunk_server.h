@@ -1,0 +1,134 @@
+// ChunkServer: the cairn-chunkserver daemon assembled (docs/design-store.md
+// "Processes, configuration and bootstrap"): options, the raidlib volume and
+// the DocStore on it, the partition logic and DocService, the Thrift server
+// over mutual TLS, registration and heartbeats to the metaserver, periodic
+// checkpoints, compaction and upload expiry. main.cc only parses the command
+// line, handles signals and tells systemd.
+//
+// Start: validates the options, checks that the certificate names this node
+// ("node:<name>"), creates the volume if every disk directory is empty (opens
+// it otherwise), opens the store, starts serving, registers with a
+// metaserver and fetches the map. If no metaserver answers it serves anyway
+// (document calls answer UNAVAILABLE until a map arrives) and keeps trying
+// from the heartbeat thread; later it keeps serving with the last map while
+// the metaserver is down.
+//
+// Stop: stops the server (in-flight calls finish or fail), the background
+// threads, checkpoints, and closes the store and the volume cleanly.
+//
+// Thread-safety: Start/Stop from one thread; the accessors are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "chunkserver/doc_service.h"
+#include "chunkserver/doc_store.h"
+#include "chunkserver/meta_client.h"
+#include "chunkserver/partition.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/logging.h"
+#include "common/mutex.h"
+#include "raidlib/volume.h"
+
+namespace cairn::net {
+class ConnectionPool;
+class RpcServer;
+}  // namespace cairn::net
+
+namespace cairn::chunkserver {
+
+struct ChunkServerOptions {
+  std::string name;
+  std::string listen = "0.0.0.0:7100";
+  std::string advertise;  // "" = listen (with the bound port)
+  std::vector<std::string> disks;
+  std::vector<std::string> metaservers;
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  uint64_t block_bytes = 1u << 20;
+  uint64_t cache_bytes = 64ull << 20;
+  uint64_t max_document_bytes = 4ull << 30;
+  int64_t zstd_level = 3;
+  int64_t heartbeat_interval_ms = 500;
+  int64_t checkpoint_interval_s = 300;
+  int64_t compact_interval_s = 600;
+  int64_t upload_idle_timeout_s = 600;
+  int64_t max_uploads = 1024;
+  std::string log_level = "info";
+
+  // Registers every option with its description, default and bounds.
+  void Register(OptionSet* set);
+  // Cross-field checks the OptionSet cannot make.
+  Status Validate() const;
+};
+
+class ChunkServer {
+ public:
+  struct Seams {
+    MetaClient* meta = nullptr;  // borrowed; nullptr: MetaService over TLS
+  };
+  static Result<std::unique_ptr<ChunkServer>> Start(const ChunkServerOptions& options, Seams seams);
+  ~ChunkServer();  // Stop()
+  ChunkServer(const ChunkServer&) = delete;
+  ChunkServer& operator=(const ChunkServer&) = delete;
+
+  // The bound port.
+  int port() const;
+  // Idempotent; see the file comment. Returns the checkpoint's status.
+  Status Stop();
+
+  // Fetches the map now (at most once per 100 ms; concurrent callers wait
+  // for the one in flight).
+  void RefreshMap();
+  // One heartbeat round (register first if needed); what the heartbeat
+  // thread does every heartbeat_interval_ms.
+  void HeartbeatOnce();
+  bool metaserver_reachable() const { return reachable_.load(); }
+
+  DocService* service() { return service_.get(); }
+  PartitionLogic* logic() { return logic_.get(); }
+  DocStore* store() { return store_.get(); }
+  raidlib::Volume* volume() { return volume_.get(); }
+
+ private:
+  ChunkServer(ChunkServerOptions options, Seams seams);
+  Status Init();
+  Status OpenStorage();
+  bool TryRegister();
+  void HeartbeatLoop();
+  void MaintenanceLoop();
+
+  const ChunkServerOptions options_;
+  Logger log_;
+  std::unique_ptr<net::ConnectionPool> pool_;
+  std::unique_ptr<MetaClient> own_meta_;
+  MetaClient* meta_ = nullptr;
+  std::unique_ptr<raidlib::Volume> volume_;
+  std::unique_ptr<DocStore> store_;
+  std::unique_ptr<PartitionLogic> logic_;
+  std::unique_ptr<DocService> service_;
+  std::unique_ptr<net::RpcServer> server_;
+  HostPort advertise_;
+
+  std::atomic<bool> reachable_{false};
+  std::atomic<bool> registered_{false};
+  Mutex refresh_mu_;
+  Nanos last_refresh_ GUARDED_BY(refresh_mu_){0};
+
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;  // guarded by stop_mu_
+  bool stopped_ = false;   // Stop() ran (Start/Stop thread only)
+  std::thread heartbeat_;
+  std::thread maintenance_;
+};
+
+}  // namespace cairn::chunkserver

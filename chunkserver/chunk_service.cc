@@ -1,0 +1,304 @@
+#include "chunkserver/chunk_service.h"
+
+#include <sys/statvfs.h>
+
+#include "thrift/rpc_client.h"
+#include "thrift/rpc_errors.h"
+#include "thrift/rpc_server.h"
+
+namespace cairn::chunkserver {
+
+namespace {
+
+[[noreturn]] void Throw(const Status& s) { throw net::ToCairnError(s); }
+
+template <class T>
+T ValueOrThrow(Result<T> r) {
+  if (!r.ok()) Throw(r.status());
+  return std::move(r).value();
+}
+
+// Thrift carries unsigned quantities in signed fields: refuse negatives.
+uint64_t NonNegative(int64_t v, const char* what) {
+  if (v < 0) Throw(Status::InvalidArgument(std::string(what) + " must be >= 0"));
+  return static_cast<uint64_t>(v);
+}
+
+PartitionId Partition(int32_t p) {
+  if (p < 0) Throw(Status::InvalidArgument("partition must be >= 0"));
+  return PartitionId(static_cast<uint32_t>(p));
+}
+
+Epoch EpochOf(int64_t e) { return Epoch(NonNegative(e, "epoch")); }
+
+RequestId ToRequestId(const rpc::RequestId& r) {
+  return {static_cast<uint64_t>(r.client_hi), static_cast<uint64_t>(r.client_lo),
+          static_cast<uint64_t>(r.seq)};
+}
+
+PutInput ToPutInput(const rpc::PutRequest& r) {
+  PutInput in;
+  in.partition = Partition(r.partition);
+  in.epoch = EpochOf(r.epoch);
+  in.request_id = ToRequestId(r.request_id);
+  in.collection = r.collection;
+  in.id = r.id;
+  in.expected_version = r.expected_version;
+  in.size = NonNegative(r.size, "size");
+  in.body_hash = static_cast<uint64_t>(r.body_hash);
+  if (r.__isset.mode) in.mode = static_cast<uint32_t>(r.mode);
+  if (r.__isset.uid) in.uid = static_cast<uint32_t>(r.uid);
+  if (r.__isset.gid) in.gid = static_cast<uint32_t>(r.gid);
+  if (r.__isset.mtime_ns) in.mtime_ns = r.mtime_ns;
+  if (r.__isset.xattrs) {
+    in.xattrs.emplace(r.xattrs.begin(), r.xattrs.end());
+  }
+  if (r.__isset.body) in.body = r.body;
+  if (r.__isset.upload_id) in.upload_id = static_cast<uint64_t>(r.upload_id);
+  if (r.__isset.kept_blocks) {
+    for (const rpc::BlockSpec& b : r.kept_blocks) {
+      BlockInput bi;
+      if (b.index < 0) Throw(Status::InvalidArgument("block index must be >= 0"));
+      bi.index = static_cast<uint32_t>(b.index);
+      if (b.__isset.data) bi.data = b.data;
+      if (b.__isset.data_hash) bi.data_hash = static_cast<uint64_t>(b.data_hash);
+      if (b.__isset.keep_from_version) {
+        bi.keep_from_version = NonNegative(b.keep_from_version, "keep_from_version");
+      }
+      in.kept_blocks.push_back(std::move(bi));
+    }
+  }
+  return in;
+}
+
+int64_t I64(uint64_t v) { return static_cast<int64_t>(v); }
+
+}  // namespace
+
+ChunkServiceHandler::ChunkServiceHandler(ChunkServiceDeps deps)
+    : deps_(std::move(deps)), log_("chunkserver", deps_.node_name) {}
+
+void ChunkServiceHandler::Authorize(Access access, const char* call) const {
+  const Identity* caller = net::CurrentCaller();
+  if (caller == nullptr)
+    Throw(Status::PermissionDenied(std::string(call) + ": no caller identity"));
+  if (access == Access::kClient) return;  // every role
+  if (caller->role == Role::kNode || caller->role == Role::kAdmin) return;
+  LOG_WARN(log_) << "refused " << call << " to " << caller->ToString();
+  Throw(Status::PermissionDenied(std::string(call) + " is for nodes and admins, not " +
+                                 caller->ToString()));
+}
+
+template <class Fn>
+bool ChunkServiceHandler::MaybeForward(int32_t partition, Fn&& fn) {
+  if (partition < 0 || deps_.pool == nullptr) return false;
+  const Identity* caller = net::CurrentCaller();
+  if (caller == nullptr || caller->role == Role::kNode) return false;  // never twice
+  const PartitionId p(static_cast<uint32_t>(partition));
+  PartitionLogic* logic = deps_.service->logic();
+  if (logic->IsPrimary(p)) return false;
+  std::optional<NodeAddress> owner = logic->PrimaryOf(p);
+  if (!owner || owner->id == logic->self()) return false;  // answered here (Unavailable...)
+  const HostPort to{owner->host, owner->port};
+  Status s = deps_.pool->Call<rpc::ChunkServiceClient>(to, fn);
+  if (!s.ok()) {
+    LOG_DEBUG(log_) << "forward to " << owner->name << " (" << to.ToString()
+                    << ") failed: " << s.ToString();
+    Throw(s);
+  }
+  return true;
+}
+
+rpc::DocMeta ChunkServiceHandler::ToThrift(const DocEntry& e) const {
+  rpc::DocMeta m;
+  m.collection = e.collection;
+  m.id = e.id;
+  m.version = I64(e.version);
+  m.size = I64(e.meta.size);
+  m.mtime_ns = e.meta.mtime_ns;
+  m.ctime_ns = e.meta.ctime_ns;
+  m.mode = static_cast<int32_t>(e.meta.mode);
+  m.uid = static_cast<int32_t>(e.meta.uid);
+  m.gid = static_cast<int32_t>(e.meta.gid);
+  m.xattrs.insert(e.meta.xattrs.begin(), e.meta.xattrs.end());
+  m.body_hash = I64(e.body_hash);
+  m.partition = static_cast<int32_t>(e.partition.value());
+  m.block_bytes = static_cast<int32_t>(deps_.service->logic()->limits().block_bytes);
+  return m;
+}
+
+void ChunkServiceHandler::Put(rpc::DocMeta& out, const rpc::PutRequest& req) {
+  Authorize(Access::kClient, "Put");
+  if (MaybeForward(req.partition, [&](rpc::ChunkServiceClient& c) { c.Put(out, req); })) return;
+  out = ToThrift(ValueOrThrow(deps_.service->Put(ToPutInput(req))));
+}
+
+int64_t ChunkServiceHandler::UploadBegin(int32_t partition, int64_t epoch,
+                                         const std::string& collection, const std::string& id) {
+  Authorize(Access::kClient, "UploadBegin");
+  int64_t r = 0;
+  if (MaybeForward(partition, [&](rpc::ChunkServiceClient& c) {
+        r = c.UploadBegin(partition, epoch, collection, id);
+      })) {
+    return r;
+  }
+  return static_cast<int64_t>(ValueOrThrow(
+      deps_.service->UploadBegin(Partition(partition), EpochOf(epoch), collection, id)));
+}
+
+void ChunkServiceHandler::UploadBlock(int64_t upload_id, int32_t index, const std::string& data,
+                                      int64_t data_hash) {
+  Authorize(Access::kClient, "UploadBlock");
+  const auto p = static_cast<int32_t>(
+      PartitionLogic::UploadPartition(static_cast<uint64_t>(upload_id)).value());
+  if (MaybeForward(p, [&](rpc::ChunkServiceClient& c) {
+        c.UploadBlock(upload_id, index, data, data_hash);
+      })) {
+    return;
+  }
+  if (index < 0) Throw(Status::InvalidArgument("block index must be >= 0"));
+  net::ThrowIfError(deps_.service->UploadBlock(static_cast<uint64_t>(upload_id),
+                                               static_cast<uint32_t>(index), data,
+                                               static_cast<uint64_t>(data_hash)));
+}
+
+void ChunkServiceHandler::UploadAbort(int64_t upload_id) {
+  Authorize(Access::kClient, "UploadAbort");
+  const auto p = static_cast<int32_t>(
+      PartitionLogic::UploadPartition(static_cast<uint64_t>(upload_id)).value());
+  if (MaybeForward(p, [&](rpc::ChunkServiceClient& c) { c.UploadAbort(upload_id); })) return;
+  net::ThrowIfError(deps_.service->UploadAbort(static_cast<uint64_t>(upload_id)));
+}
+
+void ChunkServiceHandler::Get(rpc::GetResult& out, const rpc::GetRequest& req) {
+  Authorize(Access::kClient, "Get");
+  if (MaybeForward(req.partition, [&](rpc::ChunkServiceClient& c) { c.Get(out, req); })) return;
+  if (req.length < 0) Throw(Status::InvalidArgument("length must be >= 0"));
+  std::optional<uint64_t> if_version;
+  if (req.__isset.if_version) if_version = NonNegative(req.if_version, "if_version");
+  GetOutput g = ValueOrThrow(deps_.service->Get(
+      Partition(req.partition), EpochOf(req.epoch), req.collection, req.id,
+      NonNegative(req.offset, "offset"), static_cast<uint64_t>(req.length), if_version));
+  out.meta = ToThrift(g.doc);
+  out.data = std::move(g.data);
+}
+
+void ChunkServiceHandler::Stat(rpc::DocMeta& out, int32_t partition, int64_t epoch,
+                               const std::string& collection, const std::string& id) {
+  Authorize(Access::kClient, "Stat");
+  if (MaybeForward(partition, [&](rpc::ChunkServiceClient& c) {
+        c.Stat(out, partition, epoch, collection, id);
+      })) {
+    return;
+  }
+  out = ToThrift(
+      ValueOrThrow(deps_.service->Stat(Partition(partition), EpochOf(epoch), collection, id)));
+}
+
+void ChunkServiceHandler::Delete(const rpc::DeleteRequest& req) {
+  Authorize(Access::kClient, "Delete");
+  if (MaybeForward(req.partition, [&](rpc::ChunkServiceClient& c) { c.Delete(req); })) return;
+  net::ThrowIfError(deps_.service->Delete({Partition(req.partition), EpochOf(req.epoch),
+                                           ToRequestId(req.request_id), req.collection, req.id,
+                                           req.expected_version}));
+}
+
+void ChunkServiceHandler::Rename(rpc::DocMeta& out, const rpc::RenameRequest& req) {
+  Authorize(Access::kClient, "Rename");
+  if (MaybeForward(req.partition, [&](rpc::ChunkServiceClient& c) { c.Rename(out, req); })) {
+    return;
+  }
+  out = ToThrift(ValueOrThrow(deps_.service->Rename({Partition(req.partition), EpochOf(req.epoch),
+                                                     ToRequestId(req.request_id), req.collection,
+                                                     req.from_id, req.to_id, req.replace})));
+}
+
+void ChunkServiceHandler::List(rpc::ListPage& out, const rpc::ListRequest& req) {
+  Authorize(Access::kClient, "List");
+  if (MaybeForward(req.partition, [&](rpc::ChunkServiceClient& c) { c.List(out, req); })) return;
+  if (req.limit < 0) Throw(Status::InvalidArgument("limit must be >= 0"));
+  ListPage page =
+      ValueOrThrow(deps_.service->List(Partition(req.partition), EpochOf(req.epoch), req.collection,
+                                       req.after_id, static_cast<uint32_t>(req.limit)));
+  out.items.clear();
+  for (ListItem& it : page.items) {
+    DocEntry e;
+    e.partition = Partition(req.partition);
+    e.collection = req.collection;
+    e.id = std::move(it.id);
+    e.version = it.version;
+    e.meta = std::move(it.meta);
+    e.body_hash = it.body_hash;
+    out.items.push_back(ToThrift(e));
+  }
+  out.more = page.more;
+}
+
+int64_t ChunkServiceHandler::CountDocuments(const std::string& collection) {
+  Authorize(Access::kNodeOrAdmin, "CountDocuments");
+  return I64(ValueOrThrow(deps_.service->CountDocuments(collection)));
+}
+
+void ChunkServiceHandler::GetStatus(rpc::NodeStatus& out) {
+  Authorize(Access::kClient, "GetStatus");
+  PartitionLogic* logic = deps_.service->logic();
+  out.name = deps_.node_name;
+  out.node_id = static_cast<int32_t>(logic->self().value());
+  out.map_version = I64(logic->map_version());
+  out.capacity_bytes = 0;
+  out.used_bytes = 0;
+  out.disks.clear();
+  if (deps_.volume != nullptr) {
+    for (const raidlib::DiskStatus& d : deps_.volume->disks()) {
+      rpc::NodeDisk nd;
+      nd.index = static_cast<int32_t>(d.index.value());
+      nd.dir = d.dir;
+      nd.state = raidlib::DiskStateName(d.state);
+      nd.io_errors = I64(d.io_errors);
+      nd.checksum_errors = I64(d.checksum_errors);
+      nd.repaired_units = I64(d.repaired_units);
+      struct statvfs fs {};
+      if (::statvfs(d.dir.c_str(), &fs) == 0) {
+        nd.capacity_bytes = I64(uint64_t{fs.f_blocks} * fs.f_frsize);
+        nd.used_bytes = I64(uint64_t{fs.f_blocks - fs.f_bavail} * fs.f_frsize);
+      }
+      out.capacity_bytes += nd.capacity_bytes;
+      out.used_bytes += nd.used_bytes;
+      out.disks.push_back(std::move(nd));
+    }
+    const raidlib::RebuildProgress rb = deps_.volume->rebuild_progress();
+    out.rebuild = rb.active ? "disk " + std::to_string(rb.disk.value()) + ": " +
+                                  std::to_string(rb.stripes_done) + "/" +
+                                  std::to_string(rb.stripes_total) + " stripes"
+                            : "";
+  }
+  out.partitions.clear();
+  for (const PartitionSummary& s : deps_.service->Partitions()) {
+    rpc::PartitionStatus ps;
+    ps.partition = static_cast<int32_t>(s.partition.value());
+    ps.epoch = I64(s.epoch.value());
+    ps.role = s.primary ? "primary" : "none";
+    ps.last_lsn = I64(s.last_lsn.value());
+    ps.documents = I64(s.documents);
+    out.partitions.push_back(std::move(ps));
+  }
+  const DocStoreStats st = deps_.service->store()->stats();
+  out.store.documents = I64(st.documents);
+  out.store.live_bytes = I64(st.live_bytes);
+  out.store.dead_bytes = I64(st.dead_bytes);
+  out.store.cache_hits = I64(st.cache_hits);
+  out.store.cache_misses = I64(st.cache_misses);
+  out.store.cache_bytes = I64(st.cache_bytes);
+  out.store.mutations_applied = I64(st.mutations_applied);
+  out.store.mutations_deduplicated = I64(st.mutations_deduplicated);
+  out.store.blocks_written = I64(st.blocks_written);
+  out.store.checkpoints = I64(st.checkpoints);
+  out.store.compactions = I64(st.compactions);
+  out.store.segments_released = I64(st.segments_released);
+  out.store.volume_end_offset = deps_.volume ? I64(deps_.volume->end_offset()) : 0;
+  out.open_uploads = static_cast<int32_t>(logic->open_uploads());
+  out.metaserver_reachable = deps_.metaserver_reachable && deps_.metaserver_reachable();
+  out.block_bytes = static_cast<int32_t>(logic->limits().block_bytes);
+}
+
+}  // namespace cairn::chunkserver

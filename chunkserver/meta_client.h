@@ -1,0 +1,69 @@
+// How a chunk server talks to the metaserver: register, heartbeat, fetch the
+// map. An interface, so that ChunkServer can be tested with a fake and the
+// simulation can plug in its own; ThriftMetaClient is the real one.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "chunkserver/partition.h"
+#include "common/config.h"
+#include "common/mutex.h"
+#include "common/status.h"
+
+namespace cairn::net {
+class ConnectionPool;
+}
+
+namespace cairn::chunkserver {
+
+struct DiskReport {
+  uint32_t index = 0;
+  std::string dir;
+  std::string state;  // healthy | failed | rebuilding
+  uint64_t io_errors = 0;
+  uint64_t checksum_errors = 0;
+};
+
+struct HeartbeatInfo {
+  NodeId node;
+  uint64_t map_version = 0;
+  std::vector<DiskReport> disks;
+  uint64_t capacity_bytes = 0;
+  uint64_t used_bytes = 0;
+};
+
+// Thread-safety: implementations are thread-safe.
+class MetaClient {
+ public:
+  virtual ~MetaClient() = default;
+  // Registers (or re-registers) this node; returns its id.
+  virtual Result<NodeId> Register(const std::string& name, const HostPort& advertise) = 0;
+  // Returns the metaserver's map version.
+  virtual Result<uint64_t> Heartbeat(const HeartbeatInfo& info) = 0;
+  virtual Result<ClusterView> GetMap(uint64_t known_version) = 0;
+};
+
+// MetaService over mutual TLS. Tries the metaserver that answered last
+// first, then the leader a follower names ("leader is host:port"), then
+// every listed one in turn.
+class ThriftMetaClient : public MetaClient {
+ public:
+  // `pool` is borrowed and must outlive the client.
+  ThriftMetaClient(std::vector<HostPort> metaservers, net::ConnectionPool* pool);
+  Result<NodeId> Register(const std::string& name, const HostPort& advertise) override;
+  Result<uint64_t> Heartbeat(const HeartbeatInfo& info) override;
+  Result<ClusterView> GetMap(uint64_t known_version) override;
+
+ private:
+  template <class Fn>
+  Status CallAny(Fn&& fn);
+
+  const std::vector<HostPort> metaservers_;
+  net::ConnectionPool* const pool_;
+  Mutex mu_;
+  std::optional<HostPort> preferred_ GUARDED_BY(mu_);
+};
+
+}  // namespace cairn::chunkserver
