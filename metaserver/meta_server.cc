@@ -19,6 +19,17 @@ constexpr auto kTickPeriod = std::chrono::milliseconds(250);
 
 std::string Prefix(const std::string& p) { return p.empty() || p.back() == '/' ? p : p + "/"; }
 
+// ParseHostPort, and port 0 (any free port: tests) as well.
+Result<HostPort> ParseListen(std::string_view text) {
+  if (text.size() > 2 && text.substr(text.size() - 2) == ":0") {
+    ASSIGN_OR_RETURN(HostPort hp,
+                     ParseHostPort(std::string(text.substr(0, text.size() - 2)) + ":1"));
+    hp.port = 0;
+    return hp;
+  }
+  return ParseHostPort(text);
+}
+
 }  // namespace
 
 std::string MetaServerOptions::MapKey() const { return Prefix(etcd_prefix) + "map"; }
@@ -69,7 +80,7 @@ Status MetaServerOptions::Validate() const {
                                    " is not a power of two (1, 2, 4, ... " +
                                    std::to_string(kMaxPartitionCount) + ")");
   }
-  RETURN_IF_ERROR(ParseHostPort(listen).status().WithContext("listen"));
+  RETURN_IF_ERROR(ParseListen(listen).status().WithContext("listen"));
   if (!advertise.empty()) {
     ASSIGN_OR_RETURN(HostPort a, ParseHostPort(advertise));
     if (a.port == 0) return Status::InvalidArgument("advertise needs a port");
@@ -168,7 +179,7 @@ Result<std::unique_ptr<MetaServer>> MetaServer::Start(const MetaServerOptions& o
         return e->CheckLeader();
       });
   auto processor = std::make_shared<rpc::MetaServiceProcessor>(handler);
-  ASSIGN_OR_RETURN(HostPort listen, ParseHostPort(options.listen));
+  ASSIGN_OR_RETURN(HostPort listen, ParseListen(options.listen));
   net::ServerOptions server;
   server.host = listen.host;
   server.port = listen.port;
