@@ -114,6 +114,11 @@ Status ChunkServer::OpenStorage() {
   const bool fresh = std::all_of(options_.disks.begin(), options_.disks.end(), DirMissingOrEmpty);
   if (fresh) {
     LOG_INFO(log_) << "creating a new volume on " << options_.disks.size() << " disk(s)";
+    for (const std::string& d : options_.disks) {
+      std::error_code ec;
+      std::filesystem::create_directories(d, ec);
+      if (ec) return Status::IOError("creating disk directory " + d + ": " + ec.message());
+    }
     RETURN_IF_ERROR(raidlib::Volume::Create(vo).WithContext("creating the volume"));
   }
   ASSIGN_OR_RETURN(volume_, raidlib::Volume::Open(vo));
