@@ -9,6 +9,8 @@ PACKAGES=(
   # libraries
   libxxhash-dev libzstd-dev libssl-dev libcurl4-openssl-dev nlohmann-json3-dev
   libthrift-dev thrift-compiler
+  # sd_notify readiness of the daemons
+  libsystemd-dev
   # the Python example client (run with /usr/bin/python3)
   python3-thrift python3-xxhash
   # the metaserver's consistent store (tests start a private etcd on loopback)
