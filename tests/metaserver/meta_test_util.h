@@ -45,6 +45,7 @@ class TempDir {
 class TestCerts {
  public:
   explicit TestCerts(std::string dir) : dir_(std::move(dir)) {
+    std::filesystem::create_directories(dir_);
     CAIRN_CHECK(CreateClusterCa(dir_ + "/ca", "meta-test", 2).ok());
   }
   // Issues (once) and returns the TLS options of "<role>:<name>".
