@@ -169,7 +169,7 @@ Result<std::unique_ptr<MetaServer>> MetaServer::Start(const MetaServerOptions& o
   client.tls = tls;
   client.call_timeout_ms = 10000;
   ASSIGN_OR_RETURN(s->pool_, net::ConnectionPool::Create(client));
-  s->probe_ = std::make_unique<ChunkServiceProbe>(s->state_.get(), s->pool_.get());
+  s->probe_ = std::make_unique<ChunkServiceProbe>(s->pool_.get());
 
   MetaServer* self = s.get();
   auto handler =

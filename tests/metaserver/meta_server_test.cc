@@ -4,13 +4,18 @@
 // map the old one wrote), and who may call what.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <map>
 #include <thread>
 
+#include "ChunkService.h"
 #include "metaserver/mem_meta_store.h"
 #include "metaserver/meta_server.h"
 #include "tests/common/test_seeds.h"
 #include "tests/metaserver/meta_test_util.h"
+#include "thrift/rpc_errors.h"
+#include "thrift/rpc_server.h"
 
 namespace cairn::metaserver {
 namespace {
@@ -167,6 +172,62 @@ TEST_F(MetaServerTest, WhoMayCallWhat) {
   Status drop = as_user.Drop("c1");
   EXPECT_EQ(drop.code(), StatusCode::kUnavailable) << drop.ToString();
   EXPECT_NE(drop.message().find("cannot ask node n1"), std::string::npos) << drop.ToString();
+  EXPECT_EQ(as_user.List()->size(), 1u);
+}
+
+// A chunk server that only counts documents: `counts` per collection.
+class CountingChunkService : public rpc::ChunkServiceNull {
+ public:
+  int64_t CountDocuments(const std::string& collection) override {
+    const Identity* caller = net::CurrentCaller();
+    if (caller == nullptr || caller->role != Role::kNode) {
+      throw net::ToCairnError(Status::PermissionDenied("nodes only"));
+    }
+    calls++;
+    auto it = counts.find(collection);
+    return it == counts.end() ? 0 : it->second;
+  }
+  std::map<std::string, int64_t> counts;
+  std::atomic<int> calls{0};
+};
+
+TEST_F(MetaServerTest, DropAsksTheChunkServersThatHoldPartitions) {
+  auto a = StartServer("m1");
+  ASSERT_TRUE(a && BecomesLeader(*a, std::chrono::seconds(5)));
+  auto chunk1 = std::make_shared<CountingChunkService>();
+  auto chunk2 = std::make_shared<CountingChunkService>();
+  net::ServerOptions so;
+  so.tls = certs_.Node("n1");
+  auto server1 =
+      net::RpcServer::Start(so, std::make_shared<rpc::ChunkServiceProcessor>(chunk1), "chunk1");
+  so.tls = certs_.Node("n2");
+  auto server2 =
+      net::RpcServer::Start(so, std::make_shared<rpc::ChunkServiceProcessor>(chunk2), "chunk2");
+  ASSERT_TRUE(server1.ok() && server2.ok());
+  auto n1 = PoolFor(certs_.Node("n1"));
+  auto n2 = PoolFor(certs_.Node("n2"));
+  auto user = PoolFor(certs_.For(Role::kUser, "alice"));
+  MetaClient as_user(user.get(), At(*a));
+  ASSERT_TRUE(MetaClient(n1.get(), At(*a)).Register("n1", "127.0.0.1", (*server1)->port()).ok());
+  ASSERT_TRUE(MetaClient(n2.get(), At(*a)).Register("n2", "127.0.0.1", (*server2)->port()).ok());
+  ASSERT_TRUE(as_user.Create("full").ok());
+  ASSERT_TRUE(as_user.Create("empty").ok());
+  chunk2->counts["full"] = 5;
+
+  Status s = as_user.Drop("full");
+  EXPECT_EQ(s.code(), StatusCode::kNotEmpty) << s.ToString();
+  EXPECT_NE(s.message().find("node n2"), std::string::npos) << s.ToString();
+  ASSERT_TRUE(as_user.Drop("empty").ok());
+  EXPECT_GE(chunk1->calls.load(), 2);
+  EXPECT_GE(chunk2->calls.load(), 2);
+  auto list = as_user.List();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].name, "full");
+
+  (*server2)->Stop();  // a holder that cannot be asked
+  chunk2->counts.clear();
+  EXPECT_EQ(as_user.Drop("full").code(), StatusCode::kUnavailable);
   EXPECT_EQ(as_user.List()->size(), 1u);
 }
 
