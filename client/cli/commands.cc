@@ -1,0 +1,514 @@
+// The commands of `cairn` and the dispatch (cli.h). Each command is a small
+// function over libcairn; certs_cmd.cc holds the ones that need no cluster.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "client/cairn.h"
+#include "client/cli/args.h"
+#include "client/cli/cli.h"
+#include "common/logging.h"
+
+namespace cairn::cli {
+
+int CertsInit(const Args& a);   // certs_cmd.cc
+int CertsIssue(const Args& a);  // certs_cmd.cc
+
+namespace {
+
+using client::Client;
+using client::DocInfo;
+
+struct Command {
+  std::string name;
+  std::string synopsis;  // after "cairn <name> "
+  std::string help;
+  FlagSpec flags;
+  size_t min_positional = 0;
+  size_t max_positional = 0;
+  bool needs_cluster = true;
+  int (*run)(Client* c, const Args& a) = nullptr;
+  int (*run_local)(const Args& a) = nullptr;
+};
+
+std::string Doc(const std::string& c, const std::string& id) { return c + "/" + id; }
+
+// "cairn: get orders/1234: no such document": a document that is not there
+// is said the same way whatever the server wrote; other messages are
+// prefixed with the document's name unless they start with it.
+int FailDoc(const std::string& verb, const std::string& doc, const Status& s) {
+  std::string m = s.message();
+  if (s.code() == StatusCode::kNotFound && m.find("collection") == std::string::npos &&
+      m.find("upload") == std::string::npos) {
+    m = doc + ": no such document";
+  } else if (m.rfind(doc, 0) != 0) {
+    m = doc + ": " + m;
+  }
+  return Fail(verb, Status(s.code(), m), " ");
+}
+
+Result<int64_t> ExpectedVersion(const Args& a) {
+  if (a.Has("--create") && a.Value("--expect-version")) {
+    return Status::InvalidArgument("--create and --expect-version exclude each other");
+  }
+  if (a.Has("--create")) return client::kMustNotExist;
+  if (auto v = a.Value("--expect-version")) {
+    ASSIGN_OR_RETURN(uint64_t n, ParseUint(*v, "--expect-version"));
+    if (n == 0) return Status::InvalidArgument("--expect-version must be > 0");
+    return static_cast<int64_t>(n);
+  }
+  return client::kAnyVersion;
+}
+
+std::string TimeText(int64_t ns) {
+  const time_t t = static_cast<time_t>(ns / 1000000000);
+  struct tm tm {};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string ModeText(uint32_t mode) {
+  std::ostringstream s;
+  s << std::oct << std::setw(4) << std::setfill('0') << (mode & 07777);
+  return s.str();
+}
+
+int Put(Client* c, const Args& a) {
+  const std::string& coll = a.positional[0];
+  const std::string& id = a.positional[1];
+  const std::string src = a.positional.size() > 2 ? a.positional[2] : "-";
+  client::WriteOptions wo;
+  Result<int64_t> ev = ExpectedVersion(a);
+  if (!ev.ok()) return Usage(ev.status().message(), "put");
+  wo.expected_version = *ev;
+  if (auto m = a.Value("--mode")) {
+    char* end = nullptr;
+    const unsigned long v = std::strtoul(m->c_str(), &end, 8);
+    if (m->empty() || *end != '\0' || v > 07777) return Usage("--mode: octal 0..7777", "put");
+    wo.mode = static_cast<uint32_t>(v);
+  }
+  int fd = 0;
+  if (src != "-") {
+    fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Fail("put " + Doc(coll, id), Status::FromErrno(errno, src));
+  }
+  Result<DocInfo> r = c->PutFile(coll, id, fd, wo);
+  if (fd != 0) ::close(fd);
+  if (!r.ok()) return FailDoc("put", Doc(coll, id), r.status());
+  std::cout << Doc(coll, id) << " version " << r->version << ", " << r->size << " bytes\n";
+  return kExitOk;
+}
+
+int Get(Client* c, const Args& a) {
+  const std::string& coll = a.positional[0];
+  const std::string& id = a.positional[1];
+  client::ReadOptions ro;
+  if (auto range = a.Value("--range")) {
+    const size_t colon = range->find(':');
+    if (colon == std::string::npos) return Usage("--range wants OFFSET:LENGTH", "get");
+    Result<uint64_t> off = ParseUint(range->substr(0, colon), "--range offset");
+    Result<uint64_t> len = ParseUint(range->substr(colon + 1), "--range length");
+    if (!off.ok()) return Usage(off.status().message(), "get");
+    if (!len.ok()) return Usage(len.status().message(), "get");
+    ro.offset = *off;
+    ro.length = *len;
+  }
+  const std::optional<std::string> out = a.Value("-o");
+  if (!out || *out == "-") {
+    Result<DocInfo> r = c->Get(coll, id, client::FdWriter(1), ro);
+    if (!r.ok()) return FailDoc("get", Doc(coll, id), r.status());
+    return kExitOk;
+  }
+  // Into a temporary file renamed over the target on success: a failed or
+  // corrupt read leaves no partial file behind.
+  const std::string tmp = *out + ".cairn-tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Fail("get " + Doc(coll, id), Status::FromErrno(errno, tmp));
+  Result<DocInfo> r = c->Get(coll, id, client::FdWriter(fd), ro);
+  Status s = r.ok() ? Status::Ok() : r.status();
+  if (s.ok() && ::fsync(fd) != 0) s = Status::FromErrno(errno, tmp);
+  if (::close(fd) != 0 && s.ok()) s = Status::FromErrno(errno, tmp);
+  if (s.ok() && ::rename(tmp.c_str(), out->c_str()) != 0) s = Status::FromErrno(errno, *out);
+  if (!s.ok()) {
+    ::unlink(tmp.c_str());
+    return FailDoc("get", Doc(coll, id), s);
+  }
+  return kExitOk;
+}
+
+int Rm(Client* c, const Args& a) {
+  const std::string& coll = a.positional[0];
+  const std::string& id = a.positional[1];
+  Result<int64_t> ev = ExpectedVersion(a);
+  if (!ev.ok() || *ev < 0) return Usage("rm takes --expect-version N only", "rm");
+  Status s = c->Delete(coll, id, *ev);
+  if (!s.ok()) return FailDoc("rm", Doc(coll, id), s);
+  return kExitOk;
+}
+
+int StatCmd(Client* c, const Args& a) {
+  const std::string& coll = a.positional[0];
+  const std::string& id = a.positional[1];
+  Result<DocInfo> r = c->Stat(coll, id);
+  if (!r.ok()) return FailDoc("stat", Doc(coll, id), r.status());
+  const DocInfo& d = *r;
+  if (a.Has("--json")) {
+    nlohmann::json j = {{"collection", d.collection},
+                        {"id", d.id},
+                        {"version", d.version},
+                        {"size", d.size},
+                        {"mtime_ns", d.mtime_ns},
+                        {"ctime_ns", d.ctime_ns},
+                        {"mode", d.mode},
+                        {"uid", d.uid},
+                        {"gid", d.gid},
+                        {"partition", d.partition.value()},
+                        {"block_bytes", d.block_bytes},
+                        {"body_hash", d.body_hash}};
+    nlohmann::json x = nlohmann::json::object();
+    for (const auto& [k, v] : d.xattrs) x[k] = v;
+    j["xattrs"] = x;
+    std::cout << j.dump(2) << "\n";
+    return kExitOk;
+  }
+  char hash[20];
+  std::snprintf(hash, sizeof(hash), "%016llx", static_cast<unsigned long long>(d.body_hash));
+  std::cout << "document:  " << Doc(d.collection, d.id) << "\n"
+            << "version:   " << d.version << "\n"
+            << "size:      " << d.size << "\n"
+            << "mode:      " << ModeText(d.mode) << "\n"
+            << "uid/gid:   " << d.uid << "/" << d.gid << "\n"
+            << "modified:  " << TimeText(d.mtime_ns) << "\n"
+            << "changed:   " << TimeText(d.ctime_ns) << "\n"
+            << "partition: " << d.partition.value() << "\n"
+            << "blocks:    " << d.block_bytes << " bytes each\n"
+            << "xxh3:      " << hash << "\n";
+  for (const auto& [k, v] : d.xattrs)
+    std::cout << "xattr:     " << k << " (" << v.size() << " bytes)\n";
+  return kExitOk;
+}
+
+int Mv(Client* c, const Args& a) {
+  const std::string& coll = a.positional[0];
+  client::RenameOptions ro;
+  ro.replace = a.Has("--replace");
+  Result<DocInfo> r = c->Rename(coll, a.positional[1], a.positional[2], ro);
+  if (!r.ok()) return FailDoc("mv", Doc(coll, a.positional[1]), r.status());
+  return kExitOk;
+}
+
+int Ls(Client* c, const Args& a) {
+  const std::string& coll = a.positional[0];
+  uint64_t limit = UINT64_MAX;
+  if (auto l = a.Value("--limit")) {
+    Result<uint64_t> n = ParseUint(*l, "--limit");
+    if (!n.ok() || *n == 0) return Usage("--limit wants a positive number", "ls");
+    limit = *n;
+  }
+  const bool long_form = a.Has("--long");
+  client::ListOptions lo;
+  uint64_t shown = 0;
+  while (shown < limit) {
+    lo.limit = static_cast<uint32_t>(std::min<uint64_t>(1000, limit - shown));
+    Result<client::ListResult> r = c->List(coll, lo);
+    if (!r.ok()) return Fail("ls " + coll, Status(r.status().code(), r.status().message()));
+    for (const DocInfo& d : r->items) {
+      if (long_form) {
+        std::cout << ModeText(d.mode) << " " << std::setw(12) << d.size << " "
+                  << TimeText(d.mtime_ns) << " v" << d.version << " " << d.id << "\n";
+      } else {
+        std::cout << d.id << "\n";
+      }
+      ++shown;
+    }
+    if (r->next_cursor.empty()) break;
+    lo.cursor = r->next_cursor;
+  }
+  return kExitOk;
+}
+
+int CollectionCreate(Client* c, const Args& a) {
+  Status s = c->CreateCollection(a.positional[0]);
+  return s.ok() ? kExitOk : Fail("collection create", Status(s.code(), s.message()));
+}
+
+int CollectionDrop(Client* c, const Args& a) {
+  Status s = c->DropCollection(a.positional[0]);
+  return s.ok() ? kExitOk : Fail("collection drop", Status(s.code(), s.message()));
+}
+
+int CollectionList(Client* c, const Args&) {
+  Result<std::vector<client::CollectionStatus>> r = c->ListCollections();
+  if (!r.ok()) return Fail("collection list", r.status());
+  for (const client::CollectionStatus& cs : *r) std::cout << cs.name << "\n";
+  return kExitOk;
+}
+
+int StatusCmd(Client* c, const Args& a) {
+  Result<client::ClusterMap> r = c->GetClusterMap();
+  if (!r.ok()) return Fail("status", r.status());
+  const client::ClusterMap& m = *r;
+  std::map<uint32_t, std::vector<uint32_t>> primary_of;  // node -> partitions
+  size_t unplaced = 0;
+  for (const client::PartitionStatus& p : m.partitions) {
+    if (p.replicas.empty()) {
+      ++unplaced;
+    } else {
+      primary_of[p.replicas[0].value()].push_back(p.id.value());
+    }
+  }
+  if (a.Has("--json")) {
+    nlohmann::json nodes = nlohmann::json::array();
+    for (const client::NodeStatus& n : m.nodes) {
+      nlohmann::json disks = nlohmann::json::array();
+      for (const client::DiskStatus& d : n.disks) {
+        disks.push_back({{"index", d.index},
+                         {"dir", d.dir},
+                         {"state", d.state},
+                         {"io_errors", d.io_errors},
+                         {"checksum_errors", d.checksum_errors}});
+      }
+      nodes.push_back({{"id", n.id.value()},
+                       {"name", n.name},
+                       {"address", n.address.ToString()},
+                       {"state", client::NodeStateName(n.state)},
+                       {"capacity_bytes", n.capacity_bytes},
+                       {"used_bytes", n.used_bytes},
+                       {"last_heartbeat_ms", n.last_heartbeat_ms},
+                       {"primary_partitions", primary_of[n.id.value()]},
+                       {"disks", disks}});
+    }
+    nlohmann::json colls = nlohmann::json::array();
+    for (const client::CollectionStatus& cs : m.collections) colls.push_back(cs.name);
+    nlohmann::json j = {{"map_version", m.version},
+                        {"partition_count", m.partition_count},
+                        {"unplaced_partitions", unplaced},
+                        {"nodes", nodes},
+                        {"collections", colls}};
+    std::cout << j.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::cout << "map version " << m.version << ": " << m.partition_count << " partitions ("
+            << unplaced << " unplaced), " << m.nodes.size() << " nodes, " << m.collections.size()
+            << " collections\n\n";
+  std::cout << std::left << std::setw(5) << "NODE" << std::setw(16) << "NAME" << std::setw(22)
+            << "ADDRESS" << std::setw(9) << "STATE" << std::setw(12) << "PARTITIONS"
+            << "DISKS\n";
+  for (const client::NodeStatus& n : m.nodes) {
+    size_t healthy = 0;
+    for (const client::DiskStatus& d : n.disks) healthy += d.state == "healthy" ? 1u : 0u;
+    std::ostringstream disks;
+    disks << n.disks.size() << " (" << healthy << " healthy)";
+    std::cout << std::left << std::setw(5) << n.id.value() << std::setw(16) << n.name
+              << std::setw(22) << n.address.ToString() << std::setw(9)
+              << client::NodeStateName(n.state) << std::setw(12) << primary_of[n.id.value()].size()
+              << disks.str() << "\n";
+  }
+  bool header = false;
+  for (const client::NodeStatus& n : m.nodes) {
+    for (const client::DiskStatus& d : n.disks) {
+      if (!header) {
+        std::cout << "\ndisks:\n";
+        header = true;
+      }
+      std::cout << "  " << n.name << " disk " << d.index << " " << d.dir << ": " << d.state << ", "
+                << d.io_errors << " I/O errors, " << d.checksum_errors << " checksum errors\n";
+    }
+  }
+  return kExitOk;
+}
+
+const std::vector<Command>& Commands() {
+  static const std::vector<Command> kCommands = {
+      {"put",
+       "<collection> <id> [file|-]",
+       "Stores a document from a file or standard input (streamed, any size).\n"
+       "  --create              fail if the document exists\n"
+       "  --expect-version N    fail unless the document is at version N\n"
+       "  --mode OCTAL          permission bits stored with the document\n",
+       {{"--expect-version", "--mode"}, {"--create"}},
+       2,
+       3,
+       true,
+       Put,
+       nullptr},
+      {"get",
+       "<collection> <id> [--range OFFSET:LENGTH] [-o FILE]",
+       "Writes a document (or a byte range) to standard output or FILE. A whole\n"
+       "document is checked against its hash; with -o a failed read leaves no file.\n",
+       {{"--range", "-o"}, {}},
+       2,
+       2,
+       true,
+       Get,
+       nullptr},
+      {"rm",
+       "<collection> <id> [--expect-version N]",
+       "Deletes a document.\n",
+       {{"--expect-version"}, {}},
+       2,
+       2,
+       true,
+       Rm,
+       nullptr},
+      {"stat",
+       "<collection> <id> [--json]",
+       "Shows a document's metadata.\n",
+       {{}, {"--json"}},
+       2,
+       2,
+       true,
+       StatCmd,
+       nullptr},
+      {"mv",
+       "<collection> <from> <to> [--replace]",
+       "Renames a document. Atomic when both names are in one partition; otherwise a\n"
+       "copy then a delete (a failure midway leaves the source, or both, never neither).\n"
+       "  --replace             overwrite an existing target\n",
+       {{}, {"--replace"}},
+       3,
+       3,
+       true,
+       Mv,
+       nullptr},
+      {"ls",
+       "<collection> [--long] [--limit N]",
+       "Lists a collection's documents in id order.\n"
+       "  --long                mode, size, modification time, version, id\n"
+       "  --limit N             at most N documents\n",
+       {{"--limit"}, {"--long"}},
+       1,
+       1,
+       true,
+       Ls,
+       nullptr},
+      {"collection create",
+       "<name>",
+       "Creates a collection.\n",
+       {},
+       1,
+       1,
+       true,
+       CollectionCreate,
+       nullptr},
+      {"collection drop",
+       "<name>",
+       "Drops an empty collection.\n",
+       {},
+       1,
+       1,
+       true,
+       CollectionDrop,
+       nullptr},
+      {"collection list", "", "Lists the collections.\n", {}, 0, 0, true, CollectionList, nullptr},
+      {"status",
+       "[--json]",
+       "Shows the cluster: map version, nodes, partitions per node, disks.\n",
+       {{}, {"--json"}},
+       0,
+       0,
+       true,
+       StatusCmd,
+       nullptr},
+      {"certs init",
+       "--dir DIR [--cluster NAME] [--days N]",
+       "Creates the cluster CA (DIR/ca.crt, DIR/ca.key). Needs no cluster.\n",
+       {{"--dir", "--cluster", "--days"}, {}},
+       0,
+       0,
+       false,
+       nullptr,
+       CertsInit},
+      {"certs issue",
+       "--dir DIR (--node|--user|--admin) NAME [--ip A]... [--dns NAME]... [--out DIR] [--days N]",
+       "Issues a certificate signed by the CA in DIR: OUT/NAME.crt and OUT/NAME.key\n"
+       "(OUT defaults to DIR). Nodes get 127.0.0.1 and localhost unless --ip/--dns.\n",
+       {{"--dir", "--node", "--user", "--admin", "--ip", "--dns", "--out", "--days"}, {}},
+       0,
+       0,
+       false,
+       nullptr,
+       CertsIssue},
+  };
+  return kCommands;
+}
+
+void PrintHelp() {
+  std::cout << "usage: cairn [global options] <command> [arguments]\n\ncommands:\n";
+  for (const Command& c : Commands()) std::cout << "  " << c.name << " " << c.synopsis << "\n";
+  std::cout << "\nglobal options (anywhere on the line):\n"
+               "  --meta HOST:PORT,...   metaservers\n"
+               "  --ca FILE --cert FILE --key FILE   TLS files (cluster CA, certificate, key)\n"
+               "  --config FILE          key = value file with metaservers, tls_ca, tls_cert,\n"
+               "                         tls_key (default $CAIRN_CONFIG, then\n"
+               "                         ~/.config/cairn/client.conf)\n"
+               "  --timeout SECONDS      give up after this long (default 60)\n"
+               "  --help                 this text, or a command's\n"
+               "\nexit codes: 0 ok, 1 the operation failed, 2 the cluster could not be\n"
+               "reached, 64 bad command line.\n";
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  // Library and Thrift chatter (reconnects, retries) is not for the user
+  // unless asked for with CAIRN_LOG_LEVEL.
+  if (std::getenv("CAIRN_LOG_LEVEL") == nullptr) SetLogLevel(LogLevel::kError);  // NOLINT
+  std::vector<std::string> words(argv + 1, argv + argc);
+  Result<Globals> g = TakeGlobals(&words);
+  if (!g.ok()) return Usage(g.status().message());
+  if (words.empty()) {
+    if (g->help) {
+      PrintHelp();
+      return kExitOk;
+    }
+    return Usage("no command");
+  }
+  std::string name = words[0];
+  size_t used = 1;
+  if ((name == "collection" || name == "certs")) {
+    if (words.size() < 2 || words[1].empty() || words[1][0] == '-') {
+      if (g->help) {
+        PrintHelp();
+        return kExitOk;
+      }
+      return Usage(name + " needs a subcommand", "");
+    }
+    name += " " + words[1];
+    used = 2;
+  }
+  const Command* cmd = nullptr;
+  for (const Command& c : Commands()) {
+    if (c.name == name) cmd = &c;
+  }
+  if (cmd == nullptr) return Usage("unknown command '" + name + "'");
+  if (g->help) {
+    std::cout << "usage: cairn " << cmd->name << " " << cmd->synopsis << "\n\n" << cmd->help;
+    return kExitOk;
+  }
+  Result<Args> a = ParseArgs(
+      std::vector<std::string>(words.begin() + static_cast<std::ptrdiff_t>(used), words.end()),
+      cmd->flags);
+  if (!a.ok()) return Usage(name + ": " + a.status().message(), name);
+  if (a->positional.size() < cmd->min_positional || a->positional.size() > cmd->max_positional) {
+    return Usage("usage: cairn " + cmd->name + " " + cmd->synopsis, name);
+  }
+  if (!cmd->needs_cluster) return cmd->run_local(*a);
+  Result<client::Options> o = ResolveOptions(*g);
+  if (!o.ok()) return Usage(o.status().message());
+  Result<std::unique_ptr<Client>> c = Client::Create(*o);
+  if (!c.ok())
+    return Fail("cannot connect", Status(StatusCode::kUnavailable, c.status().message()));
+  return cmd->run(c->get(), *a);
+}
+
+}  // namespace cairn::cli
