@@ -11,9 +11,11 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <thrift/protocol/TBinaryProtocol.h>
 #include <thrift/transport/TBufferTransports.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -118,6 +121,8 @@ class Daemon {
   HostPort endpoint() const { return HostPort{"127.0.0.1", port_}; }
   std::string log() const { return ReadFile(dir_ + "/metaserver.log"); }
   std::string& config() { return config_; }
+  // The systemd notification socket given to the next start ("": none).
+  void set_notify_socket(std::string path) { notify_socket_ = std::move(path); }
 
  private:
   std::string ready_file() const { return dir_ + "/ready"; }
@@ -126,6 +131,14 @@ class Daemon {
     for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     const std::string log_path = dir_ + "/metaserver.log";
+    std::vector<std::string> env_strings;
+    for (char** e = environ; *e != nullptr; ++e) {
+      if (std::string(*e).rfind("NOTIFY_SOCKET=", 0) != 0) env_strings.emplace_back(*e);
+    }
+    if (!notify_socket_.empty()) env_strings.push_back("NOTIFY_SOCKET=" + notify_socket_);
+    std::vector<char*> envp;
+    for (const std::string& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
     const pid_t parent = ::getpid();
     pid_ = ::fork();
     if (pid_ < 0) return Status::FromErrno(errno, "fork");
@@ -137,7 +150,7 @@ class Daemon {
         ::dup2(fd, 1);
         ::dup2(fd, 2);
       }
-      ::execv(argv[0], argv.data());
+      ::execve(argv[0], argv.data(), envp.data());
       ::_exit(127);
     }
     return Status::Ok();
@@ -145,6 +158,7 @@ class Daemon {
 
   std::string dir_;
   std::string config_;
+  std::string notify_socket_;
   pid_t pid_ = -1;
   int port_ = 0;
   int exit_status_ = 0;
@@ -182,6 +196,40 @@ class MetaserverProcessTest : public ::testing::Test {
 
   TempDir dir_;
   TestCerts certs_{dir_.path() + "/certs"};
+};
+
+// A unix datagram socket standing in for systemd's notification socket.
+class NotifySocket {
+ public:
+  explicit NotifySocket(std::string path) : path_(std::move(path)) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    CAIRN_CHECK(path_.size() < sizeof(addr.sun_path));
+    std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
+    CAIRN_CHECK(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  }
+  ~NotifySocket() { ::close(fd_); }
+  NotifySocket(const NotifySocket&) = delete;
+  NotifySocket& operator=(const NotifySocket&) = delete;
+  const std::string& path() const { return path_; }
+  // Everything received until a message contains `want` (or 10 s pass).
+  std::string WaitFor(const std::string& want) {
+    std::string all;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (all.find(want) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 100) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
+      if (n > 0) all.append(buf, static_cast<size_t>(n)).append("\n");
+    }
+    return all;
+  }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
 };
 
 // A raw TCP connection that sends junk and closes.
@@ -227,7 +275,10 @@ bool CallWithoutCertificate(int port, const std::string& ca) {
 
 TEST_F(MetaserverProcessTest, MemoryStoreServesAndSurvivesBadClients) {
   Daemon d(DaemonDir("m1"), Config("m1", "memory"));
+  NotifySocket systemd(dir_.path() + "/notify");
+  d.set_notify_socket(systemd.path());
   ASSERT_TRUE(d.Start().ok()) << d.log();
+  EXPECT_NE(systemd.WaitFor("READY=1").find("READY=1"), std::string::npos);
   auto n1 = PoolFor(certs_.Node("n1"));
   auto n2 = PoolFor(certs_.Node("n2"));
   auto user = PoolFor(certs_.For(Role::kUser, "alice"));
@@ -265,6 +316,7 @@ TEST_F(MetaserverProcessTest, MemoryStoreServesAndSurvivesBadClients) {
   for (const rpc::PartitionInfo& p : map->partitions) EXPECT_EQ(p.replicas.size(), 1u);
 
   d.Kill(SIGTERM);
+  EXPECT_NE(systemd.WaitFor("STOPPING=1").find("STOPPING=1"), std::string::npos);
   EXPECT_EQ(d.Wait(std::chrono::seconds(10)), 0) << d.log();
 }
 
