@@ -244,7 +244,7 @@ Status Cluster::WriteConfigs() {
   if (etcd_ != nullptr) {
     ms += "store = etcd\n";
     ms += "etcd_endpoints = " + etcd_->endpoint() + "\n";
-    ms += "etcd_prefix = /cairn-it\n";
+    ms += "etcd_prefix = /cairn-it/\n";
     ms += "etcd_ca = " + etcd_->File("ca.crt") + "\n";
     ms += "etcd_cert = " + etcd_->File("client.crt") + "\n";
     ms += "etcd_key = " + etcd_->File("client.key") + "\n";
