@@ -1,11 +1,7 @@
 // The `cairn` command as a user runs it (a child process): argument errors,
 // certs subcommands, and every document, collection and status command
 // against the fake services (fake_cluster.h).
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -14,64 +10,20 @@
 
 #include "common/certs.h"
 #include "tests/client/fake_cluster.h"
+#include "tests/client/run_process.h"
 #include "tests/common/test_seeds.h"
-
-extern char** environ;
 
 namespace cairn::test {
 namespace {
 
-struct CliRun {
-  int code = -1;
-  std::string out, err;
-};
+using CliRun = ProcessResult;
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Runs the cairn binary with `args`, standard input from `stdin_file`
-// ("" = /dev/null) and extra environment entries.
+// Runs the cairn binary (see RunProcess).
 CliRun Cairn(const std::vector<std::string>& args, const std::string& stdin_file = "",
              const std::vector<std::string>& env = {}) {
-  TempDir tmp("cairn-cli");
-  const std::string out = tmp.path() + "/out", err = tmp.path() + "/err";
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, stdin_file.empty() ? "/dev/null" : stdin_file.c_str(),
-                                   O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   std::vector<std::string> all = {CAIRN_BIN};
   all.insert(all.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : all) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> envs;
-  for (char** e = environ; *e != nullptr; ++e) {
-    if (std::string(*e).rfind("CAIRN_CONFIG=", 0) != 0 && std::string(*e).rfind("HOME=", 0) != 0) {
-      envs.push_back(*e);
-    }
-  }
-  envs.push_back("HOME=" + tmp.path());  // no ~/.config/cairn/client.conf
-  envs.insert(envs.end(), env.begin(), env.end());
-  std::vector<char*> envp;
-  for (std::string& e : envs) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  pid_t pid = 0;
-  CliRun r;
-  if (posix_spawn(&pid, CAIRN_BIN, &fa, nullptr, argv.data(), envp.data()) == 0) {
-    int status = 0;
-    waitpid(pid, &status, 0);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-  posix_spawn_file_actions_destroy(&fa);
-  r.out = Slurp(out);
-  r.err = Slurp(err);
-  return r;
+  return RunProcess(all, stdin_file, env);
 }
 
 TEST(CliUsage, ErrorsAndHelp) {
