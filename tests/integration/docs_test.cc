@@ -207,5 +207,32 @@ TEST(IntegrationDocs, TenThousandDocumentsPutReadListRenameDelete) {
   IT_EXPECT_OK(cluster.CheckAllRunning());
 }
 
+// A collection is usable as soon as CreateCollection returns: the chunk
+// server that sees an unknown collection refreshes its map
+// (docs/design-store.md, "Cluster bootstrap and placement"). Collections
+// created in quick succession catch a refresh that was rate-limited.
+TEST(IntegrationDocs, PutRightAfterCreateCollection) {
+  QuietLogs quiet;
+  ClusterOptions o;
+  o.chunk_servers = 1;
+  o.partitions = 4;
+  auto cluster_or = Cluster::Start(o);
+  ASSERT_TRUE(cluster_or.ok()) << cluster_or.status().ToString();
+  auto client_or = (*cluster_or)->NewClient();
+  ASSERT_TRUE(client_or.ok()) << client_or.status().ToString();
+  client::Client& c = **client_or;
+  int not_found = 0;
+  for (int i = 0; i < 10; ++i) {
+    const std::string coll = "fresh" + std::to_string(i);
+    IT_ASSERT_OK(c.CreateCollection(coll));
+    auto r = c.Put(coll, "first", "a document put right after the collection was created");
+    if (!r.ok()) {
+      ++not_found;
+      ADD_FAILURE() << coll << ": " << r.status().ToString();
+    }
+  }
+  EXPECT_EQ(not_found, 0) << "puts into a just-created collection failed";
+}
+
 }  // namespace
 }  // namespace cairn::test
