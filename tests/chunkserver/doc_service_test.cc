@@ -4,7 +4,9 @@
 // copy-on-write kept blocks, body hashes, request-id retries.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include "chunkserver/doc_service.h"
 #include "chunkserver/partition.h"
@@ -466,6 +468,28 @@ TEST_F(DocServiceTest, AcknowledgedPutsSurviveACrash) {
   ASSERT_TRUE(rig_.Open().ok());
   service_ = std::make_unique<DocService>(rig_.store(), &logic_, &clock_);
   for (const auto& [id, body] : acked) EXPECT_EQ(Read(id), body) << id;
+}
+
+TEST_F(DocServiceTest, ConcurrentPutsToOnePartitionGetConsecutiveLsns) {
+  // Ids of one partition, written from four threads at once.
+  std::vector<std::string> ids;
+  for (int i = 0; ids.size() < 40; ++i) {
+    std::string id = "k" + std::to_string(i);
+    if (P(id) == P("k0")) ids.push_back(id);
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (size_t t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (size_t i = t; i < ids.size(); i += 4) {
+        if (!service_->Put(Put(ids[i], ids[i])).ok()) failures.fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(rig_.store()->partition_state(P("k0")).last_lsn, Lsn(ids.size()));
+  for (const std::string& id : ids) EXPECT_EQ(Read(id), id);
 }
 
 }  // namespace
