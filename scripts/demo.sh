@@ -170,13 +170,13 @@ PKI=$STATE/pki
 mkdir -p "$PKI"
 "$CAIRN_BIN" certs init --dir "$PKI/ca" --cluster demo >/dev/null
 for n in metaserver $(seq -f 'cs%g' 1 $NODES); do
-  "$CAIRN_BIN" certs issue --ca-dir "$PKI/ca" --out "$PKI" --name "$n" --role node >/dev/null
+  "$CAIRN_BIN" certs issue --dir "$PKI/ca" --node "$n" --out "$PKI" >/dev/null
 done
-"$CAIRN_BIN" certs issue --ca-dir "$PKI/ca" --out "$PKI" --name demo --role user >/dev/null
-"$CAIRN_BIN" certs issue --ca-dir "$PKI/ca" --out "$PKI" --name root --role admin >/dev/null
+"$CAIRN_BIN" certs issue --dir "$PKI/ca" --user demo --out "$PKI" >/dev/null
+"$CAIRN_BIN" certs issue --dir "$PKI/ca" --admin root --out "$PKI" >/dev/null
 "$CAIRN_BIN" certs init --dir "$PKI/etcd-ca" --cluster demo-etcd >/dev/null
-"$CAIRN_BIN" certs issue --ca-dir "$PKI/etcd-ca" --out "$PKI/etcd" --name etcd --role node >/dev/null
-"$CAIRN_BIN" certs issue --ca-dir "$PKI/etcd-ca" --out "$PKI/etcd" --name metaserver --role node >/dev/null
+"$CAIRN_BIN" certs issue --dir "$PKI/etcd-ca" --node etcd --out "$PKI/etcd" >/dev/null
+"$CAIRN_BIN" certs issue --dir "$PKI/etcd-ca" --node metaserver --out "$PKI/etcd" >/dev/null
 
 # ---- etcd
 say "== etcd on https://127.0.0.1:$ETCD_PORT"
@@ -190,7 +190,7 @@ setsid "$ETCD_BIN" --name cairn-demo --data-dir "$STATE/etcd/data" \
   --initial-cluster-state new \
   --cert-file "$PKI/etcd/etcd.crt" --key-file "$PKI/etcd/etcd.key" \
   --trusted-ca-file "$PKI/etcd-ca/ca.crt" --client-cert-auth \
-  </dev/null >"$STATE/etcd/etcd.log" 2>&1 &
+  </dev/null >"$STATE/etcd/etcd.log" 2>&1 9>&- &
 record_pid etcd $!
 for i in $(seq 1 $((READY_TIMEOUT * 5))); do
   alive "$STATE/pids/etcd" || { tail -20 "$STATE/etcd/etcd.log" >&2; die "etcd exited"; }
@@ -207,7 +207,7 @@ done
 start_daemon() {  # name dir binary config
   local name=$1 dir=$2 bin=$3 conf=$4
   rm -f "$dir/ready"
-  setsid "$bin" --config "$conf" --ready-file "$dir/ready" </dev/null >"$dir/$name.log" 2>&1 &
+  setsid "$bin" --config "$conf" --ready-file "$dir/ready" </dev/null >"$dir/$name.log" 2>&1 9>&- &
   record_pid "$name" $!
 }
 wait_ready() {  # name dir
@@ -233,7 +233,7 @@ name = metaserver
 listen = 127.0.0.1:$MS_PORT
 store = etcd
 etcd_endpoints = https://127.0.0.1:$ETCD_PORT
-etcd_prefix = /cairn-demo
+etcd_prefix = /cairn-demo/
 etcd_ca = $PKI/etcd-ca/ca.crt
 etcd_cert = $PKI/etcd/metaserver.crt
 etcd_key = $PKI/etcd/metaserver.key

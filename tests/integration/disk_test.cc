@@ -73,8 +73,8 @@ class IntegrationDisks : public ::testing::Test {
       std::string got;
       auto r = client_->Get("disks", id, client::StringWriter(&got));
       EXPECT_TRUE(r.ok()) << when << ": " << id << ": " << r.status().ToString();
-      EXPECT_TRUE(got == body) << when << ": " << id << " differs (" << got.size() << " bytes, want "
-                               << body.size() << ")";
+      EXPECT_TRUE(got == body) << when << ": " << id << " differs (" << got.size()
+                               << " bytes, want " << body.size() << ")";
     }
     // A ranged read across a block boundary of a multi-block document.
     std::string got;

@@ -4,11 +4,11 @@
 // 256 in the default set, 2048 in the "long" one.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <string>
-#include <unistd.h>
 
 #include "tests/common/test_seeds.h"
 #include "tests/integration/cluster_harness.h"
@@ -131,17 +131,18 @@ TEST(IntegrationLarge, PutAndReadBackInRangesWithBoundedMemory) {
     ro.length = len;
     ro.if_version = put->version;
     uint64_t got = 0;
-    auto r = c.Get("large", "big",
-                   [&](std::string_view d) {
-                     got += d.size();
-                     return check(d);
-                   },
-                   ro);
+    auto r = c.Get(
+        "large", "big",
+        [&](std::string_view d) {
+          got += d.size();
+          return check(d);
+        },
+        ro);
     ASSERT_TRUE(r.ok()) << "range " << off << "+" << len << ": " << r.status().ToString();
     const uint64_t want = std::min<uint64_t>(len, kDocBytes - off);
     EXPECT_EQ(got, want) << "range " << off << "+" << len;
-    EXPECT_EQ(check.mismatches, 0u) << "range " << off << "+" << len << ", first bad byte at "
-                                    << check.first_bad;
+    EXPECT_EQ(check.mismatches, 0u)
+        << "range " << off << "+" << len << ", first bad byte at " << check.first_bad;
   }
 
   // The whole document, streamed (the client checks the body hash at the end).
@@ -168,7 +169,8 @@ TEST(IntegrationLarge, PutAndReadBackInRangesWithBoundedMemory) {
     EXPECT_LT(*peak, kServerPeakLimit) << "chunk server " << i << " held too much of the document";
   }
   auto ms_peak = PeakRssBytes(cluster.metaserver_pid());
-  if (ms_peak.ok()) std::printf(", metaserver %llu MiB", static_cast<unsigned long long>(*ms_peak / kMiB));
+  if (ms_peak.ok())
+    std::printf(", metaserver %llu MiB", static_cast<unsigned long long>(*ms_peak / kMiB));
   std::printf("\n");
 
   // Deleting it gives the space back to the index (the document is gone).
