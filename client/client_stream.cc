@@ -326,33 +326,51 @@ Result<DocInfo> Client::WriteRange(std::string_view collection, std::string_view
   req.__set_mode(static_cast<int32_t>(cur.mode));
   req.__set_uid(static_cast<int32_t>(cur.uid));
   req.__set_gid(static_cast<int32_t>(cur.gid));
-  req.__set_mtime_ns(RealClock().WallNanos());
+  req.__set_mtime_ns(impl_->clock->WallNanos());
   std::map<std::string, std::string> xattrs(cur.xattrs.begin(), cur.xattrs.end());
   req.__set_xattrs(xattrs);
 
+  // Which blocks change: those the range touches, and any whose length
+  // changes because the document grows. The others are kept by reference.
+  auto keep = [&](uint64_t k) {
+    const uint64_t start = k * block;
+    const uint64_t new_len = std::min(new_size, start + block) - start;
+    const uint64_t old_len = start < old_size ? std::min(old_size, start + block) - start : 0;
+    return !(k >= first_touched && k <= last_touched) && new_len == old_len;
+  };
+  uint64_t changed = 0;
+  for (uint64_t k = 0; k < blocks; ++k) changed += keep(k) ? 0u : 1u;
+  // One changed block travels inside the put itself (BlockSpec data): one
+  // call instead of UploadBegin, UploadBlock and Put.
+  const bool inline_block = changed == 1;
+
   int64_t upload_id = 0;
-  Status s = impl_->CallChunk(p, b, [&](rpc::ChunkServiceClient& cl, int64_t epoch) {
-    upload_id = cl.UploadBegin(static_cast<int32_t>(p.value()), epoch, c, i);
-  });
-  if (!s.ok()) return s.WithContext(name);
+  Status s;
+  if (!inline_block) {
+    s = impl_->CallChunk(p, b, [&](rpc::ChunkServiceClient& cl, int64_t epoch) {
+      upload_id = cl.UploadBegin(static_cast<int32_t>(p.value()), epoch, c, i);
+    });
+    if (!s.ok()) return s.WithContext(name);
+  }
   auto abort = [&](Status why) -> Status {
-    Backoff once = impl_->NewBackoff();
-    impl_
-        ->CallChunk(p, once,
-                    [&](rpc::ChunkServiceClient& cl, int64_t) { cl.UploadAbort(upload_id); })
-        .IgnoreError();  // best effort: the server drops idle uploads too
+    if (upload_id != 0) {
+      Backoff once = impl_->NewBackoff();
+      impl_
+          ->CallChunk(p, once,
+                      [&](rpc::ChunkServiceClient& cl, int64_t) { cl.UploadAbort(upload_id); })
+          .IgnoreError();  // best effort: the server drops idle uploads too
+    }
     return why.WithContext(name);
   };
 
   Xxh3Stream hash;
-  std::vector<rpc::BlockSpec> kept;
+  std::vector<rpc::BlockSpec> specs;
   std::string data;
   for (uint64_t k = 0; k < blocks; ++k) {
     const uint64_t start = k * block;
     const uint64_t new_len = std::min(new_size, start + block) - start;
     const uint64_t old_len = start < old_size ? std::min(old_size, start + block) - start : 0;
     const bool touched = k >= first_touched && k <= last_touched;
-    const bool keep = !touched && new_len == old_len;
     data.clear();
     if (old_len > 0) {
       // The old bytes: for the hash, and as the base of a touched block.
@@ -372,14 +390,20 @@ Result<DocInfo> Client::WriteRange(std::string_view collection, std::string_view
       std::memcpy(data.data() + (from - start), bytes.data() + (from - offset), to - from);
     }
     hash.Update(data);
-    if (keep) {
-      rpc::BlockSpec spec;
-      spec.index = static_cast<int32_t>(k);
+    rpc::BlockSpec spec;
+    spec.index = static_cast<int32_t>(k);
+    if (keep(k)) {
       spec.__set_keep_from_version(cur.version);
-      kept.push_back(std::move(spec));
+      specs.push_back(std::move(spec));
       continue;
     }
     const int64_t data_hash = Hash64(data);
+    if (inline_block) {
+      spec.__set_data_hash(data_hash);
+      spec.__set_data(data);
+      specs.push_back(std::move(spec));
+      continue;
+    }
     Backoff bb = impl_->NewBackoff();
     s = impl_->CallChunk(p, bb, [&](rpc::ChunkServiceClient& cl, int64_t) {
       cl.UploadBlock(upload_id, static_cast<int32_t>(k), data, data_hash);
@@ -388,8 +412,8 @@ Result<DocInfo> Client::WriteRange(std::string_view collection, std::string_view
   }
   req.size = static_cast<int64_t>(new_size);
   req.body_hash = static_cast<int64_t>(hash.Digest());
-  req.__set_upload_id(upload_id);
-  req.__set_kept_blocks(std::move(kept));
+  if (!inline_block) req.__set_upload_id(upload_id);
+  req.__set_kept_blocks(std::move(specs));
   rpc::DocMeta meta;
   Backoff bp = impl_->NewBackoff();
   s = impl_->CallChunk(p, bp, [&](rpc::ChunkServiceClient& cl, int64_t epoch) {

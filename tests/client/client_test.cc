@@ -267,8 +267,11 @@ TEST_F(ClientTest, WriteRangeSendsOnlyTheTouchedBlocks) {
   ASSERT_TRUE(v2.ok()) << v2.status().ToString();
   body.replace(bb + bb / 2, patch.size(), patch);
   EXPECT_EQ(Read("docs", "cow"), body);
-  EXPECT_EQ(cluster_->UploadedBytes() - before, static_cast<int64_t>(bb));
+  // One changed block: sent inside the put, no upload.
+  EXPECT_EQ(cluster_->UploadedBytes(), before);
+  EXPECT_EQ(cluster_->Calls("UploadBegin"), 1);  // the first put's only
   EXPECT_EQ(cluster_->LastKeptBlocks(), (std::vector<int32_t>{0, 2, 3, 4}));
+  EXPECT_EQ(cluster_->LastInlineBlocks(), (std::vector<int32_t>{1}));
   // Across a block boundary and past the end (the document grows).
   const std::string tail = RandomBytes(rng, 200);
   Result<DocInfo> v3 = client_->WriteRange("docs", "cow", 4 * bb + 50, tail);
@@ -278,6 +281,15 @@ TEST_F(ClientTest, WriteRangeSendsOnlyTheTouchedBlocks) {
   EXPECT_EQ(v3->size, body.size());
   EXPECT_EQ(Read("docs", "cow"), body);
   EXPECT_EQ(cluster_->LastKeptBlocks(), (std::vector<int32_t>{0, 1, 2, 3}));
+  EXPECT_EQ(cluster_->LastInlineBlocks(), (std::vector<int32_t>{4}));
+  // Across a boundary: two changed blocks go through an upload of just those.
+  const std::string across = RandomBytes(rng, 20);
+  Result<DocInfo> v4 = client_->WriteRange("docs", "cow", bb - 10, across, v3->version);
+  ASSERT_TRUE(v4.ok()) << v4.status().ToString();
+  body.replace(bb - 10, across.size(), across);
+  EXPECT_EQ(Read("docs", "cow"), body);
+  EXPECT_EQ(cluster_->UploadedBytes() - before, static_cast<int64_t>(2 * bb));
+  EXPECT_EQ(cluster_->LastKeptBlocks(), (std::vector<int32_t>{2, 3, 4}));
   EXPECT_EQ(client_->WriteRange("docs", "cow", 0, "x", v1->version).status().code(),
             StatusCode::kVersionMismatch);
 }

@@ -73,6 +73,7 @@ struct FakeCluster::State {
   bool corrupt GUARDED_BY(mu) = false;
   int64_t uploaded GUARDED_BY(mu) = 0;
   std::vector<int32_t> last_kept GUARDED_BY(mu);
+  std::vector<int32_t> last_inline GUARDED_BY(mu);
 
   // Counts the call, throws an injected failure, returns an injected delay.
   int Enter(const std::string& method) REQUIRES(mu) {
@@ -340,18 +341,32 @@ class FakeChunk : public rpc::ChunkServiceNull {
       if (static_cast<int64_t>(XXH3_64bits(req.body.data(), req.body.size())) != req.body_hash) {
         throw Error(rpc::ErrorCode::DATA_LOSS, "body hash mismatch");
       }
-    } else if (req.__isset.upload_id) {
-      auto up = s_->uploads.find(req.upload_id);
-      if (up == s_->uploads.end()) {
-        throw Error(rpc::ErrorCode::NOT_FOUND, "no upload " + std::to_string(req.upload_id));
+    } else if (req.__isset.upload_id || req.__isset.kept_blocks) {
+      FakeCluster::State::Upload u;
+      if (req.__isset.upload_id) {
+        auto up = s_->uploads.find(req.upload_id);
+        if (up == s_->uploads.end()) {
+          throw Error(rpc::ErrorCode::NOT_FOUND, "no upload " + std::to_string(req.upload_id));
+        }
+        u = std::move(up->second);
+        s_->uploads.erase(up);
       }
-      FakeCluster::State::Upload u = std::move(up->second);
-      s_->uploads.erase(up);
       d.synthetic = u.synthetic;
       std::map<int32_t, std::string> blocks = std::move(u.blocks);
       s_->last_kept.clear();
+      s_->last_inline.clear();
       if (req.__isset.kept_blocks) {
         for (const rpc::BlockSpec& b : req.kept_blocks) {
+          if (b.__isset.data) {
+            if (!b.__isset.data_hash ||
+                static_cast<int64_t>(XXH3_64bits(b.data.data(), b.data.size())) != b.data_hash) {
+              throw Error(rpc::ErrorCode::INVALID_ARGUMENT, "inline block hash mismatch");
+            }
+            blocks[b.index] = b.data;
+            u.sizes[b.index] = static_cast<int64_t>(b.data.size());
+            s_->last_inline.push_back(b.index);
+            continue;
+          }
           if (!exists || !b.__isset.keep_from_version ||
               b.keep_from_version != cur->second.meta.version ||
               static_cast<size_t>(b.index) >= cur->second.blocks.size()) {
@@ -632,6 +647,11 @@ int64_t FakeCluster::UploadedBytes() const {
 std::vector<int32_t> FakeCluster::LastKeptBlocks() const {
   MutexLock l(&state_->mu);
   return state_->last_kept;
+}
+
+std::vector<int32_t> FakeCluster::LastInlineBlocks() const {
+  MutexLock l(&state_->mu);
+  return state_->last_inline;
 }
 
 std::string FakeCluster::Body(const std::string& collection, const std::string& id) const {

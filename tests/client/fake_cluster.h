@@ -84,7 +84,8 @@ class FakeCluster {
   int Calls(const std::string& method) const;    // every chunk and meta call
   int Applied(const std::string& method) const;  // mutations applied (not deduplicated)
   int64_t UploadedBytes() const;
-  std::vector<int32_t> LastKeptBlocks() const;  // indexes of the last put's kept blocks
+  std::vector<int32_t> LastKeptBlocks() const;    // indexes of the last put's kept blocks
+  std::vector<int32_t> LastInlineBlocks() const;  // ...and of its inline BlockSpec data
 
   // Direct access to a stored (non-synthetic) body; "" if absent.
   std::string Body(const std::string& collection, const std::string& id) const;
