@@ -165,17 +165,23 @@ Status Client::Impl::RefreshMap(int64_t seen_version, Backoff& backoff) {
     MutexLock l(&mu_);
     if (map_ != nullptr && map_->version > seen_version) return Status::Ok();
   }
+  return FetchMap(backoff).status();
+}
+
+Result<std::shared_ptr<const ClusterMap>> Client::Impl::FetchMap(Backoff& backoff) {
   for (;;) {
     Result<rpc::ClusterMap> m = FetchMapOnce();
     Status s;
     if (m.ok()) {
-      auto map = std::make_shared<ClusterMap>(FromRpc(*m));
+      auto map = std::make_shared<const ClusterMap>(FromRpc(*m));
       s = map->Validate();
       if (s.ok()) {
         LOG_DEBUG(log) << "cluster map version " << map->version;
         MutexLock l(&mu_);
-        map_ = std::move(map);
-        return Status::Ok();
+        // The metaserver is the authority, but an answer that crossed a
+        // newer one must not move the cache backwards.
+        if (map_ == nullptr || map->version >= map_->version) map_ = map;
+        return map;
       }
       // A map not yet complete (e.g. a metaserver still starting) is worth
       // another look; the cluster is not usable until it is.
@@ -312,18 +318,8 @@ Result<PartitionId> Client::PartitionOfDocument(std::string_view collection, std
 
 Result<ClusterMap> Client::GetClusterMap() {
   Backoff b = impl_->NewBackoff();
-  int64_t seen = 0;
-  {
-    Result<std::shared_ptr<const ClusterMap>> cached = impl_->Map(b);
-    if (!cached.ok()) return cached.status();
-    seen = (*cached)->version;
-  }
-  // Map() may have just fetched it; otherwise fetch a fresh one.
-  Result<rpc::ClusterMap> m = impl_->FetchMapOnce();
-  if (!m.ok()) return m.status();
-  ClusterMap map = FromRpc(*m);
-  if (map.version < seen) LOG_DEBUG(impl_->log) << "metaserver returned an older map";
-  return map;
+  ASSIGN_OR_RETURN(std::shared_ptr<const ClusterMap> map, impl_->FetchMap(b));
+  return *map;
 }
 
 Status Client::CreateCollection(std::string_view name) {

@@ -50,6 +50,8 @@ struct Client::Impl {
   // Fetches the map again unless the cache is already newer than
   // `seen_version` (another thread refreshed it meanwhile).
   Status RefreshMap(int64_t seen_version, Backoff& backoff);
+  // Fetches the map (with retries) and caches it unless the cache is newer.
+  Result<std::shared_ptr<const ClusterMap>> FetchMap(Backoff& backoff);
   // One GetMap round over the metaservers (each tried once, starting with
   // the one that answered last).
   Result<rpc::ClusterMap> FetchMapOnce();
