@@ -58,7 +58,7 @@ TEST(IntegrationDocs, TenThousandDocumentsPutReadListRenameDelete) {
   ASSERT_TRUE(client_or.ok()) << client_or.status().ToString();
   client::Client& c = **client_or;
   const std::string coll = "docs";
-  IT_ASSERT_OK(c.CreateCollection(coll));
+  IT_ASSERT_OK(Cluster::CreateCollection(c, coll));
 
   std::vector<std::string> ids(kDocs);
   std::vector<std::string> bodies(kDocs);
