@@ -174,8 +174,16 @@ Result<ClusterMap> ClusterState::Mutate(std::string_view what, Fn&& change) {
       if (fence_.has_value()) compares.push_back(*fence_);
     }
     bool changed = false;
-    RETURN_IF_ERROR(change(next, &changed));
-    if (!changed) return next;
+    Status refused = change(next, &changed);
+    if (!refused.ok() || !changed) {
+      // Decided without a write, on the cache: make sure it was current (an
+      // ALREADY_EXISTS, or "nothing to do", on a map another writer has
+      // changed would be wrong). Such outcomes are rare: one read.
+      ASSIGN_OR_RETURN(bool moved, ReloadLocked());
+      if (moved) continue;
+      if (!refused.ok()) return refused;
+      return next;
+    }
     next.version++;
     CAIRN_DCHECK(next.Validate().ok()) << what << ": " << next.Validate().ToString();
     compares.push_back(Compare::ModRevisionIs(options_.map_key, rev));
@@ -315,7 +323,19 @@ Result<CollectionEntry> ClusterState::CreateCollection(std::string_view name) {
 
 Status ClusterState::DropCollection(std::string_view name, CollectionProbe* probe) {
   RETURN_IF_ERROR(ValidateCollectionName(name));
-  ASSIGN_OR_RETURN(ClusterMap m, Map());
+  // Decide from the store, not the cache: who holds partitions must not be
+  // missed (drops are rare; one read is cheap).
+  ClusterMap m;
+  {
+    MutexLock wl(&write_mu_);
+    {
+      MutexLock lock(&mu_);
+      if (!loaded_) return NotLoaded();
+    }
+    RETURN_IF_ERROR(ReloadLocked().status());
+    MutexLock lock(&mu_);
+    m = map_;
+  }
   if (m.collections.count(std::string(name)) == 0) {
     return Status::NotFound("no collection '" + std::string(name) + "'");
   }

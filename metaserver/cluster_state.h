@@ -148,9 +148,12 @@ class ClusterState {
   // when the map holds kMaxCollections already.
   Result<CollectionEntry> CreateCollection(std::string_view name);
 
-  // NotFound when absent. Asks every node that holds a partition through
-  // `probe` first: NotEmpty if any has documents, Unavailable if one cannot
-  // be asked (nothing is changed then).
+  // NotFound when absent. Reads the map from the store, then asks every node
+  // that holds a partition through `probe`: NotEmpty if any has documents,
+  // Unavailable if one cannot be asked (nothing is changed then).
+  // Not atomic with puts: a document written between the question and the
+  // removal is orphaned (chunk servers refuse puts once they see the map
+  // without the collection).
   Status DropCollection(std::string_view name, CollectionProbe* probe);
 
   // The cached map (as of the last Load or change).
@@ -175,7 +178,9 @@ class ClusterState {
 
   // Applies `change` to a copy of the current map and stores it with a CAS,
   // retrying on conflicts. `change` sets *changed when it changed the copy
-  // (nothing is written otherwise) and may fail, which stops everything.
+  // (nothing is written otherwise) and may fail. An outcome without a write
+  // (a failure or no change) stands only once a re-read of the map key shows
+  // the cache was current; otherwise the change runs again on the fresh map.
   // Returns the resulting map.
   template <typename Fn>
   Result<ClusterMap> Mutate(std::string_view what, Fn&& change) EXCLUDES(write_mu_, mu_);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "common/random.h"
 #include "metaserver/cluster_map.h"
 #include "metaserver/cluster_state.h"
 #include "metaserver/mem_meta_store.h"
@@ -360,6 +361,103 @@ TEST_F(ClusterStateTest, LoadPlacesWhenEnoughNodesAreAlreadyThere) {
   ClusterState second(&store_, &clock_, Options(8, 2));  // restarted with fewer
   ASSERT_TRUE(second.Load().ok());
   EXPECT_TRUE(second.Map()->Placed());
+}
+
+// Seeded random operations from two ClusterStates on one store (stale caches,
+// so CAS conflicts happen all the time), against a simple model: after every
+// step the stored map is valid, equals the acting state's cache, its version
+// grew by exactly one per change, names keep their ids, and collections are
+// what the model says.
+TEST_F(ClusterStateTest, RandomOperationsMatchAModel) {
+  for (uint64_t seed : test::Seeds(20, 31)) {
+    SCOPED_TRACE(test::SeedTrace(seed));
+    ManualClock clock;
+    MemMetaStore store(&clock);
+    Random rnd(seed);
+    ClusterState a(&store, &clock, Options(16, 3));
+    ClusterState b(&store, &clock, Options(16, 3));
+    ASSERT_TRUE(a.Load().ok());
+    ASSERT_TRUE(b.Load().ok());
+    FakeProbe probe;
+    std::set<std::string> collections;
+    std::map<std::string, NodeId> ids;
+    std::map<std::string, std::pair<std::string, int>> addresses;
+    uint64_t version = 1;
+    for (int step = 0; step < 200; ++step) {
+      ClusterState& s = rnd.OneIn(2) ? a : b;
+      const std::string node = "n" + std::to_string(rnd.Uniform(5));
+      const std::string coll = "c" + std::to_string(rnd.Uniform(6));
+      switch (rnd.Uniform(5)) {
+        case 0: {
+          const std::string host = "127.0.0." + std::to_string(1 + rnd.Uniform(2));
+          const int port = 7100 + static_cast<int>(rnd.Uniform(2));
+          auto id = s.RegisterNode(node, host, port);
+          ASSERT_TRUE(id.ok()) << id.status().ToString();
+          auto known = ids.find(node);
+          if (known == ids.end()) {
+            EXPECT_EQ(*id, NodeId(static_cast<uint32_t>(ids.size() + 1)));
+            ids[node] = *id;
+            version++;  // with the third, placement too: still one change
+          } else {
+            EXPECT_EQ(*id, known->second);
+            if (addresses[node] != std::make_pair(host, port)) version++;
+          }
+          addresses[node] = {host, port};
+          break;
+        }
+        case 1: {
+          auto c = s.CreateCollection(coll);
+          if (collections.insert(coll).second) {
+            ASSERT_TRUE(c.ok()) << c.status().ToString();
+            version++;
+          } else {
+            EXPECT_EQ(c.status().code(), StatusCode::kAlreadyExists);
+          }
+          break;
+        }
+        case 2: {
+          Status d = s.DropCollection(coll, &probe);
+          if (collections.erase(coll) == 1) {
+            ASSERT_TRUE(d.ok()) << d.ToString();
+            version++;
+          } else {
+            // A stale cache may not know it yet: NotFound either way.
+            EXPECT_EQ(d.code(), StatusCode::kNotFound);
+          }
+          break;
+        }
+        case 3: {
+          auto known = ids.find(node);
+          if (known != ids.end()) {
+            // `a` may not have seen a node registered through `b` yet.
+            Result<uint64_t> v = a.Heartbeat(known->second, node, {});
+            if (!v.ok()) {
+              EXPECT_EQ(v.status().code(), StatusCode::kNotFound);
+            }
+          }
+          break;
+        }
+        default:
+          clock.Advance(milliseconds(rnd.Uniform(3000)));
+          break;
+      }
+      auto kv = store.Get("/cairn/map");
+      ASSERT_TRUE(kv.ok() && kv->has_value());
+      auto stored = DecodeClusterMap((*kv)->value);
+      ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+      ASSERT_EQ(stored->version, version) << "step " << step;
+      EXPECT_EQ(stored->Placed(), ids.size() >= 3);
+      std::set<std::string> stored_collections;
+      for (const auto& [name, c] : stored->collections) stored_collections.insert(name);
+      ASSERT_EQ(stored_collections, collections) << "step " << step;
+      for (const auto& [name, id] : ids) {
+        const NodeEntry* n = stored->FindNodeByName(name);
+        ASSERT_NE(n, nullptr);
+        EXPECT_EQ(n->id, id);
+        EXPECT_EQ(std::make_pair(n->host, n->port), addresses[name]);
+      }
+    }
+  }
 }
 
 }  // namespace
