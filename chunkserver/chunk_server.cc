@@ -219,10 +219,15 @@ bool ChunkServer::TryRegister() {
 }
 
 void ChunkServer::RefreshMap() {
+  const uint64_t arrived = refreshes_done_.load();
   MutexLock lock(&refresh_mu_);
-  const Nanos now = RealClock().Now();
-  if (last_refresh_ != Nanos(0) && now - last_refresh_ < std::chrono::milliseconds(100)) return;
-  last_refresh_ = now;
+  // The one in flight when we arrived may predate what we need to see; the
+  // one after it does not.
+  if (refreshes_done_.load() >= arrived + 2) return;
+  struct Done {
+    std::atomic<uint64_t>* n;
+    ~Done() { n->fetch_add(1); }
+  } done{&refreshes_done_};
   Result<ClusterView> map = meta_->GetMap(logic_->map_version());
   if (!map.ok()) {
     reachable_ = false;

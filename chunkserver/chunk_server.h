@@ -85,8 +85,8 @@ class ChunkServer {
   // Idempotent; see the file comment. Returns the checkpoint's status.
   Status Stop();
 
-  // Fetches the map now (at most once per 100 ms; concurrent callers wait
-  // for the one in flight).
+  // Fetches the map; returns once a fetch that started after the call has
+  // finished (concurrent callers share one).
   void RefreshMap();
   // One heartbeat round (register first if needed); what the heartbeat
   // thread does every heartbeat_interval_ms.
@@ -120,8 +120,11 @@ class ChunkServer {
 
   std::atomic<bool> reachable_{false};
   std::atomic<bool> registered_{false};
+  // Serializes map fetches. refreshes_done_ counts finished ones: a caller
+  // that sees two finish after it arrived knows one started after it did,
+  // and needs no fetch of its own (concurrent callers share fetches).
   Mutex refresh_mu_;
-  Nanos last_refresh_ GUARDED_BY(refresh_mu_){0};
+  std::atomic<uint64_t> refreshes_done_{0};
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

@@ -13,10 +13,12 @@ namespace cairn::chunkserver {
 namespace {
 
 // The store reports an expected-version mismatch as FailedPrecondition; the
-// API calls it VersionMismatch.
-Status MapApplyError(const Status& s) {
-  if (s.code() == StatusCode::kFailedPrecondition) return Status::VersionMismatch(s.message());
-  return s;
+// API calls it VersionMismatch, or AlreadyExists when the document was to be
+// created (expected_version -1, as O_EXCL).
+Status MapApplyError(const Status& s, const Mutation& m) {
+  if (s.code() != StatusCode::kFailedPrecondition) return s;
+  if (m.expected_version == kMustNotExist) return Status::AlreadyExists(s.message());
+  return Status::VersionMismatch(s.message());
 }
 
 std::span<const std::byte> Bytes(std::string_view s) {
@@ -134,7 +136,7 @@ Result<DocEntry> DocService::Put(const PutInput& in) {
     if (!s.ok()) return finish(s);
   }
   Result<ApplyResult> r = store_->Apply(*m);
-  if (!r.ok()) return finish(MapApplyError(r.status()));
+  if (!r.ok()) return finish(MapApplyError(r.status(), *m));
   committed = true;
   finish(Status::Ok()).IgnoreError();  // OK by construction
   return AnswerFor(*m, *r);
@@ -215,7 +217,7 @@ Status DocService::Delete(const DeleteInput& in) {
   if (store_->FindRequest(in.partition, in.request_id)) return Status::Ok();
   ASSIGN_OR_RETURN(Mutation m, logic_->BuildDelete(in, store_->partition_state(in.partition)));
   Result<ApplyResult> r = store_->Apply(m);
-  if (!r.ok()) return MapApplyError(r.status());
+  if (!r.ok()) return MapApplyError(r.status(), m);
   return Status::Ok();
 }
 
@@ -227,7 +229,7 @@ Result<DocEntry> DocService::Rename(const RenameInput& in) {
     return AnswerFor(m, *first);
   }
   Result<ApplyResult> r = store_->Apply(m);
-  if (!r.ok()) return MapApplyError(r.status());
+  if (!r.ok()) return MapApplyError(r.status(), m);
   return AnswerFor(m, *r);
 }
 

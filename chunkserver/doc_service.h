@@ -14,7 +14,8 @@
 // only after Apply returned, i.e. once it is durable.
 //
 // Errors are the logic's and the store's, except that the store's
-// FailedPrecondition for an expected version is VersionMismatch here.
+// FailedPrecondition for an expected version is VersionMismatch here
+// (AlreadyExists when expected_version is -1: the document had to be new).
 //
 // Thread-safety: every method is thread-safe.
 #pragma once

@@ -214,9 +214,10 @@ TEST_F(DocServiceTest, PutGetListRenameDelete) {
   EXPECT_EQ(put2->version, 2u);
   EXPECT_EQ(Read("doc1"), "new");
 
-  // Expected versions: -1 must not exist, >0 exact; a mismatch is VersionMismatch.
+  // Expected versions: -1 must not exist (else AlreadyExists), >0 exact (else
+  // VersionMismatch).
   EXPECT_EQ(service_->Put(Put("doc1", "x", kMustNotExist)).status().code(),
-            StatusCode::kVersionMismatch);
+            StatusCode::kAlreadyExists);
   EXPECT_EQ(service_->Put(Put("doc1", "x", 1)).status().code(), StatusCode::kVersionMismatch);
   EXPECT_EQ(service_->Put(Put("nodoc", "x", 5)).status().code(), StatusCode::kVersionMismatch);
   EXPECT_TRUE(service_->Put(Put("nodoc", "x", kMustNotExist)).ok());
