@@ -224,8 +224,11 @@ class Client {
 
   // ---- collections and the cluster
 
-  Status CreateCollection(std::string_view name);  // AlreadyExists
-  Status DropCollection(std::string_view name);    // NotFound, NotEmpty
+  // AlreadyExists, unless only a retry of this call found it (its first
+  // attempt's answer was lost): collections calls carry no request id.
+  Status CreateCollection(std::string_view name);
+  // NotFound (same retry rule), NotEmpty.
+  Status DropCollection(std::string_view name);
   Result<std::vector<CollectionStatus>> ListCollections();
   // The current map, fetched from the metaserver (not the cache).
   Result<ClusterMap> GetClusterMap();

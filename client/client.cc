@@ -330,6 +330,8 @@ Status Client::CreateCollection(std::string_view name) {
     rpc::CollectionInfo info;
     c.CreateCollection(info, n);
   });
+  // A retry after a lost answer finds the collection our first attempt made.
+  if (s.code() == StatusCode::kAlreadyExists && b.attempts() > 1) s = Status::Ok();
   if (s.ok()) {
     // The new collection is in the next map; make sure this client sees it.
     Result<std::shared_ptr<const ClusterMap>> m = impl_->Map(b);
@@ -343,6 +345,8 @@ Status Client::DropCollection(std::string_view name) {
   Backoff b = impl_->NewBackoff();
   const std::string n(name);
   Status s = impl_->CallMeta(b, [&](rpc::MetaServiceClient& c) { c.DropCollection(n); });
+  // A retry after a lost answer finds the collection already dropped.
+  if (s.code() == StatusCode::kNotFound && b.attempts() > 1) s = Status::Ok();
   return s.WithContext("collection " + n);
 }
 

@@ -118,6 +118,15 @@ TEST_F(ShortTimeoutTest, LostReplyIsRetriedWithTheSameRequestId) {
   EXPECT_EQ(cluster_->Applied("Delete"), 1);
 }
 
+TEST_F(ShortTimeoutTest, LostCreateCollectionAnswerIsNotAnError) {
+  Start();
+  cluster_->DelayNext("CreateCollection", 900, 1);
+  ASSERT_TRUE(client_->CreateCollection("late").ok());
+  EXPECT_EQ(cluster_->Calls("CreateCollection"), 2);
+  // Without a retry, an existing collection is an error.
+  EXPECT_EQ(client_->CreateCollection("late").code(), StatusCode::kAlreadyExists);
+}
+
 TEST_F(ClientTest, UnavailableAndTimeoutAreRetriedOtherErrorsAreNot) {
   Start();
   cluster_->FailNext("Put", rpc::ErrorCode::UNAVAILABLE, 3);

@@ -442,16 +442,20 @@ class FakeMeta : public rpc::MetaServiceNull {
     throw Error(rpc::ErrorCode::PERMISSION_DENIED, "not in the fake");
   }
   void CreateCollection(rpc::CollectionInfo& out, const std::string& name) override {
-    MutexLock l(&s_->mu);
-    s_->Enter("CreateCollection");
-    Leader();
-    for (const rpc::CollectionInfo& c : s_->map.collections) {
-      if (c.name == name) throw Error(rpc::ErrorCode::ALREADY_EXISTS, "collection exists");
+    int delay = 0;
+    {
+      MutexLock l(&s_->mu);
+      delay = s_->Enter("CreateCollection");
+      Leader();
+      for (const rpc::CollectionInfo& c : s_->map.collections) {
+        if (c.name == name) throw Error(rpc::ErrorCode::ALREADY_EXISTS, "collection exists");
+      }
+      out.name = name;
+      out.created_ms = 1000;
+      s_->map.collections.push_back(out);
+      ++s_->map.version;
     }
-    out.name = name;
-    out.created_ms = 1000;
-    s_->map.collections.push_back(out);
-    ++s_->map.version;
+    Sleep(delay);
   }
   void DropCollection(const std::string& name) override {
     MutexLock l(&s_->mu);
