@@ -337,7 +337,9 @@ Status Client::CreateCollection(std::string_view name) {
     Result<std::shared_ptr<const ClusterMap>> m = impl_->Map(b);
     if (m.ok()) impl_->RefreshMap((*m)->version, b).IgnoreError();
   }
-  return s.WithContext("collection " + n);
+  return s.ok() || s.message().find("'" + n + "'") != std::string::npos
+             ? s
+             : s.WithContext("collection " + n);
 }
 
 Status Client::DropCollection(std::string_view name) {
@@ -347,7 +349,9 @@ Status Client::DropCollection(std::string_view name) {
   Status s = impl_->CallMeta(b, [&](rpc::MetaServiceClient& c) { c.DropCollection(n); });
   // A retry after a lost answer finds the collection already dropped.
   if (s.code() == StatusCode::kNotFound && b.attempts() > 1) s = Status::Ok();
-  return s.WithContext("collection " + n);
+  return s.ok() || s.message().find("'" + n + "'") != std::string::npos
+             ? s
+             : s.WithContext("collection " + n);
 }
 
 Result<std::vector<CollectionStatus>> Client::ListCollections() {

@@ -238,12 +238,12 @@ int Ls(Client* c, const Args& a) {
 
 int CollectionCreate(Client* c, const Args& a) {
   Status s = c->CreateCollection(a.positional[0]);
-  return s.ok() ? kExitOk : Fail("collection create", Status(s.code(), s.message()));
+  return s.ok() ? kExitOk : Fail("collection create " + a.positional[0], s);
 }
 
 int CollectionDrop(Client* c, const Args& a) {
   Status s = c->DropCollection(a.positional[0]);
-  return s.ok() ? kExitOk : Fail("collection drop", Status(s.code(), s.message()));
+  return s.ok() ? kExitOk : Fail("collection drop " + a.positional[0], s);
 }
 
 int CollectionList(Client* c, const Args&) {
