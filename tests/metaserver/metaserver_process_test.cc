@@ -327,6 +327,9 @@ TEST_F(MetaserverProcessTest, RefusesBadConfigurations) {
   EXPECT_EQ(d.RunToExit({"--set", "name=m9"}), 1);  // the certificate is node:m1
   EXPECT_EQ(d.RunToExit({"--set", "colour=blue"}), 1);
   EXPECT_EQ(d.RunToExit({"--set", "store=etcd"}), 1);  // no endpoints
+  // etcd unreachable at start: exit 1 (systemd restarts it), saying why.
+  EXPECT_EQ(d.RunToExit({"--set", "store=etcd", "--set", "etcd_endpoints=https://127.0.0.1:1"}), 1);
+  EXPECT_NE(d.log().find("cannot start"), std::string::npos) << d.log();
   EXPECT_EQ(d.RunToExit({"--bogus"}), 2);
   EXPECT_EQ(d.RunToExit({"--help"}), 0);
   EXPECT_NE(d.log().find("heartbeat_timeout_ms"), std::string::npos);
