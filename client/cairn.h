@@ -76,8 +76,11 @@ struct Options {
   // much per block, not for the whole body.
   int deadline_ms = 60000;
   RetryOptions retry;
-  // Block size for bodies of new documents; an existing document's own
-  // block size (DocMeta.block_bytes) wins for copy-on-write updates.
+  // Block size for bodies of new documents when the chunk servers do not
+  // say theirs (the client asks once, ChunkService.GetStatus; every block but
+  // the last must hold exactly the servers' block size). An existing
+  // document's own block size (DocMeta.block_bytes) is used for
+  // copy-on-write updates and reads.
   uint32_t block_bytes = kDefaultBlockBytes;
   // Partition pages fetched in parallel by List().
   int list_parallelism = 8;

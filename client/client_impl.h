@@ -41,6 +41,8 @@ struct Client::Impl {
   int64_t client_hi = 0;
   int64_t client_lo = 0;
   std::atomic<int64_t> next_seq{1};
+  // The chunk servers' block size, learned once (0 = not yet).
+  std::atomic<uint32_t> block_bytes{0};
 
   rpc::RequestId NextRequestId();
   Backoff NewBackoff();
@@ -70,6 +72,10 @@ struct Client::Impl {
   Status CallChunkOnce(const ClusterMap::Route& route,
                        const std::function<void(rpc::ChunkServiceClient&, int64_t epoch)>& fn,
                        int64_t* error_map_version);
+
+  // The block size for new bodies: the chunk servers' (GetStatus, asked once
+  // through the primary of `p`), else options.block_bytes.
+  uint32_t BlockBytes(PartitionId p, Backoff& backoff);
 
   Result<PartitionId> PartitionOf(std::string_view collection, std::string_view id,
                                   Backoff& backoff);

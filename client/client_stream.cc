@@ -61,6 +61,25 @@ class Xxh3Stream {
 
 }  // namespace
 
+uint32_t Client::Impl::BlockBytes(PartitionId p, Backoff& backoff) {
+  const uint32_t known = block_bytes.load(std::memory_order_relaxed);
+  if (known != 0) return known;
+  // Every block but the last must hold exactly the chunk servers' block
+  // size: ask one node once (GetStatus); fall back to the option.
+  rpc::NodeStatus status;
+  Status s =
+      CallChunk(p, backoff, [&](rpc::ChunkServiceClient& c, int64_t) { c.GetStatus(status); });
+  uint32_t bb = options.block_bytes;
+  if (s.ok() && status.block_bytes >= 4096 && status.block_bytes <= (16 << 20)) {
+    bb = static_cast<uint32_t>(status.block_bytes);
+  } else if (!s.ok()) {
+    LOG_DEBUG(log) << "GetStatus for the block size: " << s.ToString();
+    return bb;  // ask again next time
+  }
+  block_bytes.store(bb, std::memory_order_relaxed);
+  return bb;
+}
+
 // One attempt at a whole put: inline when the body fits one block, else
 // UploadBegin / UploadBlock... / Put(upload_id). `*upload_lost` is set when
 // the failure is the server forgetting the upload (the caller may rewind
@@ -70,9 +89,9 @@ Result<DocInfo> Client::Impl::PutStreamOnce(std::string_view collection, std::st
                                             const rpc::RequestId& request_id, bool* upload_lost,
                                             std::optional<uint64_t> expected_hash) {
   *upload_lost = false;
-  const size_t block = options.block_bytes;
   Backoff b = NewBackoff();
   ASSIGN_OR_RETURN(PartitionId p, PartitionOf(collection, id, b));
+  const size_t block = BlockBytes(p, b);
 
   rpc::PutRequest req;
   req.partition = static_cast<int32_t>(p.value());

@@ -234,7 +234,11 @@ TEST_F(ClientTest, MultiBlockPutGetAndRanges) {
   const std::string body = RandomBytes(rng, 5 * 64 * 1024 + 123);
   Result<DocInfo> r = client_->Put("docs", "big", body);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
+  // The fakes' 64 KiB blocks, learned with one GetStatus (the client's own
+  // default is 1 MiB).
   EXPECT_EQ(cluster_->Calls("UploadBlock"), 6);
+  ASSERT_TRUE(client_->Put("docs", "big2", body).ok());
+  EXPECT_EQ(cluster_->Calls("GetStatus"), 1);
   EXPECT_EQ(cluster_->Body("docs", "big"), body);
   EXPECT_EQ(Read("docs", "big"), body);
   ReadOptions ro;

@@ -301,6 +301,14 @@ class FakeChunk : public rpc::ChunkServiceNull {
     ++s_->applied["Rename"];
   }
 
+  void GetStatus(rpc::NodeStatus& out) override {
+    MutexLock l(&s_->mu);
+    s_->Enter("GetStatus");
+    out.name = "chunk" + std::to_string(node_ + 1);
+    out.node_id = node_ + 1;
+    out.block_bytes = static_cast<int32_t>(s_->block_bytes);
+  }
+
   void List(rpc::ListPage& out, const rpc::ListRequest& req) override {
     MutexLock l(&s_->mu);
     s_->Enter("List");
@@ -590,7 +598,6 @@ client::Options FakeCluster::ClientOptions() const {
   client::Options o;
   o.metaservers = Metaservers();
   o.tls = UserTls();
-  o.block_bytes = state_->block_bytes;
   o.deadline_ms = 10000;
   o.seed = 1;
   return o;

@@ -61,7 +61,8 @@ class FakeCluster {
   // Empty when every server started.
   const std::string& error() const { return error_; }
 
-  // Client options for user "tester" (certificates in the temp dir).
+  // Client options for user "tester" (certificates in the temp dir); the
+  // block size is left at its default: the client learns the fakes' one.
   client::Options ClientOptions() const;
   TlsOptions UserTls() const { return pki_.Options("tester"); }
   std::string CaDir() const { return pki_.ca_dir(); }
