@@ -172,15 +172,7 @@ class IntegrationBadInput : public ::testing::Test {
       for (int i = 0; i < 40; ++i) {
         const std::string id = "ref-" + std::to_string(i);
         std::string body = MakeBody(55, static_cast<uint64_t>(i), static_cast<size_t>(i * 97));
-        // A put right after CreateCollection may meet a chunk server that
-        // has not seen the collection yet (a bug with its own test:
-        // IntegrationDocs.PutRightAfterCreateCollection); retry briefly so
-        // that the bad-input checks still run.
         auto r = client_->Put("ref", id, body);
-        for (int k = 0; k < 20 && r.status().code() == StatusCode::kNotFound; ++k) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
-          r = client_->Put("ref", id, body);
-        }
         ASSERT_TRUE(r.ok()) << r.status().ToString();
         reference_[id] = {std::move(body), r->version};
       }

@@ -445,12 +445,6 @@ Result<std::string> Cluster::WriteClientConfig(const std::string& name,
   return path;
 }
 
-Status Cluster::CreateCollection(client::Client& c, const std::string& name) {
-  RETURN_IF_ERROR(c.CreateCollection(name));
-  std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  return Status::Ok();
-}
-
 Status Cluster::WaitServing(std::chrono::seconds timeout) {
   ASSIGN_OR_RETURN(auto c, NewClient());
   const auto deadline = Clock::now() + timeout;

@@ -122,12 +122,6 @@ class Cluster {
   // registered). Start() calls it.
   Status WaitServing(std::chrono::seconds timeout = std::chrono::seconds(40));
 
-  // CreateCollection, then a pause of 250 ms so that every chunk server's
-  // next map refresh sees it. Works around a known chunk server bug (a put
-  // within 100 ms of a map refresh is answered "no collection" instead of
-  // refreshing: IntegrationDocs.PutRightAfterCreateCollection tests it).
-  static Status CreateCollection(client::Client& c, const std::string& name);
-
  private:
   explicit Cluster(ClusterOptions options);
   Status MakeCertificates();

@@ -128,7 +128,7 @@ TEST(IntegrationCrash, SigkillChunkServersWhileWritingLosesNothingAcknowledged) 
   auto client_or = cluster.NewClient();
   ASSERT_TRUE(client_or.ok()) << client_or.status().ToString();
   client::Client& c = **client_or;
-  IT_ASSERT_OK(Cluster::CreateCollection(c, "crash"));
+  IT_ASSERT_OK(c.CreateCollection("crash"));
 
   std::atomic<bool> stop{false};
   std::vector<WriterState> states(kWriters);

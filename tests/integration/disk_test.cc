@@ -54,7 +54,7 @@ class IntegrationDisks : public ::testing::Test {
     auto cl = cluster_->NewClient();
     ASSERT_TRUE(cl.ok()) << cl.status().ToString();
     client_ = std::move(cl).value();
-    IT_ASSERT_OK(Cluster::CreateCollection(*client_, "disks"));
+    IT_ASSERT_OK(client_->CreateCollection("disks"));
     // Incompressible bodies, a few of several blocks, so that stripes cover
     // every disk.
     for (uint64_t i = 0; i < 120; ++i) {

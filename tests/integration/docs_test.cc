@@ -58,7 +58,7 @@ TEST(IntegrationDocs, TenThousandDocumentsPutReadListRenameDelete) {
   ASSERT_TRUE(client_or.ok()) << client_or.status().ToString();
   client::Client& c = **client_or;
   const std::string coll = "docs";
-  IT_ASSERT_OK(Cluster::CreateCollection(c, coll));
+  IT_ASSERT_OK(c.CreateCollection(coll));
 
   std::vector<std::string> ids(kDocs);
   std::vector<std::string> bodies(kDocs);
@@ -210,7 +210,8 @@ TEST(IntegrationDocs, TenThousandDocumentsPutReadListRenameDelete) {
 // A collection is usable as soon as CreateCollection returns: the chunk
 // server that sees an unknown collection refreshes its map
 // (docs/design-store.md, "Cluster bootstrap and placement"). Collections
-// created in quick succession catch a refresh that was rate-limited.
+// created in quick succession: a refresh must not be skipped because another
+// one just happened.
 TEST(IntegrationDocs, PutRightAfterCreateCollection) {
   QuietLogs quiet;
   ClusterOptions o;

@@ -86,7 +86,7 @@ TEST(IntegrationLarge, PutAndReadBackInRangesWithBoundedMemory) {
   auto client_or = cluster.NewClient();
   ASSERT_TRUE(client_or.ok()) << client_or.status().ToString();
   client::Client& c = **client_or;
-  IT_ASSERT_OK(Cluster::CreateCollection(c, "large"));
+  IT_ASSERT_OK(c.CreateCollection("large"));
 
   const auto t0 = std::chrono::steady_clock::now();
   uint64_t produced = 0;

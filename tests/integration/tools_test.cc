@@ -90,7 +90,6 @@ TEST_F(IntegrationTools, CliEndToEnd) {
   const std::string dir = cluster_->dir();
   CommandResult r = Cli({"collection", "create", "cli"});
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  std::this_thread::sleep_for(std::chrono::milliseconds(250));  // the refresh bug
   r = Cli({"collection", "list"});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("cli"), std::string::npos) << r.output;
@@ -198,7 +197,7 @@ TEST_F(IntegrationTools, PythonExampleClient) {
   if (script.empty() || !std::filesystem::exists(script)) {
     GTEST_FAIL() << "the Python example client is missing: " << script;
   }
-  IT_ASSERT_OK(Cluster::CreateCollection(*client_, "py"));
+  IT_ASSERT_OK(client_->CreateCollection("py"));
   const TlsOptions t = cluster_->UserTls();
   for (const char* route : {"direct", "any"}) {
     auto r =

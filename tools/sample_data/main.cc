@@ -181,12 +181,6 @@ int main(int argc, char** argv) {
         body = sample::OrderJson(seed, i, size);
       }
       auto r = c.Put(collection, id, body);
-      // A chunk server may not know a just-created collection for a moment
-      // (its map refresh is rate-limited): retry NotFound for a few seconds.
-      for (int attempt = 0; attempt < 50 && r.status().code() == StatusCode::kNotFound; ++attempt) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        r = c.Put(collection, id, body);
-      }
       if (!r.ok()) {
         if (failed.fetch_add(1) < 10) {
           std::fprintf(stderr, "cairn-sample-data: put %s/%s: %s\n", collection.c_str(), id.c_str(),
