@@ -8,6 +8,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/common/test_seeds.h"
@@ -20,12 +21,16 @@ namespace {
 namespace fs = std::filesystem;
 
 // Flips `flips_per_file` bytes at seeded offsets in every regular file under
-// `dir`. Returns how many bytes were flipped.
-size_t CorruptFilesUnder(const std::string& dir, uint64_t seed, int flips_per_file) {
+// `dir` (the segment files only, unless `superblock_too`: a bad superblock
+// makes the whole disk unusable, a bad segment byte is found by a checksum).
+// Returns how many bytes were flipped.
+size_t CorruptFilesUnder(const std::string& dir, uint64_t seed, int flips_per_file,
+                         bool superblock_too) {
   uint64_t rng = seed;
   size_t flipped = 0;
   for (const fs::directory_entry& e : fs::recursive_directory_iterator(dir)) {
     if (!e.is_regular_file() || e.file_size() == 0) continue;
+    if (!superblock_too && e.path().filename().string().rfind("seg-", 0) != 0) continue;
     std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
     const uint64_t size = e.file_size();
     for (int k = 0; k < flips_per_file; ++k) {
@@ -91,13 +96,25 @@ class IntegrationDisks : public ::testing::Test {
   std::map<std::string, std::string> docs_;
 };
 
-TEST_F(IntegrationDisks, CorruptedWhileStopped) {
+TEST_F(IntegrationDisks, SegmentsCorruptedWhileStopped) {
   ExpectAllReadable("before");
   IT_ASSERT_OK(cluster_->StopChunkServer(0));
-  const size_t flipped = CorruptFilesUnder(cluster_->DiskDirs(0)[1], 99, 64);
+  const size_t flipped = CorruptFilesUnder(cluster_->DiskDirs(0)[1], 99, 200, false);
   EXPECT_GT(flipped, 0u);
   IT_ASSERT_OK(cluster_->RestartChunkServer(0));
-  ExpectAllReadable("after corrupting cs0/disk1");
+  ExpectAllReadable("after corrupting the segments of cs0/disk1");
+  // The damage was seen (and is reported in the map's disk health).
+  int64_t checksum_errors = 0;
+  for (int k = 0; k < 50 && checksum_errors == 0; ++k) {
+    auto map = client_->GetClusterMap();
+    ASSERT_TRUE(map.ok()) << map.status().ToString();
+    for (const client::NodeStatus& n : map->nodes) {
+      if (n.name != "cs0") continue;
+      for (const client::DiskStatus& d : n.disks) checksum_errors += d.checksum_errors;
+    }
+    if (checksum_errors == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GT(checksum_errors, 0) << "cs0 read corrupted units but reports no checksum error";
   // New writes work and read back too.
   IT_EXPECT_OK(client_->Put("disks", "after", "written after the corruption").status());
   std::string got;
@@ -107,6 +124,15 @@ TEST_F(IntegrationDisks, CorruptedWhileStopped) {
   IT_ASSERT_OK(cluster_->StopChunkServer(0));
   IT_ASSERT_OK(cluster_->RestartChunkServer(0));
   ExpectAllReadable("after a second restart");
+  IT_EXPECT_OK(cluster_->CheckAllRunning());
+}
+
+TEST_F(IntegrationDisks, WholeDiskCorruptedWhileStopped) {
+  IT_ASSERT_OK(cluster_->StopChunkServer(1));
+  EXPECT_GT(CorruptFilesUnder(cluster_->DiskDirs(1)[3], 7, 64, true), 0u);
+  IT_ASSERT_OK(cluster_->RestartChunkServer(1));
+  ExpectAllReadable("after corrupting every file of cs1/disk3");
+  IT_EXPECT_OK(client_->Put("disks", "after", "x").status());
   IT_EXPECT_OK(cluster_->CheckAllRunning());
 }
 
