@@ -11,7 +11,7 @@ state=$(mktemp -d "${TMPDIR:-/tmp}/cairn-demo-test-XXXXXX")
 export CAIRN_DEMO_DIR=$state
 export CAIRN_DEMO_BUILD=$build
 export CAIRN_DEMO_SKIP_BUILD=1
-export CAIRN_DEMO_PORT_BASE=$((20000 + (RANDOM % 2000) * 20))
+export CAIRN_DEMO_PORT_BASE=$((20000 + (RANDOM % 600) * 20))  # below the ephemeral range
 export CAIRN_DEMO_CUSTOMERS=60 CAIRN_DEMO_PRODUCTS=25 CAIRN_DEMO_ORDERS=150
 pids=()
 fail() { echo "demo_test: FAIL: $*" >&2; exit 1; }
