@@ -126,7 +126,11 @@ if [ -n "$(running_names)" ]; then
 fi
 # Wipe a previous demo's state, but only a directory this script made.
 if [ -n "$(ls -A "$STATE" | grep -v '^\.lock$' || true)" ]; then
-  [ -e "$STATE/$MARKER" ] || die "$STATE is not empty and is not a demo state directory; set CAIRN_DEMO_DIR"
+  # (the earlier raidlib-only demo left just disk0..disk3 here: also ours)
+  if [ ! -e "$STATE/$MARKER" ] &&
+     [ -n "$(ls -A "$STATE" | grep -v -E '^(\.lock|disk[0-9]+)$' || true)" ]; then
+    die "$STATE is not empty and is not a demo state directory; set CAIRN_DEMO_DIR"
+  fi
   find "$STATE" -mindepth 1 -maxdepth 1 ! -name .lock -exec rm -rf {} +
 fi
 touch "$STATE/$MARKER"
