@@ -54,7 +54,11 @@ TEST(IntegrationEtcd, MetaserverRestartKeepsTheMap) {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_TRUE(body == MakeBody(7, static_cast<uint64_t>(i), 500)) << i;
   }
-  // The restarted metaserver serves changes.
+  // The restarted metaserver serves changes, and the chunk servers see them.
+  // (Fails about one run in three today: a chunk server whose pooled
+  // connection to the metaserver predates the restart fails its map refresh
+  // once -- "client disconnected", chunkserver/meta_client.cc CallAny tries
+  // each metaserver once -- and answers the put NOT_FOUND "no collection".)
   IT_EXPECT_OK(c.CreateCollection("after"));
   IT_EXPECT_OK(c.Put("after", "x", "y").status());
   IT_EXPECT_OK(cluster.CheckAllRunning());
