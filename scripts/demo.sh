@@ -299,6 +299,8 @@ say "== loading the sample data set ($CUSTOMERS customers, $PRODUCTS products, $
 trap - EXIT INT TERM
 
 C="$CAIRN_BIN --config $STATE/client.conf"
+STOP="bash $ROOT/scripts/demo.sh stop"
+if [ "$STATE" != /tmp/cairn-demo ]; then STOP="CAIRN_DEMO_DIR=$STATE $STOP"; fi
 cat <<EOF
 
 The Cairn demo cluster is running (state, logs and data in $STATE):
@@ -323,5 +325,5 @@ The mounted file system (cairn-fsd) comes with a later issue; it is not part of
 this demo yet.
 
 Stop everything this demo started:
-  bash scripts/demo.sh stop
+  $STOP
 EOF
