@@ -25,7 +25,7 @@ cleanup() {
       [ -e "$f" ] && { echo "---- $f"; tail -20 "$f"; }
     done
   fi
-  rm -rf "$state"
+  rm -rf "$state" "$state.out"
 }
 trap cleanup EXIT
 
