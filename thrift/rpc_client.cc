@@ -43,13 +43,16 @@ Result<std::unique_ptr<ConnectionPool>> ConnectionPool::Create(const ClientOptio
   return pool;
 }
 
-Result<std::unique_ptr<ConnectionPool::Connection>> ConnectionPool::Take(const HostPort& endpoint) {
+Result<std::unique_ptr<ConnectionPool::Connection>> ConnectionPool::Take(const HostPort& endpoint,
+                                                                         bool* reused) {
+  *reused = false;
   {
     MutexLock lock(&mu_);
     auto it = idle_.find(endpoint.ToString());
     if (it != idle_.end() && !it->second.empty()) {
       std::unique_ptr<Connection> c = std::move(it->second.back());
       it->second.pop_back();
+      *reused = true;
       return c;
     }
   }
@@ -92,27 +95,35 @@ void ConnectionPool::Forget(const HostPort& endpoint) {
 
 Status ConnectionPool::CallRaw(const HostPort& endpoint,
                                const std::function<void(std::shared_ptr<TProtocol>)>& fn) {
-  ASSIGN_OR_RETURN(std::unique_ptr<Connection> c, Take(endpoint));
   const std::string where = "call to " + endpoint.ToString();
-  try {
-    c->transport->ResetMessageBudget();
-    fn(c->protocol);
-  } catch (const rpc::CairnError& e) {
-    // A well-formed error reply: the connection is in step.
+  for (int attempt = 0;; ++attempt) {
+    bool reused = false;
+    ASSIGN_OR_RETURN(std::unique_ptr<Connection> c, Take(endpoint, &reused));
+    try {
+      c->transport->ResetMessageBudget();
+      fn(c->protocol);
+    } catch (const rpc::CairnError& e) {
+      // A well-formed error reply: the connection is in step.
+      Give(endpoint, std::move(c));
+      return FromCairnError(e);
+    } catch (const TTransportException& e) {
+      Forget(endpoint);  // the peer may have restarted: its other connections are dead too
+      // An idle pooled connection that the peer closed (it restarted, or its
+      // idle timeout ran out) fails at once with end-of-file or a reset: the
+      // request reached no live server. Try once more on a new connection.
+      // Never after a timeout: that request may still be running.
+      if (reused && attempt == 0 && e.getType() != TTransportException::TIMED_OUT) continue;
+      return StatusFromTransportException(e, where);
+    } catch (const TProtocolException& e) {
+      return Status::Internal(where + ": protocol error: " + e.what());
+    } catch (const TApplicationException& e) {
+      return Status::Internal(where + ": " + e.what());
+    } catch (const TException& e) {
+      return Status::Unavailable(where + ": " + e.what());
+    }
     Give(endpoint, std::move(c));
-    return FromCairnError(e);
-  } catch (const TTransportException& e) {
-    Forget(endpoint);  // the peer may have restarted: its other connections are dead too
-    return StatusFromTransportException(e, where);
-  } catch (const TProtocolException& e) {
-    return Status::Internal(where + ": protocol error: " + e.what());
-  } catch (const TApplicationException& e) {
-    return Status::Internal(where + ": " + e.what());
-  } catch (const TException& e) {
-    return Status::Unavailable(where + ": " + e.what());
+    return Status::Ok();
   }
-  Give(endpoint, std::move(c));
-  return Status::Ok();
 }
 
 }  // namespace cairn::net

@@ -19,7 +19,11 @@
 //     connection is discarded;
 //   - other Thrift errors (protocol, application exceptions) -> Internal or
 //     Unavailable; the connection is discarded.
-// Call() never retries: retry policy (same request id) belongs to the caller.
+// Call() retries only one case: a pooled idle connection that fails at once
+// with end-of-file or a reset (the peer restarted or closed it while idle)
+// is replaced by a new connection and the call made once more; the request
+// reached no live server. Every other retry policy (same request id) belongs
+// to the caller.
 //
 // Thread-safety: ConnectionPool is thread-safe; each Call() uses its own
 // connection.
@@ -82,7 +86,8 @@ class ConnectionPool {
   Status CallRaw(
       const HostPort& endpoint,
       const std::function<void(std::shared_ptr<apache::thrift::protocol::TProtocol>)>& fn);
-  Result<std::unique_ptr<Connection>> Take(const HostPort& endpoint);
+  // An idle connection (*reused = true) or a new one.
+  Result<std::unique_ptr<Connection>> Take(const HostPort& endpoint, bool* reused);
   void Give(const HostPort& endpoint, std::unique_ptr<Connection> c);
 
   ClientOptions options_;

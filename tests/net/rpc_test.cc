@@ -258,6 +258,22 @@ TEST_F(RpcTest, UnreachableAndBusyPorts) {
   EXPECT_EQ(second.status().code(), StatusCode::kUnavailable) << second.status().ToString();
 }
 
+// A pooled idle connection to a server that restarted fails at once; the
+// pool replaces it and the call goes through (the request reached no live
+// server, so making it again is safe).
+TEST_F(RpcTest, AnIdleConnectionToARestartedServerIsReplaced) {
+  auto alice = Pool(pki_.Options("alice"));
+  EXPECT_EQ(Whoami(*alice), "user:alice");  // leaves a pooled, idle connection
+  server_->Stop();
+  ServerOptions so;
+  so.tls = pki_.Options("server");
+  so.port = endpoint_.port;
+  auto again = RpcServer::Start(so, std::make_shared<rpc::MetaServiceProcessor>(meta_), "meta2");
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  server_ = std::move(*again);
+  EXPECT_EQ(Whoami(*alice), "user:alice");
+}
+
 TEST_F(RpcTest, StopReturnsWithIdleClientsConnected) {
   auto alice = Pool(pki_.Options("alice"));
   EXPECT_EQ(Whoami(*alice), "user:alice");  // leaves a pooled, idle connection
