@@ -165,6 +165,8 @@ struct RenameOptions {
   bool replace = false;  // overwrite an existing target (AlreadyExists otherwise)
 };
 
+class BlockUpload;
+
 class Client {
  public:
   // Validates the options, loads the TLS files and prepares the connection
@@ -239,11 +241,68 @@ class Client {
   // The partition of a document under the cached map (fetching it if none).
   Result<PartitionId> PartitionOfDocument(std::string_view collection, std::string_view id);
 
+  // ---- block-level writes (cairn-fsd; client_blocks.cc)
+
+  // The block size of new bodies of this document's partition (the chunk
+  // servers' block_bytes, asked once).
+  Result<uint32_t> BlockBytesFor(std::string_view collection, std::string_view id);
+  // Starts writing a new version block by block: blocks are sent as they are
+  // ready (the upload is opened on the first one) and BlockUpload::Commit
+  // writes the version, keeping the blocks not sent from an older version.
+  // Nothing is visible before Commit.
+  Result<std::unique_ptr<BlockUpload>> BeginBlockUpload(std::string_view collection,
+                                                        std::string_view id);
+  // A new version with the same body and the metadata in `options` changed
+  // (unset fields keep their value); no block is sent or read.
+  // options.expected_version as in WriteOptions (kMustNotExist refused); with
+  // kAnyVersion a concurrent change is retried a few times.
+  Result<DocInfo> UpdateMetadata(std::string_view collection, std::string_view id,
+                                 const WriteOptions& options);
+
   struct Impl;
 
  private:
   explicit Client(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+};
+
+// One new version written block by block (Client::BeginBlockUpload).
+// Not thread-safe: one caller at a time. The Client must outlive it.
+// Destroying it without a successful Commit aborts the upload.
+class BlockUpload {
+ public:
+  ~BlockUpload();
+  BlockUpload(const BlockUpload&) = delete;
+  BlockUpload& operator=(const BlockUpload&) = delete;
+
+  uint32_t block_bytes() const { return block_bytes_; }
+  // Sends block `index`: exactly block_bytes() bytes, except the body's last
+  // block (1..block_bytes()). A block may be sent again (the last one wins).
+  Status SendBlock(uint64_t index, std::string_view data);
+  // Writes the version: `size` bytes whose XXH3-64 is `body_hash`; every
+  // block below size not sent is kept from version `keep_version` (which
+  // must then hold it with the same length; 0 = none kept: every block must
+  // have been sent). Returns after the put is committed. An upload the
+  // server forgot (its primary restarted) fails with NotFound: start again.
+  Result<DocInfo> Commit(uint64_t size, uint64_t body_hash, int64_t keep_version,
+                         const WriteOptions& options);
+  // Whether any block was sent (an upload is open).
+  bool started() const { return upload_id_ != 0; }
+
+ private:
+  friend class Client;
+  BlockUpload(Client::Impl* impl, std::string collection, std::string id, PartitionId partition,
+              uint32_t block_bytes);
+  void Abort();
+
+  Client::Impl* impl_;  // borrowed from the Client
+  std::string collection_;
+  std::string id_;
+  PartitionId partition_;
+  uint32_t block_bytes_;
+  int64_t upload_id_ = 0;
+  bool committed_ = false;
+  std::vector<uint64_t> sent_;  // indexes sent, unsorted, may repeat
 };
 
 }  // namespace cairn::client
