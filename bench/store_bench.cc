@@ -6,8 +6,10 @@
 //
 // Each cell: `clients` threads, each with its own connection (a libcairn
 // Client / a Redis TCP connection), run for --seconds doing puts of distinct
-// keys, then as long doing gets of the keys written. Reported: ops/s, MB/s,
-// p50 and p99 latency, and Cairn/Redis ratios.
+// keys, then as long doing gets of the keys written. Both systems run side
+// by side for the whole benchmark and each cell is measured on one, then on
+// the other (alternating which goes first), --runs times. Reported: the
+// medians of ops/s, MB/s, p50 and p99 latency, and Cairn/Redis ratios.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -23,8 +25,10 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "client/cairn.h"
@@ -40,6 +44,7 @@ struct Config {
   std::vector<size_t> sizes = {1024, 64 * 1024, 4 * 1024 * 1024};
   std::vector<int> clients = {1, 8, 64};
   double seconds = 3;
+  int runs = 3;
   int chunk_servers = 3;
   bool redis = true;
   bool cairn = true;
@@ -238,6 +243,28 @@ void Print(const char* system, const char* op, size_t bytes, int clients, const 
   std::fflush(stdout);
 }
 
+// The median of each figure over runs (ops/s, MB/s, p50, p99 separately).
+Cell Median(std::vector<Cell> runs) {
+  auto med = [&](auto field) {
+    std::vector<double> v;
+    for (const Cell& c : runs) v.push_back(c.*field);
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[v.size() / 2];
+  };
+  Cell m;
+  m.ops_per_s = med(&Cell::ops_per_s);
+  m.mb_per_s = med(&Cell::mb_per_s);
+  m.p50_ms = med(&Cell::p50_ms);
+  m.p99_ms = med(&Cell::p99_ms);
+  for (const Cell& c : runs) m.errors += c.errors;
+  return m;
+}
+
+std::string Key(size_t bytes, int clients, int run, int w, uint64_t i) {
+  return "k" + std::to_string(bytes) + "-" + std::to_string(clients) + "-" + std::to_string(run) +
+         "-" + std::to_string(w) + "-" + std::to_string(i);
+}
+
 int Main(int argc, char** argv) {
   Config cfg;
   for (int i = 1; i < argc; ++i) {
@@ -245,8 +272,11 @@ int Main(int argc, char** argv) {
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
     if (a == "--seconds") {
       cfg.seconds = std::stod(next());
+    } else if (a == "--runs") {
+      cfg.runs = std::max(1, std::stoi(next()));
     } else if (a == "--quick") {
       cfg.seconds = 1;
+      cfg.runs = 1;
       cfg.sizes = {1024, 64 * 1024};
       cfg.clients = {1, 8};
     } else if (a == "--no-redis") {
@@ -263,114 +293,140 @@ int Main(int argc, char** argv) {
       }
     } else {
       std::fprintf(stderr,
-                   "usage: store_bench [--seconds S] [--quick] [--clients 1,8,64] [--no-redis] "
-                   "[--no-cairn]\n");
+                   "usage: store_bench [--seconds S] [--runs R] [--quick] [--clients 1,8,64] "
+                   "[--no-redis] [--no-cairn]\n");
       return 64;
     }
   }
   SetLogLevel(LogLevel::kWarn);
-  std::printf("# system op bytes clients ops/s MB/s p50_ms p99_ms errors\n");
-  std::map<std::tuple<std::string, size_t, int>, Cell> cairn_cells, redis_cells;
 
+  // Both systems run for the whole benchmark; each cell is measured on one
+  // and then on the other, alternating which goes first, so that a busy
+  // machine weighs on both alike. Each figure is the median over --runs.
+  std::unique_ptr<test::Cluster> cluster;
   if (cfg.cairn) {
     test::ClusterOptions co;
     co.chunk_servers = cfg.chunk_servers;
     co.partitions = 64;
     co.chunkserver_set = {"log_level=warn"};
-    auto cluster = test::Cluster::Start(co);
-    if (!cluster.ok()) {
+    auto started = test::Cluster::Start(co);
+    if (!started.ok()) {
       std::fprintf(stderr, "store_bench: cannot start the cluster: %s\n",
-                   cluster.status().ToString().c_str());
+                   started.status().ToString().c_str());
       return 1;
     }
-    auto admin = (*cluster)->NewClient();
+    cluster = std::move(*started);
+    auto admin = cluster->NewClient();
     if (!admin.ok() || !(*admin)->CreateCollection("bench").ok()) {
       std::fprintf(stderr, "store_bench: cannot create the collection\n");
       return 1;
     }
-    for (size_t bytes : cfg.sizes) {
-      const std::string body = Body(bytes, bytes);
-      for (int n : cfg.clients) {
-        std::vector<std::unique_ptr<client::Client>> clients;
-        for (int w = 0; w < n; ++w) {
-          auto c = (*cluster)->NewClient();
-          if (!c.ok()) {
-            std::fprintf(stderr, "store_bench: %s\n", c.status().ToString().c_str());
-            return 1;
-          }
-          clients.push_back(std::move(*c));
-        }
-        std::vector<std::atomic<uint64_t>> written(static_cast<size_t>(n));
-        auto key = [&](int w, uint64_t i) {
-          return "k" + std::to_string(bytes) + "-" + std::to_string(n) + "-" + std::to_string(w) +
-                 "-" + std::to_string(i);
-        };
-        Cell put = Run(n, cfg.seconds, bytes, [&](int w, uint64_t i) {
-          bool ok = clients[static_cast<size_t>(w)]->Put("bench", key(w, i), body).ok();
-          if (ok) written[static_cast<size_t>(w)] = i + 1;
-          return ok;
-        });
-        Print("cairn", "put", bytes, n, put);
-        Cell get = Run(n, cfg.seconds, bytes, [&](int w, uint64_t i) {
-          const uint64_t have = written[static_cast<size_t>(w)].load();
-          if (have == 0) return false;
-          std::string out;
-          out.reserve(bytes);
-          auto r = clients[static_cast<size_t>(w)]->Get("bench", key(w, i % have),
-                                                        client::StringWriter(&out));
-          return r.ok() && out.size() == bytes;
-        });
-        Print("cairn", "get", bytes, n, get);
-        cairn_cells[{"put", bytes, n}] = put;
-        cairn_cells[{"get", bytes, n}] = get;
-      }
-    }
   }
-
+  const std::string redis_dir = "/var/tmp/cairn-store-bench-redis-" + std::to_string(::getpid());
+  std::unique_ptr<RedisServer> redis;
+  int redis_port = 0;
   if (cfg.redis) {
     if (std::system("command -v redis-server >/dev/null 2>&1") != 0) {
       std::printf("# redis-server is not installed (apt-get install redis-server): no reference\n");
     } else {
-      const std::string dir = "/var/tmp/cairn-store-bench-redis-" + std::to_string(::getpid());
-      const int port = FreePort();
-      {
-        auto redis = RedisServer::Start(dir, port);
-        if (redis == nullptr) {
-          std::fprintf(stderr, "store_bench: redis-server did not start (see %s)\n", dir.c_str());
+      redis_port = FreePort();
+      redis = RedisServer::Start(redis_dir, redis_port);
+      if (redis == nullptr) {
+        std::fprintf(stderr, "store_bench: redis-server did not start (see %s)\n",
+                     redis_dir.c_str());
+        return 1;
+      }
+    }
+  }
+
+  std::printf("# %d run(s) of %.1f s per cell; figures are medians over runs\n", cfg.runs,
+              cfg.seconds);
+  std::printf("# system op bytes clients ops/s MB/s p50_ms p99_ms errors\n");
+  std::map<std::tuple<std::string, size_t, int>, Cell> cairn_cells, redis_cells;
+  for (size_t bytes : cfg.sizes) {
+    const std::string body = Body(bytes, bytes);
+    for (int n : cfg.clients) {
+      std::vector<std::unique_ptr<client::Client>> clients;
+      for (int w = 0; cluster != nullptr && w < n; ++w) {
+        auto c = cluster->NewClient();
+        if (!c.ok()) {
+          std::fprintf(stderr, "store_bench: %s\n", c.status().ToString().c_str());
           return 1;
         }
-        for (size_t bytes : cfg.sizes) {
-          const std::string body = Body(bytes, bytes);
-          for (int n : cfg.clients) {
-            std::vector<std::unique_ptr<RedisConn>> conns;
-            for (int w = 0; w < n; ++w) conns.push_back(std::make_unique<RedisConn>(port));
-            std::vector<std::atomic<uint64_t>> written(static_cast<size_t>(n));
-            auto key = [&](int w, uint64_t i) {
-              return "k" + std::to_string(bytes) + "-" + std::to_string(n) + "-" +
-                     std::to_string(w) + "-" + std::to_string(i);
-            };
-            Cell put = Run(n, cfg.seconds, bytes, [&](int w, uint64_t i) {
-              bool ok = conns[static_cast<size_t>(w)]->Set(key(w, i), body);
-              if (ok) written[static_cast<size_t>(w)] = i + 1;
-              return ok;
-            });
-            Print("redis", "set", bytes, n, put);
-            Cell get = Run(n, cfg.seconds, bytes, [&](int w, uint64_t i) {
-              const uint64_t have = written[static_cast<size_t>(w)].load();
-              if (have == 0) return false;
-              std::string out;
-              return conns[static_cast<size_t>(w)]->Get(key(w, i % have), &out) &&
-                     out.size() == bytes;
-            });
-            Print("redis", "get", bytes, n, get);
-            redis_cells[{"put", bytes, n}] = put;
-            redis_cells[{"get", bytes, n}] = get;
-          }
+        clients.push_back(std::move(*c));
+      }
+      std::vector<std::unique_ptr<RedisConn>> conns;
+      for (int w = 0; redis != nullptr && w < n; ++w) {
+        conns.push_back(std::make_unique<RedisConn>(redis_port));
+      }
+      std::vector<Cell> cput, cget, rput, rget;
+      for (int run = 0; run < cfg.runs; ++run) {
+        std::vector<std::atomic<uint64_t>> cw(static_cast<size_t>(n)), rw(static_cast<size_t>(n));
+        auto cairn_put = [&] {
+          cput.push_back(Run(n, cfg.seconds, bytes, [&](int w, uint64_t i) {
+            bool ok =
+                clients[static_cast<size_t>(w)]->Put("bench", Key(bytes, n, run, w, i), body).ok();
+            if (ok) cw[static_cast<size_t>(w)] = i + 1;
+            return ok;
+          }));
+        };
+        auto cairn_get = [&] {
+          cget.push_back(Run(n, cfg.seconds, bytes, [&](int w, uint64_t i) {
+            const uint64_t have = cw[static_cast<size_t>(w)].load();
+            if (have == 0) return false;
+            std::string out;
+            out.reserve(bytes);
+            auto r = clients[static_cast<size_t>(w)]->Get("bench", Key(bytes, n, run, w, i % have),
+                                                          client::StringWriter(&out));
+            return r.ok() && out.size() == bytes;
+          }));
+        };
+        auto redis_put = [&] {
+          rput.push_back(Run(n, cfg.seconds, bytes, [&](int w, uint64_t i) {
+            bool ok = conns[static_cast<size_t>(w)]->Set(Key(bytes, n, run, w, i), body);
+            if (ok) rw[static_cast<size_t>(w)] = i + 1;
+            return ok;
+          }));
+        };
+        auto redis_get = [&] {
+          rget.push_back(Run(n, cfg.seconds, bytes, [&](int w, uint64_t i) {
+            const uint64_t have = rw[static_cast<size_t>(w)].load();
+            if (have == 0) return false;
+            std::string out;
+            return conns[static_cast<size_t>(w)]->Get(Key(bytes, n, run, w, i % have), &out) &&
+                   out.size() == bytes;
+          }));
+        };
+        const bool cairn_first = run % 2 == 0;
+        for (int step = 0; step < 2; ++step) {
+          const bool cairn_now = (step == 0) == cairn_first;
+          if (cairn_now && cluster != nullptr) cairn_put();
+          if (!cairn_now && redis != nullptr) redis_put();
+        }
+        for (int step = 0; step < 2; ++step) {
+          const bool cairn_now = (step == 0) == cairn_first;
+          if (cairn_now && cluster != nullptr) cairn_get();
+          if (!cairn_now && redis != nullptr) redis_get();
         }
       }
-      std::error_code ec;
-      std::filesystem::remove_all(dir, ec);
+      if (cluster != nullptr) {
+        cairn_cells[{"put", bytes, n}] = Median(cput);
+        cairn_cells[{"get", bytes, n}] = Median(cget);
+        Print("cairn", "put", bytes, n, cairn_cells[{"put", bytes, n}]);
+        Print("cairn", "get", bytes, n, cairn_cells[{"get", bytes, n}]);
+      }
+      if (redis != nullptr) {
+        redis_cells[{"put", bytes, n}] = Median(rput);
+        redis_cells[{"get", bytes, n}] = Median(rget);
+        Print("redis", "set", bytes, n, redis_cells[{"put", bytes, n}]);
+        Print("redis", "get", bytes, n, redis_cells[{"get", bytes, n}]);
+      }
     }
+  }
+  redis.reset();
+  if (cfg.redis) {
+    std::error_code ec;
+    std::filesystem::remove_all(redis_dir, ec);
   }
 
   if (!cairn_cells.empty() && !redis_cells.empty()) {
