@@ -117,7 +117,7 @@ class Parser {
       return "'" + std::string(t_.substr(pos_, end - pos_)) + "'";
     }
     const auto b = static_cast<unsigned char>(c);
-    if (b >= 0x21 && b < 0x7F) return std::string("'") + c + "'";
+    if (b >= 0x20 && b < 0x7F) return std::string("'") + c + "'";
     static constexpr char kHex[] = "0123456789abcdef";
     return std::string("byte 0x") + kHex[b >> 4] + kHex[b & 15];
   }
