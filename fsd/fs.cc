@@ -1,0 +1,1297 @@
+#include "fsd/fs.h"
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+
+namespace cairn::fsd {
+
+namespace {
+
+constexpr uint32_t kDefaultFileMode = 0644;
+constexpr std::string_view kCairnXattrPrefix = "user.cairn.";
+constexpr std::string_view kXattrVersion = "user.cairn.version";
+constexpr std::string_view kXattrPartition = "user.cairn.partition";
+constexpr std::string_view kXattrReplicas = "user.cairn.replicas";
+constexpr uint32_t kListPage = 1000;
+
+bool WantsWrite(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0; }
+
+int64_t NowNanos() { return RealClock().WallNanos(); }
+
+}  // namespace
+
+// An open file. Specials hold their content; documents a pinned version
+// (readers) or a write buffer over a base version (writers).
+struct Fs::Handle {
+  InodeId ino;
+  NodeKind kind = NodeKind::kDocument;
+  Mutex mu;  // one operation on this handle at a time (held during its RPCs)
+  std::string content GUARDED_BY(mu);  // specials
+  bool writable = false;
+  uint32_t block_bytes GUARDED_BY(mu) = 0;
+  client::DocInfo info GUARDED_BY(mu);  // version read, or the writer's base
+  int64_t version GUARDED_BY(mu) = 0;   // == info.version; 0 = none (new)
+  uint64_t size GUARDED_BY(mu) = 0;     // readers
+  uint64_t last_read_end GUARDED_BY(mu) = 0;
+  // Writers.
+  std::unique_ptr<FileBuffer> buf GUARDED_BY(mu);
+  bool force_commit GUARDED_BY(mu) = false;  // opened with O_TRUNC: commit even if unwritten
+  std::unique_ptr<client::BlockUpload> upload GUARDED_BY(mu);
+  std::set<uint64_t> sent GUARDED_BY(mu);  // blocks in `upload`, unchanged since sent
+  uint64_t last_write_end GUARDED_BY(mu) = 0;
+  uint64_t stream_next GUARDED_BY(mu) = 0;  // next block the sequential streamer looks at
+};
+
+struct Fs::DirHandle {
+  NodeKey key;
+  Mutex mu;
+  std::vector<DirEntry> entries GUARDED_BY(mu);
+  std::string cursor GUARDED_BY(mu);
+  bool done GUARDED_BY(mu) = false;
+};
+
+Fs::Fs(client::Client* client, FsOptions options)
+    : client_(client), options_(std::move(options)), cache_(options_.cache_bytes) {
+  const int workers = options_.prefetch_blocks > 0 ? 2 : 0;
+  for (int i = 0; i < workers; ++i) prefetchers_.emplace_back([this] { PrefetchLoop(); });
+}
+
+Fs::~Fs() {
+  {
+    MutexLock lock(&prefetch_mu_);
+    stopping_ = true;
+  }
+  prefetch_cv_.NotifyAll();
+  for (std::thread& t : prefetchers_) t.join();
+}
+
+// ---------------------------------------------------------------- attributes
+
+Attr Fs::DirAttr(InodeId ino) const {
+  Attr a;
+  a.ino = ino.value();
+  a.nlink = 2;
+  a.uid = options_.owner_uid;
+  a.gid = options_.owner_gid;
+  const std::optional<NodeKey> k = const_cast<InodeTable&>(inodes_).Get(ino);
+  const NodeKind kind = k ? k->kind : NodeKind::kRoot;
+  // Collections are shared like /tmp: anyone may create, only owners remove.
+  a.mode = S_IFDIR | (kind == NodeKind::kRoot         ? 0755u
+                      : kind == NodeKind::kCollection ? 01777u
+                                                      : 0555u);
+  return a;
+}
+
+Attr Fs::SpecialAttr(InodeId ino, NodeKind, uint64_t size) const {
+  Attr a;
+  a.ino = ino.value();
+  a.mode = S_IFREG | 0444u;
+  a.size = size;
+  a.uid = options_.owner_uid;
+  a.gid = options_.owner_gid;
+  a.mtime_ns = a.ctime_ns = NowNanos();
+  return a;
+}
+
+Attr Fs::DocAttr(InodeId ino, const client::DocInfo& d) const {
+  Attr a;
+  a.ino = ino.value();
+  const uint32_t perm = d.mode & 07777u;
+  a.mode = S_IFREG | (perm != 0 ? perm : kDefaultFileMode);
+  a.size = d.size;
+  a.uid = d.uid;
+  a.gid = d.gid;
+  a.mtime_ns = d.mtime_ns;
+  a.ctime_ns = d.ctime_ns;
+  a.blksize = d.block_bytes > 0 ? d.block_bytes : 4096;
+  a.nlink = ino.value() != 0 && inodes_.Detached(ino) ? 0 : 1;
+  return a;
+}
+
+int Fs::KeyOf(InodeId ino, NodeKey* key) {
+  std::optional<NodeKey> k = inodes_.Get(ino);
+  if (!k) return ESTALE;
+  *key = std::move(*k);
+  return 0;
+}
+
+std::shared_ptr<Fs::Handle> Fs::FindHandle(uint64_t fh) {
+  MutexLock lock(&mu_);
+  auto it = handles_.find(fh);
+  return it == handles_.end() ? nullptr : it->second;
+}
+
+uint64_t Fs::AddHandle(std::shared_ptr<Handle> h) {
+  MutexLock lock(&mu_);
+  const uint64_t fh = next_fh_++;
+  InodeState& st = states_[h->ino.value()];
+  ++st.open;
+  if (h->writable) st.writers.insert(h.get());
+  handles_.emplace(fh, std::move(h));
+  return fh;
+}
+
+std::vector<std::shared_ptr<Fs::Handle>> Fs::WritersOf(InodeId ino) {
+  MutexLock lock(&mu_);
+  std::vector<std::shared_ptr<Handle>> out;
+  auto st = states_.find(ino.value());
+  if (st == states_.end() || st->second.writers.empty()) return out;
+  for (auto& [fh, h] : handles_) {
+    if (st->second.writers.count(h.get()) != 0) out.push_back(h);
+  }
+  return out;
+}
+
+int Fs::CollectionExists(const std::string& name) {
+  Result<std::vector<client::CollectionStatus>> cols = client_->ListCollections();
+  if (!cols.ok()) {
+    LOG_WARN(log_) << "list collections: " << cols.status().ToString();
+    return ErrnoOf(cols.status());
+  }
+  for (const client::CollectionStatus& c : *cols) {
+    if (c.name == name) return 0;
+  }
+  return ENOENT;
+}
+
+int Fs::GetAttr(InodeId ino, Attr* out) {
+  NodeKey key;
+  if (int e = KeyOf(ino, &key)) return e;
+  switch (key.kind) {
+    case NodeKind::kRoot:
+    case NodeKind::kCollection:
+    case NodeKind::kQueryDir:
+      *out = DirAttr(ino);
+      return 0;
+    case NodeKind::kStatus: {
+      Result<std::string> json = StatusJson();
+      *out = SpecialAttr(ino, key.kind, json.ok() ? json->size() : 0);
+      return 0;
+    }
+    case NodeKind::kIndexes:
+      *out = SpecialAttr(ino, key.kind, 0);
+      return 0;
+    case NodeKind::kDocument:
+      break;
+  }
+  // A file being written: its size is the buffer's.
+  for (const std::shared_ptr<Handle>& h : WritersOf(ino)) {
+    MutexLock lock(&h->mu);
+    if (h->buf && h->buf->dirty()) {
+      client::DocInfo d = h->info;
+      d.size = h->buf->size();
+      d.mtime_ns = NowNanos();
+      *out = DocAttr(ino, d);
+      return 0;
+    }
+  }
+  Result<client::DocInfo> d = client_->Stat(key.collection, key.id);
+  if (!d.ok()) {
+    if (d.status().code() != StatusCode::kNotFound) {
+      LOG_WARN(log_) << "stat: " << d.status().ToString();
+    }
+    return ErrnoOf(d.status());
+  }
+  *out = DocAttr(ino, *d);
+  return 0;
+}
+
+// ---------------------------------------------------------------- names
+
+int Fs::Lookup(InodeId parent, const std::string& name, EntryOut* out) {
+  NodeKey pkey;
+  if (int e = KeyOf(parent, &pkey)) return e;
+  NodeKey key;
+  switch (pkey.kind) {
+    case NodeKind::kRoot: {
+      if (name == kStatusName) {
+        key.kind = NodeKind::kStatus;
+        break;
+      }
+      Status s = CheckCollectionName(name);
+      if (!s.ok())
+        return s.code() == StatusCode::kTooLarge && name.size() > kNameMax ? ENAMETOOLONG : ENOENT;
+      if (int e = CollectionExists(name)) return e;
+      key.kind = NodeKind::kCollection;
+      key.collection = name;
+      break;
+    }
+    case NodeKind::kCollection: {
+      key.collection = pkey.collection;
+      if (name == kIndexesName) {
+        key.kind = NodeKind::kIndexes;
+        break;
+      }
+      if (name == kQueryName) {
+        key.kind = NodeKind::kQueryDir;
+        break;
+      }
+      Status s = CheckDocumentName(name);
+      if (!s.ok()) return s.code() == StatusCode::kTooLarge ? ENAMETOOLONG : ENOENT;
+      key.kind = NodeKind::kDocument;
+      key.id = name;
+      break;
+    }
+    case NodeKind::kQueryDir:
+      return ENOENT;  // query files come later
+    default:
+      return ENOTDIR;
+  }
+  // Count the lookup only once the attributes are known to exist.
+  if (key.kind == NodeKind::kDocument) {
+    // A document being written here is found with the writer's size.
+    if (std::optional<InodeId> known = inodes_.Find(key)) {
+      Attr a;
+      if (GetAttr(*known, &a) == 0) {
+        out->ino = inodes_.Lookup(key);
+        out->attr = a;
+        out->attr.ino = out->ino.value();
+        return 0;
+      }
+    }
+    Result<client::DocInfo> d = client_->Stat(key.collection, key.id);
+    if (!d.ok()) {
+      if (d.status().code() != StatusCode::kNotFound) {
+        LOG_WARN(log_) << "lookup: " << d.status().ToString();
+      }
+      return ErrnoOf(d.status());
+    }
+    out->ino = inodes_.Lookup(key);
+    out->attr = DocAttr(out->ino, *d);
+    return 0;
+  }
+  out->ino = inodes_.Lookup(key);
+  if (int e = GetAttr(out->ino, &out->attr)) {
+    inodes_.Forget(out->ino, 1);
+    return e;
+  }
+  return 0;
+}
+
+void Fs::Forget(InodeId ino, uint64_t n) {
+  if (inodes_.Forget(ino, n)) {
+    MutexLock lock(&mu_);
+    auto it = states_.find(ino.value());
+    if (it != states_.end() && it->second.open == 0) states_.erase(it);
+  }
+}
+
+int Fs::Mkdir(InodeId parent, const std::string& name, EntryOut* out) {
+  NodeKey pkey;
+  if (int e = KeyOf(parent, &pkey)) return e;
+  if (pkey.kind != NodeKind::kRoot) return EPERM;  // no nested directories
+  if (name == kStatusName) return EEXIST;
+  if (Status s = CheckCollectionName(name); !s.ok()) return NameErrno(s);
+  Status s = client_->CreateCollection(name);
+  if (!s.ok()) {
+    if (s.code() != StatusCode::kAlreadyExists) LOG_WARN(log_) << "mkdir: " << s.ToString();
+    return ErrnoOf(s);
+  }
+  NodeKey key{NodeKind::kCollection, name, ""};
+  out->ino = inodes_.Lookup(key);
+  out->attr = DirAttr(out->ino);
+  return 0;
+}
+
+int Fs::Rmdir(InodeId parent, const std::string& name) {
+  NodeKey pkey;
+  if (int e = KeyOf(parent, &pkey)) return e;
+  if (pkey.kind == NodeKind::kCollection) {
+    if (name == kQueryName) return EPERM;
+    if (name == kIndexesName) return ENOTDIR;
+    return ENOTDIR;  // documents (the kernel usually answers this itself)
+  }
+  if (pkey.kind != NodeKind::kRoot) return ENOENT;
+  if (name == kStatusName) return ENOTDIR;
+  if (Status s = CheckCollectionName(name); !s.ok()) return ENOENT;
+  Status s = client_->DropCollection(name);
+  if (!s.ok()) {
+    if (s.code() != StatusCode::kNotEmpty && s.code() != StatusCode::kNotFound) {
+      LOG_WARN(log_) << "rmdir: " << s.ToString();
+    }
+    return ErrnoOf(s);
+  }
+  inodes_.Unlink(NodeKey{NodeKind::kCollection, name, ""});
+  return 0;
+}
+
+Result<std::string> Fs::HiddenIdFor(const std::string& collection, const std::string& id,
+                                    InodeId ino) {
+  ASSIGN_OR_RETURN(PartitionId p, client_->PartitionOfDocument(collection, id));
+  uint64_t seq;
+  {
+    MutexLock lock(&mu_);
+    seq = ++hidden_seq_;
+  }
+  const std::string base =
+      std::string(kUnlinkedPrefix) + std::to_string(ino.value()) + "-" + std::to_string(seq) + "-";
+  // Same partition as the name: the rename is one atomic call (P is small:
+  // a few dozen tries on average).
+  for (int n = 0; n < 100000; ++n) {
+    const std::string cand = base + std::to_string(n);
+    ASSIGN_OR_RETURN(PartitionId q, client_->PartitionOfDocument(collection, cand));
+    if (q == p) return cand;
+  }
+  return Status::Internal("no hidden name in partition " + std::to_string(p.value()));
+}
+
+int Fs::Unlink(InodeId parent, const std::string& name) {
+  NodeKey pkey;
+  if (int e = KeyOf(parent, &pkey)) return e;
+  if (pkey.kind == NodeKind::kRoot) return name == kStatusName ? EPERM : EISDIR;
+  if (pkey.kind != NodeKind::kCollection) return ENOENT;
+  if (name == kIndexesName) return EPERM;
+  if (name == kQueryName) return EISDIR;
+  if (Status s = CheckDocumentName(name); !s.ok()) return NameErrno(s);
+  NodeKey key{NodeKind::kDocument, pkey.collection, name};
+  std::optional<InodeId> ino = inodes_.Find(key);
+  bool open = false;
+  if (ino) {
+    MutexLock lock(&mu_);
+    auto it = states_.find(ino->value());
+    open = it != states_.end() && it->second.open > 0;
+  }
+  if (open) {
+    // Keep the body for the open handles under a hidden id (see fs.h).
+    Result<std::string> hidden = HiddenIdFor(key.collection, key.id, *ino);
+    if (!hidden.ok()) return ErrnoOf(hidden.status());
+    client::RenameOptions ro;
+    ro.replace = true;
+    Result<client::DocInfo> r = client_->Rename(key.collection, key.id, *hidden, ro);
+    if (!r.ok()) {
+      if (r.status().code() != StatusCode::kNotFound) {
+        LOG_WARN(log_) << "unlink (hide): " << r.status().ToString();
+      }
+      return ErrnoOf(r.status());
+    }
+    inodes_.Repoint(*ino, NodeKey{NodeKind::kDocument, key.collection, *hidden});
+    MutexLock lock(&mu_);
+    states_[ino->value()].hidden = true;
+    return 0;
+  }
+  Status s = client_->Delete(key.collection, key.id);
+  if (!s.ok()) {
+    if (s.code() != StatusCode::kNotFound) LOG_WARN(log_) << "unlink: " << s.ToString();
+    return ErrnoOf(s);
+  }
+  inodes_.Unlink(key);
+  return 0;
+}
+
+int Fs::CopyAcross(const NodeKey& from, const NodeKey& to, bool replace) {
+  std::string tmpl = options_.spill_dir + "/cairn-fsd-mv-XXXXXX";
+  const int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) {
+    LOG_ERROR(log_) << "rename: temp file in " << options_.spill_dir << ": errno " << errno;
+    return EIO;
+  }
+  ::unlink(tmpl.c_str());
+  auto done = [&](int e) {
+    ::close(fd);
+    return e;
+  };
+  Result<client::DocInfo> src = client_->Get(from.collection, from.id, client::FdWriter(fd));
+  if (!src.ok()) return done(ErrnoOf(src.status()));
+  if (::lseek(fd, 0, SEEK_SET) != 0) return done(EIO);
+  client::WriteOptions w;
+  w.expected_version = replace ? client::kAnyVersion : client::kMustNotExist;
+  w.mode = src->mode;
+  w.uid = src->uid;
+  w.gid = src->gid;
+  w.mtime_ns = src->mtime_ns;
+  w.xattrs = src->xattrs;
+  Result<client::DocInfo> put = client_->PutFile(to.collection, to.id, fd, w);
+  if (!put.ok()) {
+    LOG_WARN(log_) << "rename (copy): " << put.status().ToString();
+    return done(ErrnoOf(put.status()));
+  }
+  // The source goes only if it is still the version copied: never neither.
+  Status s = client_->Delete(from.collection, from.id, src->version);
+  if (!s.ok()) {
+    LOG_WARN(log_) << "rename: copied to " << to.collection << "/" << to.id
+                   << " but the source stays: " << s.ToString();
+    return done(ErrnoOf(s));
+  }
+  return done(0);
+}
+
+int Fs::Rename(InodeId parent, const std::string& name, InodeId new_parent,
+               const std::string& new_name, unsigned int flags) {
+  if ((flags & ~static_cast<unsigned int>(RENAME_NOREPLACE)) != 0) return EINVAL;
+  NodeKey p1, p2;
+  if (int e = KeyOf(parent, &p1)) return e;
+  if (int e = KeyOf(new_parent, &p2)) return e;
+  if (p1.kind == NodeKind::kRoot) {
+    if (name == kStatusName) return EPERM;
+    // A collection is not renamed in place: mv falls back to copying.
+    return p2.kind == NodeKind::kRoot ? EXDEV : EPERM;
+  }
+  if (p1.kind != NodeKind::kCollection || p2.kind != NodeKind::kCollection) return EPERM;
+  if (name == kIndexesName || name == kQueryName) return EPERM;
+  if (new_name == kIndexesName || new_name == kQueryName) return EPERM;
+  if (Status s = CheckDocumentName(name); !s.ok()) return NameErrno(s);
+  if (Status s = CheckDocumentName(new_name); !s.ok()) return NameErrno(s);
+  const NodeKey from{NodeKind::kDocument, p1.collection, name};
+  const NodeKey to{NodeKind::kDocument, p2.collection, new_name};
+  if (from == to) return 0;
+  const bool replace = (flags & RENAME_NOREPLACE) == 0;
+  if (from.collection == to.collection) {
+    client::RenameOptions ro;
+    ro.replace = replace;
+    Result<client::DocInfo> r = client_->Rename(from.collection, from.id, to.id, ro);
+    if (!r.ok()) {
+      if (r.status().code() != StatusCode::kNotFound &&
+          r.status().code() != StatusCode::kAlreadyExists) {
+        LOG_WARN(log_) << "rename: " << r.status().ToString();
+      }
+      return ErrnoOf(r.status());
+    }
+  } else if (int e = CopyAcross(from, to, replace)) {
+    return e;
+  }
+  inodes_.Rename(from, to);
+  return 0;
+}
+
+// ---------------------------------------------------------------- open, create
+
+int Fs::OpenWriter(InodeId ino, const client::DocInfo& info, bool truncate, OpenOut* out) {
+  auto h = std::make_shared<Handle>();
+  h->ino = ino;
+  h->kind = NodeKind::kDocument;
+  h->writable = true;
+  {
+    MutexLock lock(&h->mu);
+    uint32_t bb = info.block_bytes;
+    if (bb == 0) {
+      Result<uint32_t> r = client_->BlockBytesFor(info.collection, info.id);
+      if (!r.ok()) return ErrnoOf(r.status());
+      bb = *r;
+    }
+    h->block_bytes = bb;
+    h->info = info;
+    h->version = info.version;
+    h->buf = std::make_unique<FileBuffer>(bb, truncate ? 0 : info.size, options_.spill_dir,
+                                          options_.spill_bytes);
+    h->force_commit = truncate && info.size > 0;
+  }
+  out->fh = AddHandle(h);
+  out->keep_cache = false;
+  out->direct_io = false;
+  return 0;
+}
+
+int Fs::Create(InodeId parent, const std::string& name, uint32_t mode, int flags, uint32_t uid,
+               uint32_t gid, EntryOut* entry, OpenOut* out) {
+  NodeKey pkey;
+  if (int e = KeyOf(parent, &pkey)) return e;
+  if (pkey.kind == NodeKind::kRoot) return name == kStatusName ? EEXIST : EPERM;
+  if (pkey.kind != NodeKind::kCollection) return EPERM;
+  if (name == kIndexesName || name == kQueryName) return EEXIST;
+  if (Status s = CheckDocumentName(name); !s.ok()) return NameErrno(s);
+  // The name exists from create() on (an empty version), as POSIX wants;
+  // the content follows at flush/fsync/close.
+  client::WriteOptions w;
+  w.expected_version = client::kMustNotExist;
+  w.mode = mode & 07777u;
+  w.uid = uid;
+  w.gid = gid;
+  Result<client::DocInfo> r = client_->Put(pkey.collection, name, "", w);
+  bool truncate = false;
+  if (!r.ok() && r.status().code() == StatusCode::kAlreadyExists) {
+    if ((flags & O_EXCL) != 0) return EEXIST;
+    r = client_->Stat(pkey.collection, name);
+    truncate = (flags & O_TRUNC) != 0;
+  }
+  if (!r.ok()) {
+    LOG_WARN(log_) << "create: " << r.status().ToString();
+    return ErrnoOf(r.status());
+  }
+  const NodeKey key{NodeKind::kDocument, pkey.collection, name};
+  entry->ino = inodes_.Lookup(key);
+  if (int e = OpenWriter(entry->ino, *r, truncate, out)) {
+    inodes_.Forget(entry->ino, 1);
+    return e;
+  }
+  entry->attr = DocAttr(entry->ino, *r);
+  if (truncate) entry->attr.size = 0;
+  return 0;
+}
+
+int Fs::Open(InodeId ino, int flags, OpenOut* out) {
+  NodeKey key;
+  if (int e = KeyOf(ino, &key)) return e;
+  switch (key.kind) {
+    case NodeKind::kRoot:
+    case NodeKind::kCollection:
+    case NodeKind::kQueryDir:
+      return EISDIR;
+    case NodeKind::kStatus:
+    case NodeKind::kIndexes: {
+      if (WantsWrite(flags)) return EPERM;
+      auto h = std::make_shared<Handle>();
+      h->ino = ino;
+      h->kind = key.kind;
+      if (key.kind == NodeKind::kStatus) {
+        Result<std::string> json = StatusJson();
+        if (!json.ok()) return ErrnoOf(json.status());
+        MutexLock lock(&h->mu);
+        h->content = std::move(*json);
+      }
+      out->fh = AddHandle(h);
+      out->direct_io = true;  // generated content: its size is not known ahead
+      return 0;
+    }
+    case NodeKind::kDocument:
+      break;
+  }
+  Result<client::DocInfo> info = client_->Stat(key.collection, key.id);
+  if (!info.ok()) return ErrnoOf(info.status());
+  if (WantsWrite(flags)) return OpenWriter(ino, *info, (flags & O_TRUNC) != 0, out);
+  auto h = std::make_shared<Handle>();
+  h->ino = ino;
+  h->kind = NodeKind::kDocument;
+  {
+    MutexLock lock(&h->mu);
+    h->info = *info;
+    h->version = info->version;
+    h->size = info->size;
+    h->block_bytes = info->block_bytes > 0 ? info->block_bytes : client::kDefaultBlockBytes;
+  }
+  {
+    MutexLock lock(&mu_);
+    InodeState& st = states_[ino.value()];
+    out->keep_cache = st.last_open_version == info->version;
+    st.last_open_version = info->version;
+  }
+  out->fh = AddHandle(h);
+  return 0;
+}
+
+// ---------------------------------------------------------------- read
+
+namespace {
+
+Result<std::string> GetRange(client::Client* c, const NodeKey& key, int64_t version,
+                             uint64_t offset, uint64_t len) {
+  std::string data;
+  client::ReadOptions ro;
+  ro.offset = offset;
+  ro.length = len;
+  ro.if_version = version;
+  Result<client::DocInfo> r = c->Get(key.collection, key.id, client::StringWriter(&data), ro);
+  if (!r.ok()) return r.status();
+  if (data.size() != len) {
+    return Status::Internal(key.collection + "/" + key.id + ": short read of " +
+                            std::to_string(data.size()) + " of " + std::to_string(len) +
+                            " bytes at " + std::to_string(offset));
+  }
+  return data;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const std::string>> Fs::ReaderBlock(Handle& h, uint64_t k) {
+  NodeKey key;
+  if (KeyOf(h.ino, &key) != 0) return Status::NotFound("inode forgotten");
+  for (int attempt = 0;; ++attempt) {
+    const uint64_t start = k * h.block_bytes;
+    if (start >= h.size) return std::make_shared<const std::string>();
+    const uint64_t len = std::min<uint64_t>(h.block_bytes, h.size - start);
+    BlockKey bk{key.collection, key.id, h.version, k};
+    if (std::shared_ptr<const std::string> hit = cache_.Get(bk)) {
+      if (hit->size() == len) return hit;
+    }
+    Result<std::string> data = GetRange(client_, key, h.version, start, len);
+    if (data.ok()) {
+      auto p = std::make_shared<const std::string>(std::move(*data));
+      cache_.Put(bk, p);
+      return p;
+    }
+    if (data.status().code() != StatusCode::kVersionMismatch || attempt > 2) return data.status();
+    // Another client committed a new version: continue with it (fs.h).
+    Result<client::DocInfo> info = client_->Stat(key.collection, key.id);
+    if (!info.ok()) return info.status();
+    LOG_DEBUG(log_) << key.collection << "/" << key.id << ": version " << h.version << " -> "
+                    << info->version << " while open";
+    h.info = *info;
+    h.version = info->version;
+    h.size = info->size;
+    if (info->block_bytes > 0) h.block_bytes = info->block_bytes;
+  }
+}
+
+void Fs::Prefetch(const NodeKey& key, int64_t version, uint32_t block_bytes, uint64_t size,
+                  uint64_t from_block) {
+  if (options_.prefetch_blocks == 0) return;
+  {
+    MutexLock lock(&prefetch_mu_);
+    for (uint64_t k = from_block; k < from_block + options_.prefetch_blocks; ++k) {
+      const uint64_t start = k * block_bytes;
+      if (start >= size) break;
+      BlockKey bk{key.collection, key.id, version, k};
+      if (prefetch_pending_.count(bk) != 0 || cache_.Contains(bk)) continue;
+      prefetch_pending_.insert(bk);
+      prefetch_queue_.push_back({bk, start, std::min<uint64_t>(block_bytes, size - start)});
+    }
+  }
+  prefetch_cv_.NotifyAll();
+}
+
+void Fs::PrefetchLoop() {
+  for (;;) {
+    PrefetchJob job;
+    {
+      MutexLock lock(&prefetch_mu_);
+      prefetch_cv_.Wait(&prefetch_mu_, [&]() REQUIRES(prefetch_mu_) {
+        return stopping_ || !prefetch_queue_.empty();
+      });
+      if (stopping_) return;
+      job = std::move(prefetch_queue_.front());
+      prefetch_queue_.pop_front();
+    }
+    if (!cache_.Contains(job.key)) {
+      NodeKey key{NodeKind::kDocument, job.key.collection, job.key.id};
+      Result<std::string> data = GetRange(client_, key, job.key.version, job.offset, job.length);
+      if (data.ok()) {
+        cache_.Put(job.key, std::make_shared<const std::string>(std::move(*data)));
+      }
+    }
+    MutexLock lock(&prefetch_mu_);
+    prefetch_pending_.erase(job.key);
+  }
+}
+
+Status Fs::FillBlocks(Handle& h, const std::vector<uint64_t>& blocks) {
+  if (blocks.empty()) return Status::Ok();
+  NodeKey key;
+  if (KeyOf(h.ino, &key) != 0) return Status::NotFound("inode forgotten");
+  for (uint64_t k : blocks) {
+    const uint64_t len = h.buf->FetchLength(k);
+    BlockKey bk{key.collection, key.id, h.version, k};
+    std::string data;
+    if (std::shared_ptr<const std::string> hit = cache_.Get(bk); hit && hit->size() == len) {
+      data = *hit;
+    } else {
+      ASSIGN_OR_RETURN(data, GetRange(client_, key, h.version, k * h.block_bytes, len));
+    }
+    RETURN_IF_ERROR(h.buf->Fill(k, data));
+  }
+  return Status::Ok();
+}
+
+int Fs::Read(InodeId, uint64_t fh, uint64_t offset, uint64_t size, std::string* out) {
+  std::shared_ptr<Handle> h = FindHandle(fh);
+  if (!h) return EBADF;
+  MutexLock lock(&h->mu);
+  if (h->kind != NodeKind::kDocument) {
+    if (offset < h->content.size()) *out = h->content.substr(offset, size);
+    return 0;
+  }
+  if (h->buf) {
+    Status s = FillBlocks(*h, h->buf->MissingForRead(offset, size));
+    if (!s.ok()) {
+      LOG_WARN(log_) << "read (base blocks): " << s.ToString();
+      return ErrnoOf(s);
+    }
+    Result<std::string> r = h->buf->Read(offset, size);
+    if (!r.ok()) return ErrnoOf(r.status());
+    *out = std::move(*r);
+    return 0;
+  }
+  out->clear();
+  const uint64_t end = std::min(h->size, offset + size);
+  for (uint64_t pos = offset; pos < end;) {
+    const uint64_t k = pos / h->block_bytes;
+    Result<std::shared_ptr<const std::string>> b = ReaderBlock(*h, k);
+    if (!b.ok()) {
+      LOG_WARN(log_) << "read: " << b.status().ToString();
+      return ErrnoOf(b.status());
+    }
+    const uint64_t in = pos - k * h->block_bytes;
+    if (in >= (*b)->size()) break;
+    const uint64_t n = std::min<uint64_t>((*b)->size() - in, end - pos);
+    out->append(**b, in, n);
+    pos += n;
+  }
+  // Sequential: read ahead the next blocks in the background.
+  if (offset == h->last_read_end && !out->empty()) {
+    NodeKey key;
+    if (KeyOf(h->ino, &key) == 0) {
+      Prefetch(key, h->version, h->block_bytes, h->size,
+               (offset + out->size() + h->block_bytes - 1) / h->block_bytes);
+    }
+  }
+  h->last_read_end = offset + out->size();
+  return 0;
+}
+
+// ---------------------------------------------------------------- write
+
+Status Fs::StreamFullBlocks(Handle& h, uint64_t written_end) {
+  // Only new or truncated bodies written from the start stream: the others
+  // keep unchanged blocks by reference at commit.
+  const uint64_t bb = h.block_bytes;
+  while ((h.stream_next + 1) * bb <= written_end) {
+    const uint64_t k = h.stream_next;
+    if (h.buf->is_dirty(k) && h.sent.count(k) == 0 && h.buf->BlockLength(k) == bb) {
+      if (!h.upload) {
+        NodeKey key;
+        if (KeyOf(h.ino, &key) != 0) return Status::NotFound("inode forgotten");
+        ASSIGN_OR_RETURN(h.upload, client_->BeginBlockUpload(key.collection, key.id));
+        if (h.upload->block_bytes() != bb) {
+          h.upload.reset();
+          return Status::Ok();  // a block size disagreement: commit sends it all
+        }
+      }
+      ASSIGN_OR_RETURN(std::string data, h.buf->Block(k));
+      RETURN_IF_ERROR(h.upload->SendBlock(k, data));
+      h.sent.insert(k);
+    }
+    ++h.stream_next;
+  }
+  return Status::Ok();
+}
+
+int Fs::Write(InodeId, uint64_t fh, uint64_t offset, std::string_view data) {
+  std::shared_ptr<Handle> h = FindHandle(fh);
+  if (!h) return EBADF;
+  MutexLock lock(&h->mu);
+  if (!h->buf) return EBADF;
+  Status s = FillBlocks(*h, h->buf->MissingForWrite(offset, data.size()));
+  if (s.ok()) s = h->buf->Write(offset, data);
+  if (!s.ok()) {
+    LOG_ERROR(log_) << "write: " << s.ToString();
+    return ErrnoOf(s);
+  }
+  // Blocks changed since they were sent go again at commit.
+  const uint64_t bb = h->block_bytes;
+  if (!h->sent.empty()) {
+    auto first = h->sent.lower_bound(offset / bb);
+    auto last = h->sent.upper_bound((offset + data.size() - 1) / bb);
+    h->sent.erase(first, last);
+  }
+  const bool sequential = offset == h->last_write_end && h->buf->base_size() == 0;
+  h->last_write_end = offset + data.size();
+  if (sequential && h->last_write_end >= 2ull * bb) {
+    Status st = StreamFullBlocks(*h, h->last_write_end);
+    if (!st.ok()) {
+      // Not fatal: the data is in the buffer and commit sends it again.
+      LOG_WARN(log_) << "streaming a block early: " << st.ToString() << " (retried at close)";
+      h->upload.reset();
+      h->sent.clear();
+    }
+  }
+  return 0;
+}
+
+Status Fs::Commit(Handle& h, const char* why) {
+  if (!h.buf || (!h.buf->dirty() && !h.force_commit)) return Status::Ok();
+  NodeKey key;
+  if (KeyOf(h.ino, &key) != 0) return Status::NotFound("inode forgotten");
+  FileBuffer& b = *h.buf;
+  const uint64_t n = b.block_count();
+  bool keeps = false;
+  for (uint64_t k = 0; k < n && h.version > 0; ++k) keeps = keeps || b.Keepable(k);
+  client::WriteOptions w;
+  w.mode = h.info.mode;
+  w.uid = h.info.uid;
+  w.gid = h.info.gid;
+  w.xattrs = h.info.xattrs;
+  w.mtime_ns = NowNanos();
+  w.expected_version = keeps ? h.version : client::kAnyVersion;
+  Result<client::DocInfo> r = Status::Internal("not committed");
+  if (!keeps && b.size() <= h.block_bytes && !h.upload) {
+    Result<std::string> body = b.Read(0, b.size());
+    if (!body.ok()) return body.status();
+    r = client_->Put(key.collection, key.id, *body, w);
+  } else {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (!h.upload) {
+        Result<std::unique_ptr<client::BlockUpload>> u =
+            client_->BeginBlockUpload(key.collection, key.id);
+        if (!u.ok()) return u.status();
+        h.upload = std::move(*u);
+        h.sent.clear();
+        if (h.upload->block_bytes() != h.block_bytes) {
+          return Status::Internal("block size " + std::to_string(h.block_bytes) +
+                                  " differs from the servers' " +
+                                  std::to_string(h.upload->block_bytes()));
+        }
+      }
+      XXH3_state_t* state = XXH3_createState();
+      XXH3_64bits_reset(state);
+      Status s;
+      for (uint64_t k = 0; k < n && s.ok(); ++k) {
+        std::string data;
+        if (b.present(k)) {
+          Result<std::string> d = b.Block(k);
+          if (!d.ok()) {
+            s = d.status();
+            break;
+          }
+          data = std::move(*d);
+        } else {
+          // Kept by reference; its bytes are needed for the body hash only.
+          Result<std::string> d =
+              GetRange(client_, key, h.version, k * h.block_bytes, b.FetchLength(k));
+          if (!d.ok()) {
+            s = d.status();
+            break;
+          }
+          data = std::move(*d);
+        }
+        XXH3_64bits_update(state, data.data(), data.size());
+        if (!b.Keepable(k) && h.sent.count(k) == 0) {
+          s = h.upload->SendBlock(k, data);
+          if (s.ok()) h.sent.insert(k);
+        }
+      }
+      const uint64_t hash = XXH3_64bits_digest(state);
+      XXH3_freeState(state);
+      if (!s.ok()) {
+        r = s;
+      } else {
+        r = h.upload->Commit(b.size(), hash, keeps ? h.version : 0, w);
+      }
+      if (r.ok() || attempt > 0 || r.status().code() != StatusCode::kNotFound) break;
+      // The server forgot the upload (restarted): send everything again.
+      h.upload.reset();
+      h.sent.clear();
+    }
+  }
+  h.upload.reset();
+  h.sent.clear();
+  h.stream_next = 0;
+  if (!r.ok()) {
+    LOG_ERROR(log_) << why << ": upload of " << key.collection << "/" << key.id << " (" << b.size()
+                    << " bytes) failed: " << r.status().ToString();
+    return r.status();
+  }
+  b.MarkCommitted();
+  h.info = *r;
+  h.version = r->version;
+  h.force_commit = false;
+  {
+    MutexLock lock(&mu_);
+    states_[h.ino.value()].last_open_version = r->version;
+  }
+  return Status::Ok();
+}
+
+int Fs::CommitLogged(Handle& h, const char* why) {
+  Status s = Commit(h, why);
+  if (s.ok()) return 0;
+  // A keeping commit that lost a race with another writer.
+  return s.code() == StatusCode::kVersionMismatch ? ESTALE
+         : ErrnoOf(s) == ENOENT                   ? EIO
+                                                  : ErrnoOf(s);
+}
+
+int Fs::Flush(InodeId, uint64_t fh) {
+  std::shared_ptr<Handle> h = FindHandle(fh);
+  if (!h) return EBADF;
+  MutexLock lock(&h->mu);
+  return CommitLogged(*h, "close");
+}
+
+int Fs::Fsync(InodeId, uint64_t fh) {
+  std::shared_ptr<Handle> h = FindHandle(fh);
+  if (!h) return EBADF;
+  MutexLock lock(&h->mu);
+  return CommitLogged(*h, "fsync");
+}
+
+void Fs::Release(InodeId ino, uint64_t fh) {
+  std::shared_ptr<Handle> h;
+  {
+    MutexLock lock(&mu_);
+    auto it = handles_.find(fh);
+    if (it == handles_.end()) return;
+    h = it->second;
+    handles_.erase(it);
+  }
+  {
+    MutexLock lock(&h->mu);
+    if (h->buf) CommitLogged(*h, "release");
+  }
+  bool delete_hidden = false;
+  {
+    MutexLock lock(&mu_);
+    InodeState& st = states_[ino.value()];
+    --st.open;
+    st.writers.erase(h.get());
+    if (st.open == 0 && st.hidden) {
+      delete_hidden = true;
+      st.hidden = false;
+    }
+  }
+  if (delete_hidden) {
+    NodeKey key;
+    if (KeyOf(ino, &key) == 0) {
+      Status s = client_->Delete(key.collection, key.id);
+      if (!s.ok() && s.code() != StatusCode::kNotFound) {
+        LOG_WARN(log_) << "deleting unlinked " << key.collection << "/" << key.id << ": "
+                       << s.ToString();
+      }
+    }
+  }
+}
+
+int Fs::CommitAll() {
+  std::vector<std::shared_ptr<Handle>> all;
+  {
+    MutexLock lock(&mu_);
+    for (auto& [fh, h] : handles_) all.push_back(h);
+  }
+  int failed = 0;
+  for (auto& h : all) {
+    MutexLock lock(&h->mu);
+    if (h->buf && CommitLogged(*h, "unmount") != 0) ++failed;
+  }
+  return failed;
+}
+
+// ---------------------------------------------------------------- setattr
+
+int Fs::ChangeMetadata(InodeId ino, const client::WriteOptions& change, Attr* out) {
+  NodeKey key;
+  if (int e = KeyOf(ino, &key)) return e;
+  std::vector<std::shared_ptr<Handle>> writers = WritersOf(ino);
+  // Pending data first, so the metadata lands on (and stays with) it.
+  for (auto& h : writers) {
+    MutexLock lock(&h->mu);
+    if (int e = CommitLogged(*h, "setattr")) return e;
+  }
+  Result<client::DocInfo> r = client_->UpdateMetadata(key.collection, key.id, change);
+  if (!r.ok()) {
+    if (r.status().code() != StatusCode::kNotFound) {
+      LOG_WARN(log_) << "setattr: " << r.status().ToString();
+    }
+    return ErrnoOf(r.status());
+  }
+  for (auto& h : writers) {
+    MutexLock lock(&h->mu);
+    // Same blocks, new version: the writer's base moves along.
+    if (h->version == 0 || !h->buf->dirty()) {
+      h->info = *r;
+      h->version = r->version;
+    }
+  }
+  {
+    MutexLock lock(&mu_);
+    auto it = states_.find(ino.value());
+    if (it != states_.end()) it->second.last_open_version = r->version;
+  }
+  *out = DocAttr(ino, *r);
+  return 0;
+}
+
+int Fs::SetAttr(InodeId ino, std::optional<uint64_t> fh, const SetAttrIn& in, Attr* out) {
+  NodeKey key;
+  if (int e = KeyOf(ino, &key)) return e;
+  if (key.kind != NodeKind::kDocument) {
+    if (key.kind == NodeKind::kStatus || key.kind == NodeKind::kIndexes) {
+      if (in.size || in.mode || in.uid || in.gid) return EPERM;
+    }
+    // Directories have no stored attributes; times and modes set by tools
+    // (cp -a, rsync, tar) are accepted and not kept.
+    return GetAttr(ino, out);
+  }
+  if (in.size) {
+    std::shared_ptr<Handle> h;
+    if (fh) {
+      h = FindHandle(*fh);
+      if (h && !h->writable) h = nullptr;
+    }
+    if (!h) {
+      std::vector<std::shared_ptr<Handle>> w = WritersOf(ino);
+      if (!w.empty()) h = w.front();
+    }
+    if (h) {
+      MutexLock lock(&h->mu);
+      Status s = FillBlocks(*h, h->buf->MissingForTruncate(*in.size));
+      if (s.ok()) s = h->buf->Truncate(*in.size);
+      if (!s.ok()) {
+        LOG_ERROR(log_) << "truncate: " << s.ToString();
+        return ErrnoOf(s);
+      }
+      h->sent.erase(h->sent.lower_bound(*in.size / h->block_bytes), h->sent.end());
+      h->stream_next = std::min(h->stream_next, *in.size / h->block_bytes);
+    } else {
+      // Nobody has it open for writing: a one-off writer.
+      Result<client::DocInfo> info = client_->Stat(key.collection, key.id);
+      if (!info.ok()) return ErrnoOf(info.status());
+      if (info->size != *in.size) {
+        Handle tmp;
+        tmp.ino = ino;
+        tmp.writable = true;
+        MutexLock lock(&tmp.mu);
+        uint32_t bb = info->block_bytes;
+        if (bb == 0) {
+          Result<uint32_t> r = client_->BlockBytesFor(key.collection, key.id);
+          if (!r.ok()) return ErrnoOf(r.status());
+          bb = *r;
+        }
+        tmp.block_bytes = bb;
+        tmp.info = *info;
+        tmp.version = info->version;
+        tmp.buf = std::make_unique<FileBuffer>(bb, *in.size == 0 ? 0 : info->size,
+                                               options_.spill_dir, options_.spill_bytes);
+        tmp.force_commit = true;
+        Status s = FillBlocks(tmp, tmp.buf->MissingForTruncate(*in.size));
+        if (s.ok()) s = tmp.buf->Truncate(*in.size);
+        if (!s.ok()) return ErrnoOf(s);
+        if (int e = CommitLogged(tmp, "truncate")) return e;
+      }
+    }
+  }
+  if (in.mode || in.uid || in.gid || in.mtime_ns) {
+    client::WriteOptions w;
+    if (in.mode) w.mode = *in.mode & 07777u;
+    w.uid = in.uid;
+    w.gid = in.gid;
+    w.mtime_ns = in.mtime_ns;
+    return ChangeMetadata(ino, w, out);
+  }
+  return GetAttr(ino, out);
+}
+
+// ---------------------------------------------------------------- directories
+
+int Fs::OpenDir(InodeId ino, uint64_t* dh) {
+  NodeKey key;
+  if (int e = KeyOf(ino, &key)) return e;
+  if (!key.is_dir()) return ENOTDIR;
+  auto d = std::make_shared<DirHandle>();
+  d->key = key;
+  {
+    MutexLock lock(&d->mu);
+    auto add = [&](std::string name, NodeKey k, uint32_t type, bool dot) {
+      DirEntry e;
+      e.name = std::move(name);
+      e.key = std::move(k);
+      e.attr.mode = type;
+      e.dot = dot;
+      d->entries.push_back(std::move(e));
+    };
+    add(".", key, S_IFDIR, true);
+    add("..", NodeKey{}, S_IFDIR, true);
+    if (key.kind == NodeKind::kRoot) {
+      add(std::string(kStatusName), NodeKey{NodeKind::kStatus, "", ""}, S_IFREG, false);
+      Result<std::vector<client::CollectionStatus>> cols = client_->ListCollections();
+      if (!cols.ok()) return ErrnoOf(cols.status());
+      std::vector<std::string> names;
+      for (const auto& c : *cols) names.push_back(c.name);
+      std::sort(names.begin(), names.end());
+      for (const std::string& n : names) {
+        add(n, NodeKey{NodeKind::kCollection, n, ""}, S_IFDIR, false);
+      }
+      d->done = true;
+    } else if (key.kind == NodeKind::kCollection) {
+      if (int e = CollectionExists(key.collection)) return e;
+      add(std::string(kIndexesName), NodeKey{NodeKind::kIndexes, key.collection, ""}, S_IFREG,
+          false);
+      add(std::string(kQueryName), NodeKey{NodeKind::kQueryDir, key.collection, ""}, S_IFDIR,
+          false);
+    } else {
+      d->done = true;
+    }
+  }
+  MutexLock lock(&mu_);
+  *dh = next_fh_++;
+  dirs_.emplace(*dh, std::move(d));
+  return 0;
+}
+
+int Fs::ReadDir(uint64_t dh, uint64_t offset, size_t max_entries, std::vector<DirEntry>* out) {
+  std::shared_ptr<DirHandle> d;
+  {
+    MutexLock lock(&mu_);
+    auto it = dirs_.find(dh);
+    if (it == dirs_.end()) return EBADF;
+    d = it->second;
+  }
+  MutexLock lock(&d->mu);
+  while (!d->done && d->entries.size() < offset + max_entries) {
+    client::ListOptions lo;
+    lo.cursor = d->cursor;
+    lo.limit = kListPage;
+    Result<client::ListResult> page = client_->List(d->key.collection, lo);
+    if (!page.ok()) {
+      LOG_WARN(log_) << "readdir: " << page.status().ToString();
+      return ErrnoOf(page.status());
+    }
+    for (const client::DocInfo& doc : page->items) {
+      if (!CheckDocumentName(doc.id).ok()) continue;  // hidden or shadowed names
+      DirEntry e;
+      e.name = doc.id;
+      e.key = NodeKey{NodeKind::kDocument, d->key.collection, doc.id};
+      e.attr = DocAttr(InodeId(0), doc);
+      d->entries.push_back(std::move(e));
+    }
+    d->cursor = page->next_cursor;
+    d->done = d->cursor.empty();
+  }
+  for (uint64_t i = offset; i < d->entries.size() && out->size() < max_entries; ++i) {
+    out->push_back(d->entries[i]);
+  }
+  // Specials get full attributes for readdirplus.
+  for (DirEntry& e : *out) {
+    if (e.dot || e.key.kind == NodeKind::kDocument) continue;
+    if (e.key.kind == NodeKind::kStatus || e.key.kind == NodeKind::kIndexes) {
+      e.attr = SpecialAttr(InodeId(0), e.key.kind, 0);
+    } else {
+      e.attr = DirAttr(InodeId(0));
+      e.attr.mode = S_IFDIR | (e.key.kind == NodeKind::kCollection ? 01777u : 0555u);
+    }
+  }
+  return 0;
+}
+
+void Fs::ReleaseDir(uint64_t dh) {
+  MutexLock lock(&mu_);
+  dirs_.erase(dh);
+}
+
+// ---------------------------------------------------------------- cluster
+
+Result<std::string> Fs::StatusJson() {
+  ASSIGN_OR_RETURN(client::ClusterMap m, client_->GetClusterMap());
+  nlohmann::json j;
+  j["map_version"] = m.version;
+  j["partition_count"] = m.partition_count;
+  uint64_t unplaced = 0;
+  for (const auto& p : m.partitions) unplaced += p.replicas.empty() ? 1u : 0u;
+  j["unplaced_partitions"] = unplaced;
+  bool healthy = unplaced == 0;
+  nlohmann::json nodes = nlohmann::json::array();
+  for (const client::NodeStatus& n : m.nodes) {
+    nlohmann::json o;
+    o["id"] = n.id.value();
+    o["name"] = n.name;
+    o["address"] = n.address.host + ":" + std::to_string(n.address.port);
+    o["state"] = std::string(client::NodeStateName(n.state));
+    o["capacity_bytes"] = n.capacity_bytes;
+    o["used_bytes"] = n.used_bytes;
+    nlohmann::json disks = nlohmann::json::array();
+    for (const client::DiskStatus& dk : n.disks) {
+      disks.push_back({{"index", dk.index}, {"dir", dk.dir}, {"state", dk.state}});
+      healthy = healthy && dk.state == "healthy";
+    }
+    o["disks"] = disks;
+    healthy = healthy && n.state == client::NodeState::kUp;
+    nodes.push_back(o);
+  }
+  j["nodes"] = nodes;
+  nlohmann::json cols = nlohmann::json::array();
+  for (const auto& c : m.collections) cols.push_back(c.name);
+  j["collections"] = cols;
+  j["healthy"] = healthy;
+  return j.dump(2) + "\n";
+}
+
+int Fs::StatFs(StatFsOut* out) {
+  Result<client::ClusterMap> m = client_->GetClusterMap();
+  if (!m.ok()) {
+    LOG_WARN(log_) << "statfs: " << m.status().ToString();
+    return ErrnoOf(m.status());
+  }
+  for (const client::NodeStatus& n : m->nodes) {
+    out->capacity_bytes += static_cast<uint64_t>(std::max<int64_t>(0, n.capacity_bytes));
+    out->free_bytes += static_cast<uint64_t>(std::max<int64_t>(0, n.capacity_bytes - n.used_bytes));
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------- xattrs
+
+int Fs::GetXattr(InodeId ino, const std::string& name, std::string* value) {
+  NodeKey key;
+  if (int e = KeyOf(ino, &key)) return e;
+  if (key.kind != NodeKind::kDocument || !name.starts_with("user.")) return ENODATA;
+  Result<client::DocInfo> d = client_->Stat(key.collection, key.id);
+  if (!d.ok()) return ErrnoOf(d.status());
+  if (name == kXattrVersion) {
+    *value = std::to_string(d->version);
+  } else if (name == kXattrPartition) {
+    *value = std::to_string(d->partition.value());
+  } else if (name == kXattrReplicas) {
+    Result<client::ClusterMap> m = client_->GetClusterMap();
+    if (!m.ok()) return ErrnoOf(m.status());
+    std::string out;
+    if (d->partition.value() < m->partitions.size()) {
+      for (NodeId n : m->partitions[d->partition.value()].replicas) {
+        const client::NodeStatus* node = m->FindNode(n);
+        if (!out.empty()) out += ",";
+        out += node != nullptr ? node->name : "node" + std::to_string(n.value());
+      }
+    }
+    *value = out;
+  } else {
+    auto it = d->xattrs.find(name);
+    if (it == d->xattrs.end()) return ENODATA;
+    *value = it->second;
+  }
+  return 0;
+}
+
+int Fs::ListXattr(InodeId ino, std::vector<std::string>* names) {
+  NodeKey key;
+  if (int e = KeyOf(ino, &key)) return e;
+  if (key.kind != NodeKind::kDocument) return 0;
+  Result<client::DocInfo> d = client_->Stat(key.collection, key.id);
+  if (!d.ok()) return ErrnoOf(d.status());
+  names->push_back(std::string(kXattrVersion));
+  names->push_back(std::string(kXattrPartition));
+  names->push_back(std::string(kXattrReplicas));
+  for (const auto& [k, v] : d->xattrs) names->push_back(k);
+  return 0;
+}
+
+int Fs::SetXattr(InodeId ino, const std::string& name, const std::string& value, int flags) {
+  NodeKey key;
+  if (int e = KeyOf(ino, &key)) return e;
+  if (!name.starts_with("user.")) return ENOTSUP;
+  if (key.kind != NodeKind::kDocument) return EPERM;
+  if (name.starts_with(kCairnXattrPrefix)) return EPERM;  // read-only, computed
+  Result<client::DocInfo> d = client_->Stat(key.collection, key.id);
+  if (!d.ok()) return ErrnoOf(d.status());
+  std::map<std::string, std::string> x = d->xattrs;
+  const bool exists = x.count(name) != 0;
+  if ((flags & XATTR_CREATE) != 0 && exists) return EEXIST;
+  if ((flags & XATTR_REPLACE) != 0 && !exists) return ENODATA;
+  x[name] = value;
+  client::WriteOptions w;
+  w.xattrs = std::move(x);
+  Attr a;
+  return ChangeMetadata(ino, w, &a);
+}
+
+int Fs::RemoveXattr(InodeId ino, const std::string& name) {
+  NodeKey key;
+  if (int e = KeyOf(ino, &key)) return e;
+  if (!name.starts_with("user.")) return ENOTSUP;
+  if (key.kind != NodeKind::kDocument) return ENODATA;
+  if (name.starts_with(kCairnXattrPrefix)) return EPERM;
+  Result<client::DocInfo> d = client_->Stat(key.collection, key.id);
+  if (!d.ok()) return ErrnoOf(d.status());
+  std::map<std::string, std::string> x = d->xattrs;
+  if (x.erase(name) == 0) return ENODATA;
+  client::WriteOptions w;
+  w.xattrs = std::move(x);
+  Attr a;
+  return ChangeMetadata(ino, w, &a);
+}
+
+}  // namespace cairn::fsd
