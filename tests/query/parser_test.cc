@@ -283,3 +283,22 @@ TEST(QueryParser, Limits) {
 
 }  // namespace
 }  // namespace cairn::query
+
+namespace cairn::query {
+namespace {
+
+// The examples of docs/query-language.md, "Errors", verbatim.
+TEST(QueryParser, DocumentedErrorExamples) {
+  EXPECT_EQ(Parse("status == \"paid\" && || total > 1").status().message(),
+            "at column 21: expected a field path, '(' or '!', found '|'");
+  EXPECT_EQ(Parse("total >= ?limit=5").status().message(),
+            "at column 10: expected a JSON value, found '?'");
+  EXPECT_EQ(
+      Parse("name == \"J\\qx\"").status().message(),
+      "at column 12: expected an escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX), found 'qx'");
+  EXPECT_EQ(Parse("?limit=0").status().message(),
+            "at column 8: limit must be between 1 and 1000000");
+}
+
+}  // namespace
+}  // namespace cairn::query
