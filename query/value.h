@@ -87,8 +87,15 @@ class Value {
 int Compare(const Value& a, const Value& b);
 inline bool operator==(const Value& a, const Value& b) { return Compare(a, b) == 0; }
 
-// Appends `s` as a JSON string literal (quotes, escapes) to `out`.
+// Appends `s` as a JSON string literal (quotes, escapes) to `out`. A byte
+// that does not start a valid UTF-8 sequence becomes \ufffd, so the output is
+// always valid JSON (document ids may be any bytes).
 void AppendJsonString(std::string_view s, std::string* out);
+
+// Length of the valid UTF-8 sequence of 2 to 4 bytes at the start of `s`, or 0
+// when `s` does not start with one (overlong forms, surrogates and code points
+// above U+10FFFF are invalid). ASCII bytes are not sequences: 0.
+size_t Utf8SequenceLength(std::string_view s);
 // Appends a finite double in the shortest form that reads back the same.
 void AppendJsonDouble(double d, std::string* out);
 

@@ -217,6 +217,9 @@ TEST(QueryProjection, WholeDocumentWithIdFirst) {
   EXPECT_EQ(ProjectText("", R"({"b": 1, "_id": "own", "a": [1, {"x": null}]})"),
             R"({"_id":"k","b":1,"a":[1,{"x":null}]})");
   EXPECT_EQ(ProjectText("", "{}", "a\"b"), R"({"_id":"a\"b"})");
+  // An id is any bytes: what is not UTF-8 becomes U+FFFD, the output stays JSON.
+  EXPECT_EQ(ProjectText("", "{}", "\xff\xc3\xa9\xc3"), "{\"_id\":\"\\ufffd\xc3\xa9\\ufffd\"}");
+  EXPECT_TRUE(Match("_id == \"\u00e9\"", "{}", "\xc3\xa9"));
 }
 
 TEST(QueryProjection, Fields) {

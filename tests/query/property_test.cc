@@ -320,10 +320,8 @@ TEST(QueryProperty, EveryPredicateAgreesWithOracle) {
       ASSERT_TRUE(q.ok()) << text;
       for (const auto& [id, body] : docs) {
         const bool got = doc.Load(id, body) && Matches(q->filter, doc);
-        const bool want = [&] {
-          const oracle::Doc od = oracle::MakeDoc(id, body);
-          return od.json.has_value() && oracle::Eval(q->filter, od);
-        }();
+        const oracle::Doc od = oracle::MakeDoc(id, body);
+        const bool want = od.json.has_value() && oracle::Eval(q->filter, od);
         ASSERT_EQ(got, want) << test::SeedTrace(seed) << " query " << text << " doc " << body;
       }
     }
