@@ -350,6 +350,11 @@ void OpRemovexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   fuse_reply_err(req, FsOf(req).RemoveXattr(Ino(ino), name));
 }
 
+// Links, symbolic links and device nodes do not exist in the layout.
+void OpSymlink(fuse_req_t req, const char*, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
+void OpLink(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
+void OpMknod(fuse_req_t req, fuse_ino_t, const char*, mode_t, dev_t) { fuse_reply_err(req, EPERM); }
+
 fuse_lowlevel_ops MakeOps() {
   fuse_lowlevel_ops ops;
   std::memset(&ops, 0, sizeof(ops));
@@ -380,6 +385,9 @@ fuse_lowlevel_ops MakeOps() {
   ops.getxattr = OpGetxattr;
   ops.listxattr = OpListxattr;
   ops.removexattr = OpRemovexattr;
+  ops.symlink = OpSymlink;
+  ops.link = OpLink;
+  ops.mknod = OpMknod;
   return ops;
 }
 
