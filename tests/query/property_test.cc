@@ -138,10 +138,14 @@ class Gen {
       switch (U(3)) {
         case 0:
           return "!(" + Filter(depth - 1) + ")";
-        case 1:
-          return "(" + Filter(depth - 1) + " && " + Filter(depth - 1) + ")";
-        default:
-          return "(" + Filter(depth - 1) + " || " + Filter(depth - 1) + ")";
+        default: {
+          // Operands of + are unsequenced: draw in a fixed order so that a
+          // seed means the same queries under every compiler.
+          const char* op = OneIn(2) ? " && " : " || ";
+          const std::string left = Filter(depth - 1);
+          const std::string right = Filter(depth - 1);
+          return "(" + left + op + right + ")";
+        }
       }
     }
     static const char* kOps[] = {"==", "!=", "<", "<=", ">", ">="};
@@ -161,8 +165,10 @@ class Gen {
       }
       case 3:
         return path + " contains " + Literal();
-      default:
-        return path + " " + kOps[U(6)] + " " + Literal();
+      default: {
+        const char* op = kOps[U(6)];
+        return path + " " + op + " " + Literal();
+      }
     }
   }
 
@@ -173,8 +179,10 @@ class Gen {
     if (OneIn(2)) {
       std::string s = "sort=";
       const uint64_t n = 1 + U(3);
-      for (uint64_t i = 0; i < n; ++i)
-        s += (i ? "," : "") + std::string(OneIn(2) ? "-" : "") + PathText();
+      for (uint64_t i = 0; i < n; ++i) {
+        const char* dir = OneIn(2) ? "-" : "";
+        s += (i ? "," : "") + std::string(dir) + PathText();
+      }
       opts.push_back(s);
     }
     if (OneIn(3)) {
