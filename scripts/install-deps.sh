@@ -9,6 +9,8 @@ PACKAGES=(
   # libraries
   libxxhash-dev libzstd-dev libssl-dev libcurl4-openssl-dev nlohmann-json3-dev
   libthrift-dev thrift-compiler
+  # the query evaluator (query/)
+  libsimdjson-dev
   # sd_notify readiness of the daemons
   libsystemd-dev
   # the Python example client (run with /usr/bin/python3)
@@ -17,6 +19,8 @@ PACKAGES=(
   etcd-server etcd-client
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # libFuzzer for the query parser fuzzer (clang's -fsanitize=fuzzer)
+  libclang-rt-14-dev
 )
 
 missing=()
