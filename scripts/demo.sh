@@ -8,8 +8,10 @@
 # metaserver (store = etcd, 3 initial nodes), 3 chunk servers with 4 disk
 # directories each, all with certificates made on the spot, then loads the
 # sample e-commerce data set (customers, products, orders) with
-# cairn-sample-data. Everything lives in one state directory; the PIDs it
-# started are in $STATE/pids and `stop` kills those and nothing else.
+# cairn-sample-data, and mounts the cluster as a file system with cairn-fsd
+# (at $STATE/mnt, or $CAIRN_MOUNT). Everything lives in one state directory;
+# the PIDs it started are in $STATE/pids and `stop` kills those and nothing
+# else (fsd first: it unmounts; a mount left behind is unmounted lazily).
 #
 # Environment:
 #   CAIRN_DEMO_DIR        state directory (default /tmp/cairn-demo)
@@ -19,6 +21,8 @@
 #                         chunk servers +1..+3, etcd client +10, peer +11
 #   CAIRN_DEMO_CUSTOMERS, CAIRN_DEMO_PRODUCTS, CAIRN_DEMO_ORDERS
 #                         data set size (default 2000, 500, 8000)
+#   CAIRN_MOUNT           where to mount the cluster (default $STATE/mnt;
+#                         e.g. /mnt/cairn)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -38,6 +42,8 @@ METASERVER_BIN=$BUILD/metaserver/cairn-metaserver
 CHUNKSERVER_BIN=$BUILD/chunkserver/cairn-chunkserver
 CAIRN_BIN=$BUILD/client/cairn
 SAMPLE_BIN=$BUILD/tools/sample_data/cairn-sample-data
+FSD_BIN=$BUILD/fsd/cairn-fsd
+MNT=${CAIRN_MOUNT:-$STATE/mnt}
 ETCD_BIN=${CAIRN_ETCD_BIN:-/usr/bin/etcd}
 ETCDCTL_BIN=/usr/bin/etcdctl
 
@@ -71,11 +77,25 @@ running_names() {
   done
 }
 
+# True when $1 is a mount point now (also a dead FUSE mount).
+is_mounted() { awk -v p="$1" '$5 == p { found = 1 } END { exit !found }' /proc/self/mountinfo; }
+
+# Unmounts the demo's mount if one is left (fsd killed): -u, then lazily.
+unmount_left() {
+  local m
+  m=$(cat "$STATE/mountpoint" 2>/dev/null || true)
+  [ -n "$m" ] || return 0
+  if is_mounted "$m"; then
+    fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || true
+  fi
+}
+
 stop_all() {
   local f pid st name waited
-  [ -d "$STATE/pids" ] || { say "demo.sh: nothing to stop in $STATE"; return 0; }
-  # Chunk servers first, then the metaserver, then etcd.
-  for name in cs1 cs2 cs3 cs4 metaserver etcd; do
+  [ -d "$STATE/pids" ] || { say "demo.sh: nothing to stop in $STATE"; unmount_left; return 0; }
+  # The file system first (SIGTERM uploads open files and unmounts), then
+  # the chunk servers, the metaserver, etcd.
+  for name in fsd cs1 cs2 cs3 cs4 metaserver etcd; do
     f=$STATE/pids/$name
     [ -e "$f" ] || continue
     if alive "$f"; then
@@ -98,6 +118,7 @@ stop_all() {
     if alive "$f"; then read -r pid st <"$f"; kill -KILL "$pid" 2>/dev/null || true; fi
     rm -f "$f"
   done
+  unmount_left
   say "demo stopped (logs and data kept in $STATE; the next start wipes them)"
 }
 
@@ -124,6 +145,10 @@ if [ -n "$(running_names)" ]; then
   say "Stop it first: bash scripts/demo.sh stop"
   exit 1
 fi
+# A mount left by a killed fsd must go before anything is wiped (a removal
+# through a live mount would delete documents).
+unmount_left
+if is_mounted "$STATE/mnt"; then die "$STATE/mnt is still mounted; fusermount3 -uz $STATE/mnt"; fi
 # Wipe a previous demo's state, but only a directory this script made.
 if [ -n "$(ls -A "$STATE" | grep -v '^\.lock$' || true)" ]; then
   # (the earlier raidlib-only demo left just disk0..disk3 here: also ours)
@@ -140,9 +165,9 @@ if [ "${CAIRN_DEMO_SKIP_BUILD:-0}" != 1 ]; then
   bash scripts/install-deps.sh
   say "== building (Release, in $BUILD)"
   cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCAIRN_BUILD_BENCH=OFF >/dev/null
-  cmake --build "$BUILD" --target cairn-metaserver cairn-chunkserver cairn cairn-sample-data
+  cmake --build "$BUILD" --target cairn-metaserver cairn-chunkserver cairn cairn-sample-data cairn-fsd
 fi
-for b in "$METASERVER_BIN" "$CHUNKSERVER_BIN" "$CAIRN_BIN" "$SAMPLE_BIN" "$ETCD_BIN" "$ETCDCTL_BIN"; do
+for b in "$METASERVER_BIN" "$CHUNKSERVER_BIN" "$CAIRN_BIN" "$SAMPLE_BIN" "$FSD_BIN" "$ETCD_BIN" "$ETCDCTL_BIN"; do
   [ -x "$b" ] || die "missing $b (build it, or run scripts/install-deps.sh for etcd)"
 done
 
@@ -296,6 +321,16 @@ say "== loading the sample data set ($CUSTOMERS customers, $PRODUCTS products, $
 "$SAMPLE_BIN" --metaservers "127.0.0.1:$MS_PORT" --ca "$PKI/ca/ca.crt" \
   --cert "$PKI/demo.crt" --key "$PKI/demo.key" \
   --customers "$CUSTOMERS" --products "$PRODUCTS" --orders "$ORDERS"
+
+# ---- the mounted file system
+say "== cairn-fsd: mounting the cluster at $MNT"
+mkdir -p "$STATE/fsd" "$MNT"
+echo "$MNT" >"$STATE/mountpoint"
+rm -f "$STATE/fsd/ready"
+setsid "$FSD_BIN" --config "$STATE/client.conf" -f --ready-file "$STATE/fsd/ready" \
+  -o default_permissions "$MNT" </dev/null >"$STATE/fsd/fsd.log" 2>&1 9>&- &
+record_pid fsd $!
+wait_ready fsd "$STATE/fsd"
 trap - EXIT INT TERM
 
 C="$CAIRN_BIN --config $STATE/client.conf"
@@ -307,6 +342,7 @@ The Cairn demo cluster is running (state, logs and data in $STATE):
   etcd        https://127.0.0.1:$ETCD_PORT   (log $STATE/etcd/etcd.log)
   metaserver  127.0.0.1:$MS_PORT             (log $STATE/metaserver/metaserver.log)
   chunk servers 127.0.0.1:$((PORT_BASE + 1))-$((PORT_BASE + NODES)), 4 disk directories each ($STATE/cs*/disk*)
+  cairn-fsd   the cluster mounted at $MNT (log $STATE/fsd/fsd.log)
 
 Try:
   $C status
@@ -320,9 +356,17 @@ Try:
   $C rm products p-hello-2
   $CAIRN_BIN --help
 
+The same data as files (cairn-fsd):
+  ls $MNT
+  cat $MNT/.status
+  ls $MNT/orders | head
+  jq . $MNT/orders/o0000042
+  grep -l '"FR"' $MNT/customers/* | head
+  python3 -c 'import os,sys; print(os.getxattr(sys.argv[1], "user.cairn.replicas").decode())' $MNT/orders/o0000042
+  mkdir $MNT/notes && echo hello > $MNT/notes/first && cat $MNT/notes/first
+  cp /etc/os-release $MNT/notes/ && ls -l $MNT/notes
+
 To see a disk fail and the data survive: remove $STATE/cs1/disk2 and read again.
-The mounted file system (cairn-fsd) comes with a later issue; it is not part of
-this demo yet.
 
 Stop everything this demo started:
   $STOP
