@@ -13,12 +13,16 @@ PACKAGES=(
   libsimdjson-dev
   # sd_notify readiness of the daemons
   libsystemd-dev
+  # cairn-fsd, the mounted file system (libfuse3 low-level API, fusermount3)
+  libfuse3-dev fuse3
   # the Python example client (run with /usr/bin/python3)
   python3-thrift python3-xxhash
   # the metaserver's consistent store (tests start a private etcd on loopback)
   etcd-server etcd-client
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # tools the cairn-fsd tests run on the mount (tests/fsd/tools_test.cc)
+  rsync jq
   # libFuzzer for the query parser fuzzer (clang's -fsanitize=fuzzer)
   libclang-rt-14-dev
 )
