@@ -38,6 +38,15 @@ class Parser {
  public:
   Parser(std::string_view text, const ParseLimits& limits) : t_(text), limits_(limits) {}
 
+  Result<Value> ParseSingleValue() {
+    SkipSpace();
+    auto v = ParseLiteral();
+    if (!v.ok()) return v.status();
+    SkipSpace();
+    if (!AtEnd()) return Expected("the end of the value");
+    return v;
+  }
+
   Result<Query> ParseQuery() {
     Query q;
     SkipSpace();
@@ -593,6 +602,15 @@ Result<Query> Parse(std::string_view text, const ParseLimits& limits) {
                             " bytes");
   }
   return Parser(text, limits).ParseQuery();
+}
+
+Result<Value> ParseValue(std::string_view text, const ParseLimits& limits) {
+  if (text.size() > limits.max_query_bytes) {
+    return Status::TooLarge("at column " + std::to_string(limits.max_query_bytes + 1) +
+                            ": value longer than " + std::to_string(limits.max_query_bytes) +
+                            " bytes");
+  }
+  return Parser(text, limits).ParseSingleValue();
 }
 
 }  // namespace cairn::query

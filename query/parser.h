@@ -31,4 +31,9 @@ struct ParseLimits {
 
 Result<Query> Parse(std::string_view text, const ParseLimits& limits = ParseLimits());
 
+// One JSON value (RFC 8259, surrounding whitespace allowed), as the literals
+// of a query: integers stay int64/uint64, other numbers are doubles. Bounded
+// by limits.max_query_bytes and limits.max_depth; errors as Parse's.
+Result<Value> ParseValue(std::string_view text, const ParseLimits& limits = ParseLimits());
+
 }  // namespace cairn::query

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 
+#include <limits>
+
 #include "common/assert.h"
+#include "query/parser.h"
 
 namespace cairn::query {
 
@@ -87,6 +90,40 @@ std::vector<Row> MergeSorted(std::vector<std::vector<Row>> runs, const RowOrder&
     if (++c.pos < runs[c.run].size()) {
       heap.push_back(c);
       std::push_heap(heap.begin(), heap.end(), worse);
+    }
+  }
+  return out;
+}
+
+std::string EncodeSortKeys(const std::vector<std::optional<Value>>& keys) {
+  std::string out = "[";
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.push_back('[');
+    if (keys[i].has_value()) keys[i]->AppendJson(&out);
+    out.push_back(']');
+  }
+  out.push_back(']');
+  return out;
+}
+
+Result<std::vector<std::optional<Value>>> DecodeSortKeys(std::string_view text) {
+  // Keys come from documents, which may nest deeper than a query may.
+  ParseLimits roomy;
+  roomy.max_query_bytes = std::numeric_limits<size_t>::max();
+  roomy.max_depth = 4096;
+  auto v = ParseValue(text, roomy);
+  if (!v.ok()) return v.status().WithContext("sort keys");
+  if (v->type() != TypeClass::kArray) return Status::InvalidArgument("sort keys: not an array");
+  std::vector<std::optional<Value>> out;
+  for (const Value& k : v->array()) {
+    if (k.type() != TypeClass::kArray || k.array().size() > 1) {
+      return Status::InvalidArgument("sort keys: an entry is not [] or [value]");
+    }
+    if (k.array().empty()) {
+      out.emplace_back(std::nullopt);
+    } else {
+      out.emplace_back(k.array()[0]);
     }
   }
   return out;

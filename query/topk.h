@@ -11,8 +11,10 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "common/status.h"
 #include "query/ast.h"
 #include "query/value.h"
 
@@ -59,6 +61,14 @@ class TopK {
   std::optional<uint64_t> limit_;
   std::vector<Row> rows_;  // a max-heap by order_ while limited, else unsorted
 };
+
+// A row's sort keys as text, for the wire between a chunk server and
+// libcairn: a JSON array with one entry per key, `[v]` for a value and `[]`
+// for a missing one. Numbers keep their representation (int, uint, double),
+// so DecodeSortKeys(EncodeSortKeys(k)) orders exactly like k.
+std::string EncodeSortKeys(const std::vector<std::optional<Value>>& keys);
+// InvalidArgument when `text` is not such an array.
+Result<std::vector<std::optional<Value>>> DecodeSortKeys(std::string_view text);
 
 // Merges runs each sorted by `order` into one sorted run of at most `limit`
 // rows.

@@ -304,3 +304,48 @@ TEST(QueryTopK, MergeRunsWithLimit) {
 
 }  // namespace
 }  // namespace cairn::query
+
+namespace cairn::query {
+namespace {
+
+TEST(QuerySortKeyCodec, RoundTripKeepsOrderAndRepresentation) {
+  const std::vector<std::optional<Value>> keys = {
+      std::nullopt,
+      Value::Null(),
+      Value::Int(-3),
+      Value::Double(-0.0),
+      Value::Double(0.1),
+      Value::Double(2.0),
+      Value::Num(Number::Uint(UINT64_MAX)),
+      Value::Str("a\"\\\n\xc3\xa9"),
+      Value::Arr({Value::Bool(true), Value::Arr({})}),
+      Value::Obj({{"b", Value::Int(1)}, {"a", Value::Null()}}),
+  };
+  const std::string text = EncodeSortKeys(keys);
+  EXPECT_EQ(text.substr(0, 24), "[[],[null],[-3],[-0.0],[");
+  auto back = DecodeSortKeys(text);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_EQ(back->size(), keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    ASSERT_EQ(back.value()[i].has_value(), keys[i].has_value()) << i;
+    if (!keys[i].has_value()) continue;
+    EXPECT_EQ(Compare(*back.value()[i], *keys[i]), 0) << i;
+    EXPECT_EQ(back.value()[i]->ToJson(), keys[i]->ToJson()) << i;
+  }
+  EXPECT_EQ(EncodeSortKeys({}), "[]");
+  EXPECT_TRUE(DecodeSortKeys("[]")->empty());
+  // Deeper than a query may nest: keys come from documents.
+  const std::string deep = "[[" + std::string(500, '[') + std::string(500, ']') + "]]";
+  EXPECT_TRUE(DecodeSortKeys(deep).ok());
+}
+
+TEST(QuerySortKeyCodec, RejectsMalformed) {
+  for (const char* bad : {"", "[", "{}", "[1]", "[[1,2]]", "[[]] x", "[[nul]]"}) {
+    auto r = DecodeSortKeys(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace cairn::query

@@ -17,6 +17,7 @@
 #include "query/evaluator.h"
 #include "query/index_plan.h"
 #include "query/parser.h"
+#include "query/topk.h"
 
 namespace {
 
@@ -38,6 +39,18 @@ constexpr std::string_view kDocs[] = {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
+
+  // The same bytes as one JSON value, and as encoded sort keys.
+  if (auto v = ParseValue(text); v.ok()) {
+    const std::string json = v->ToJson();
+    auto back = ParseValue(json, ParseLimits{.max_query_bytes = 64 << 20, .max_depth = 1000});
+    CAIRN_CHECK(back.ok() && back->ToJson() == json) << json;
+  }
+  if (auto keys = DecodeSortKeys(text); keys.ok()) {
+    auto again = DecodeSortKeys(EncodeSortKeys(*keys));
+    CAIRN_CHECK(again.ok() && again->size() == keys->size());
+  }
+
   auto q = Parse(text);
   if (!q.ok()) {
     const std::string& m = q.status().message();

@@ -302,3 +302,21 @@ TEST(QueryParser, DocumentedErrorExamples) {
 
 }  // namespace
 }  // namespace cairn::query
+
+namespace cairn::query {
+namespace {
+
+TEST(QueryParseValue, OneJsonValue) {
+  EXPECT_EQ(ParseValue(" {\"b\": [1, 2.5, \"x\"], \"a\": null} ")->ToJson(),
+            R"({"a":null,"b":[1,2.5,"x"]})");
+  EXPECT_EQ(ParseValue("18446744073709551615")->number().kind, Number::Kind::kUint);
+  EXPECT_EQ(ParseValue("1.0")->number().kind, Number::Kind::kDouble);
+  EXPECT_EQ(ParseValue("1 2").status().message(),
+            "at column 3: expected the end of the value, found '2'");
+  EXPECT_EQ(ParseValue("").status().message(),
+            "at column 1: expected a JSON value, found the end of the query");
+  EXPECT_EQ(ParseValue(std::string(65, '[')).status().code(), StatusCode::kTooLarge);
+}
+
+}  // namespace
+}  // namespace cairn::query
