@@ -30,28 +30,6 @@ int64_t NowNanos() { return RealClock().WallNanos(); }
 
 }  // namespace
 
-// An open file. Specials hold their content; documents a pinned version
-// (readers) or a write buffer over a base version (writers).
-struct Fs::Handle {
-  InodeId ino;
-  NodeKind kind = NodeKind::kDocument;
-  Mutex mu;  // one operation on this handle at a time (held during its RPCs)
-  std::string content GUARDED_BY(mu);  // specials
-  bool writable = false;
-  uint32_t block_bytes GUARDED_BY(mu) = 0;
-  client::DocInfo info GUARDED_BY(mu);  // version read, or the writer's base
-  int64_t version GUARDED_BY(mu) = 0;   // == info.version; 0 = none (new)
-  uint64_t size GUARDED_BY(mu) = 0;     // readers
-  uint64_t last_read_end GUARDED_BY(mu) = 0;
-  // Writers.
-  std::unique_ptr<FileBuffer> buf GUARDED_BY(mu);
-  bool force_commit GUARDED_BY(mu) = false;  // opened with O_TRUNC: commit even if unwritten
-  std::unique_ptr<client::BlockUpload> upload GUARDED_BY(mu);
-  std::set<uint64_t> sent GUARDED_BY(mu);  // blocks in `upload`, unchanged since sent
-  uint64_t last_write_end GUARDED_BY(mu) = 0;
-  uint64_t stream_next GUARDED_BY(mu) = 0;  // next block the sequential streamer looks at
-};
-
 struct Fs::DirHandle {
   NodeKey key;
   Mutex mu;
@@ -1073,40 +1051,42 @@ int Fs::OpenDir(InodeId ino, uint64_t* dh) {
   NodeKey key;
   if (int e = KeyOf(ino, &key)) return e;
   if (!key.is_dir()) return ENOTDIR;
+  std::vector<DirEntry> entries;
+  bool done = false;
+  auto add = [&](std::string name, NodeKey k, uint32_t type, bool dot) {
+    DirEntry e;
+    e.name = std::move(name);
+    e.key = std::move(k);
+    e.attr.mode = type;
+    e.dot = dot;
+    entries.push_back(std::move(e));
+  };
+  add(".", key, S_IFDIR, true);
+  add("..", NodeKey{}, S_IFDIR, true);
+  if (key.kind == NodeKind::kRoot) {
+    add(std::string(kStatusName), NodeKey{NodeKind::kStatus, "", ""}, S_IFREG, false);
+    Result<std::vector<client::CollectionStatus>> cols = client_->ListCollections();
+    if (!cols.ok()) return ErrnoOf(cols.status());
+    std::vector<std::string> names;
+    for (const auto& c : *cols) names.push_back(c.name);
+    std::sort(names.begin(), names.end());
+    for (const std::string& n : names) {
+      add(n, NodeKey{NodeKind::kCollection, n, ""}, S_IFDIR, false);
+    }
+    done = true;
+  } else if (key.kind == NodeKind::kCollection) {
+    if (int e = CollectionExists(key.collection)) return e;
+    add(std::string(kIndexesName), NodeKey{NodeKind::kIndexes, key.collection, ""}, S_IFREG, false);
+    add(std::string(kQueryName), NodeKey{NodeKind::kQueryDir, key.collection, ""}, S_IFDIR, false);
+  } else {
+    done = true;
+  }
   auto d = std::make_shared<DirHandle>();
   d->key = key;
   {
     MutexLock lock(&d->mu);
-    auto add = [&](std::string name, NodeKey k, uint32_t type, bool dot) {
-      DirEntry e;
-      e.name = std::move(name);
-      e.key = std::move(k);
-      e.attr.mode = type;
-      e.dot = dot;
-      d->entries.push_back(std::move(e));
-    };
-    add(".", key, S_IFDIR, true);
-    add("..", NodeKey{}, S_IFDIR, true);
-    if (key.kind == NodeKind::kRoot) {
-      add(std::string(kStatusName), NodeKey{NodeKind::kStatus, "", ""}, S_IFREG, false);
-      Result<std::vector<client::CollectionStatus>> cols = client_->ListCollections();
-      if (!cols.ok()) return ErrnoOf(cols.status());
-      std::vector<std::string> names;
-      for (const auto& c : *cols) names.push_back(c.name);
-      std::sort(names.begin(), names.end());
-      for (const std::string& n : names) {
-        add(n, NodeKey{NodeKind::kCollection, n, ""}, S_IFDIR, false);
-      }
-      d->done = true;
-    } else if (key.kind == NodeKind::kCollection) {
-      if (int e = CollectionExists(key.collection)) return e;
-      add(std::string(kIndexesName), NodeKey{NodeKind::kIndexes, key.collection, ""}, S_IFREG,
-          false);
-      add(std::string(kQueryName), NodeKey{NodeKind::kQueryDir, key.collection, ""}, S_IFDIR,
-          false);
-    } else {
-      d->done = true;
-    }
+    d->entries = std::move(entries);
+    d->done = done;
   }
   MutexLock lock(&mu_);
   *dh = next_fh_++;

@@ -153,7 +153,27 @@ class Fs {
   // Commits every dirty handle (unmount); returns how many failed.
   int CommitAll();
 
-  struct Handle;
+  // An open file. Specials hold their content; documents a pinned version
+  // (readers) or a write buffer over a base version (writers).
+  struct Handle {
+    InodeId ino;
+    NodeKind kind = NodeKind::kDocument;
+    Mutex mu;  // one operation on this handle at a time (held during its RPCs)
+    std::string content GUARDED_BY(mu);  // specials
+    bool writable = false;
+    uint32_t block_bytes GUARDED_BY(mu) = 0;
+    client::DocInfo info GUARDED_BY(mu);  // version read, or the writer's base
+    int64_t version GUARDED_BY(mu) = 0;   // == info.version; 0 = none (new)
+    uint64_t size GUARDED_BY(mu) = 0;     // readers
+    uint64_t last_read_end GUARDED_BY(mu) = 0;
+    // Writers.
+    std::unique_ptr<FileBuffer> buf GUARDED_BY(mu);
+    bool force_commit GUARDED_BY(mu) = false;  // opened with O_TRUNC: commit even if unwritten
+    std::unique_ptr<client::BlockUpload> upload GUARDED_BY(mu);
+    std::set<uint64_t> sent GUARDED_BY(mu);  // blocks in `upload`, unchanged since sent
+    uint64_t last_write_end GUARDED_BY(mu) = 0;
+    uint64_t stream_next GUARDED_BY(mu) = 0;  // next block the sequential streamer looks at
+  };
   struct DirHandle;
 
  private:
@@ -176,12 +196,12 @@ class Fs {
 
   // Write path (handle mutex held).
   int OpenWriter(InodeId ino, const client::DocInfo& info, bool truncate, OpenOut* out);
-  Status FillBlocks(Handle& h, const std::vector<uint64_t>& blocks);
-  Status StreamFullBlocks(Handle& h, uint64_t written_end);
-  Status Commit(Handle& h, const char* why);
-  int CommitLogged(Handle& h, const char* why);
+  Status FillBlocks(Handle& h, const std::vector<uint64_t>& blocks) REQUIRES(h.mu);
+  Status StreamFullBlocks(Handle& h, uint64_t written_end) REQUIRES(h.mu);
+  Status Commit(Handle& h, const char* why) REQUIRES(h.mu);
+  int CommitLogged(Handle& h, const char* why) REQUIRES(h.mu);
   // Read path.
-  Result<std::shared_ptr<const std::string>> ReaderBlock(Handle& h, uint64_t k);
+  Result<std::shared_ptr<const std::string>> ReaderBlock(Handle& h, uint64_t k) REQUIRES(h.mu);
   void Prefetch(const NodeKey& key, int64_t version, uint32_t block_bytes, uint64_t size,
                 uint64_t from_block);
   void PrefetchLoop();
