@@ -694,7 +694,8 @@ int Fs::Read(InodeId, uint64_t fh, uint64_t offset, uint64_t size, std::string* 
     Result<std::shared_ptr<const std::string>> b = ReaderBlock(*h, k);
     if (!b.ok()) {
       LOG_WARN(log_) << "read: " << b.status().ToString();
-      return ErrnoOf(b.status());
+      // Deleted by another client while open here.
+      return b.status().code() == StatusCode::kNotFound ? ESTALE : ErrnoOf(b.status());
     }
     const uint64_t in = pos - k * h->block_bytes;
     if (in >= (*b)->size()) break;
@@ -868,12 +869,14 @@ Status Fs::Commit(Handle& h, const char* why) {
 }
 
 int Fs::CommitLogged(Handle& h, const char* why) {
-  Status s = Commit(h, why);
+  Status s = Commit(h, why);  // logs the failure
   if (s.ok()) return 0;
-  // A keeping commit that lost a race with another writer.
-  return s.code() == StatusCode::kVersionMismatch ? ESTALE
-         : ErrnoOf(s) == ENOENT                   ? EIO
-                                                  : ErrnoOf(s);
+  // A failed upload is EIO for close and fsync (the buffer stays dirty: the
+  // next flush, fsync or the release tries again), except for the two
+  // errors a writer can act on.
+  if (s.code() == StatusCode::kTooLarge) return EFBIG;
+  if (s.code() == StatusCode::kNoSpace) return ENOSPC;
+  return EIO;
 }
 
 int Fs::Flush(InodeId, uint64_t fh) {

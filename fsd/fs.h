@@ -15,7 +15,11 @@
 //   readers never see a torn document. Two writers of one file: the last
 //   commit wins. A writer that keeps blocks of the version it opened (it did
 //   not truncate) commits with that version expected; if someone else
-//   committed meanwhile its commit fails (ESTALE, logged) instead of mixing.
+//   committed meanwhile its commit fails (EIO, logged) instead of mixing.
+// - A failed upload: close (flush) and fsync answer EIO (EFBIG over the
+//   size limit, ENOSPC when the cluster is full) and log the document and
+//   the cause; the buffer stays dirty, so a later flush/fsync or the release
+//   tries again. Nothing is dropped in silence.
 // - Sequential writers send full blocks while writing (BlockUpload), so
 //   close sends only the tail; an unchanged block of a large document is
 //   kept by reference, so a small change uploads only the blocks it touched.
