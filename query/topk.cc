@@ -42,14 +42,17 @@ bool TopK::Admits(const Row& candidate) const {
 
 void TopK::Offer(Row row) {
   if (!limit_.has_value()) {
+    json_bytes_ += row.json.size();
     rows_.push_back(std::move(row));
     return;
   }
   if (!Admits(row)) return;
   if (rows_.size() == *limit_) {
     std::pop_heap(rows_.begin(), rows_.end(), order_);
+    json_bytes_ -= rows_.back().json.size();
     rows_.pop_back();
   }
+  json_bytes_ += row.json.size();
   rows_.push_back(std::move(row));
   std::push_heap(rows_.begin(), rows_.end(), order_);
 }
@@ -57,6 +60,7 @@ void TopK::Offer(Row row) {
 std::vector<Row> TopK::Take() {
   std::vector<Row> out = std::move(rows_);
   rows_.clear();
+  json_bytes_ = 0;
   std::sort(out.begin(), out.end(), order_);
   return out;
 }

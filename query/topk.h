@@ -52,6 +52,9 @@ class TopK {
   bool Admits(const Row& candidate) const;
   void Offer(Row row);
   size_t size() const { return rows_.size(); }
+  // Bytes of projected JSON held now: what the scan checks against its
+  // result-size limit.
+  size_t json_bytes() const { return json_bytes_; }
 
   // The kept rows, sorted by the order. Leaves the TopK empty.
   std::vector<Row> Take();
@@ -60,6 +63,7 @@ class TopK {
   RowOrder order_;
   std::optional<uint64_t> limit_;
   std::vector<Row> rows_;  // a max-heap by order_ while limited, else unsorted
+  size_t json_bytes_ = 0;
 };
 
 // A row's sort keys as text, for the wire between a chunk server and

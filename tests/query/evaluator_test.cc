@@ -290,6 +290,17 @@ TEST(QueryTopK, OrderMissingFirstDescendingAndIdTieBreak) {
   EXPECT_FALSE(top.Admits(R("id5", {Value::Int(0)})));  // equal to the worst kept
   EXPECT_TRUE(top.Admits(R("a", {Value::Int(0)})));
   EXPECT_EQ(Ids(top.Take()), (std::vector<std::string>{"id0", "id5"}));
+  EXPECT_EQ(top.size(), 0u);
+
+  // The bytes held follow what is kept.
+  TopK sized(RowOrder(), 2);
+  sized.Offer(Row{"c", {}, "ccc"});
+  sized.Offer(Row{"b", {}, "bb"});
+  EXPECT_EQ(sized.json_bytes(), 5u);
+  sized.Offer(Row{"a", {}, "a"});  // evicts "c"
+  EXPECT_EQ(sized.json_bytes(), 3u);
+  EXPECT_EQ(Ids(sized.Take()), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(sized.json_bytes(), 0u);
 }
 
 TEST(QueryTopK, MergeRunsWithLimit) {
