@@ -323,6 +323,32 @@ Result<std::string> Fs::HiddenIdFor(const std::string& collection, const std::st
   return Status::Internal("no hidden name in partition " + std::to_string(p.value()));
 }
 
+int Fs::HideOpen(const NodeKey& key, InodeId ino) {
+  // Keep the body for the open handles under a hidden id (see fs.h).
+  Result<std::string> hidden = HiddenIdFor(key.collection, key.id, ino);
+  if (!hidden.ok()) return ErrnoOf(hidden.status());
+  client::RenameOptions ro;
+  ro.replace = true;
+  Result<client::DocInfo> r = client_->Rename(key.collection, key.id, *hidden, ro);
+  if (!r.ok()) {
+    if (r.status().code() != StatusCode::kNotFound) {
+      LOG_WARN(log_) << "hiding " << key.collection << "/" << key.id << ": "
+                     << r.status().ToString();
+    }
+    return ErrnoOf(r.status());
+  }
+  inodes_.Repoint(ino, NodeKey{NodeKind::kDocument, key.collection, *hidden});
+  MutexLock lock(&mu_);
+  states_[ino.value()].hidden = true;
+  return 0;
+}
+
+bool Fs::IsOpen(InodeId ino) {
+  MutexLock lock(&mu_);
+  auto it = states_.find(ino.value());
+  return it != states_.end() && it->second.open > 0;
+}
+
 int Fs::Unlink(InodeId parent, const std::string& name) {
   NodeKey pkey;
   if (int e = KeyOf(parent, &pkey)) return e;
@@ -333,30 +359,7 @@ int Fs::Unlink(InodeId parent, const std::string& name) {
   if (Status s = CheckDocumentName(name); !s.ok()) return NameErrno(s);
   NodeKey key{NodeKind::kDocument, pkey.collection, name};
   std::optional<InodeId> ino = inodes_.Find(key);
-  bool open = false;
-  if (ino) {
-    MutexLock lock(&mu_);
-    auto it = states_.find(ino->value());
-    open = it != states_.end() && it->second.open > 0;
-  }
-  if (open) {
-    // Keep the body for the open handles under a hidden id (see fs.h).
-    Result<std::string> hidden = HiddenIdFor(key.collection, key.id, *ino);
-    if (!hidden.ok()) return ErrnoOf(hidden.status());
-    client::RenameOptions ro;
-    ro.replace = true;
-    Result<client::DocInfo> r = client_->Rename(key.collection, key.id, *hidden, ro);
-    if (!r.ok()) {
-      if (r.status().code() != StatusCode::kNotFound) {
-        LOG_WARN(log_) << "unlink (hide): " << r.status().ToString();
-      }
-      return ErrnoOf(r.status());
-    }
-    inodes_.Repoint(*ino, NodeKey{NodeKind::kDocument, key.collection, *hidden});
-    MutexLock lock(&mu_);
-    states_[ino->value()].hidden = true;
-    return 0;
-  }
+  if (ino && IsOpen(*ino)) return HideOpen(key, *ino);
   Status s = client_->Delete(key.collection, key.id);
   if (!s.ok()) {
     if (s.code() != StatusCode::kNotFound) LOG_WARN(log_) << "unlink: " << s.ToString();
@@ -423,6 +426,11 @@ int Fs::Rename(InodeId parent, const std::string& name, InodeId new_parent,
   const NodeKey to{NodeKind::kDocument, p2.collection, new_name};
   if (from == to) return 0;
   const bool replace = (flags & RENAME_NOREPLACE) == 0;
+  // A target some handle holds open keeps its body for that handle, as if
+  // unlinked (its name is then free).
+  if (std::optional<InodeId> target = inodes_.Find(to); replace && target && IsOpen(*target)) {
+    if (int e = HideOpen(to, *target); e != 0 && e != ENOENT) return e;
+  }
   if (from.collection == to.collection) {
     client::RenameOptions ro;
     ro.replace = replace;

@@ -211,6 +211,9 @@ class Fs {
   void PrefetchLoop();
   // Metadata change on a document: commit writers, apply, refresh writers.
   int ChangeMetadata(InodeId ino, const client::WriteOptions& change, Attr* out);
+  // Renames an open document to a hidden id, deleted at its last release.
+  int HideOpen(const NodeKey& key, InodeId ino);
+  bool IsOpen(InodeId ino);
   Result<std::string> HiddenIdFor(const std::string& collection, const std::string& id,
                                   InodeId ino);
   int CopyAcross(const NodeKey& from, const NodeKey& to, bool replace);

@@ -136,6 +136,25 @@ TEST(FsdFailure, UnreachableClusterFailsWithinTheTimeout) {
   if (HasFailure()) ADD_FAILURE() << s.mount->Log();
 }
 
+TEST(FsdFailure, SigtermUploadsAndUnmountsCleanly) {
+  World s;
+  ASSERT_NO_FATAL_FAILURE(Start(&s, {}));
+  const std::string dir = s.mount->path() + "/term";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  {
+    std::ofstream out(dir + "/a");
+    out << "kept";
+  }
+  const int st = s.mount->Terminate();
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st << "\n" << s.mount->Log();
+  EXPECT_FALSE(IsMounted(s.mount->path()));
+  auto c = s.cluster->NewClient();
+  ASSERT_TRUE(c.ok());
+  std::string body;
+  ASSERT_TRUE((*c)->Get("term", "a", client::StringWriter(&body)).ok());
+  EXPECT_EQ(body, "kept");
+}
+
 TEST(FsdFailure, OtherUsersAreHeldToTheStoredModeAndOwner) {
   World s;
   ASSERT_NO_FATAL_FAILURE(Start(&s, {"allow_other", "default_permissions"}));

@@ -88,6 +88,22 @@ class FsdMount {
     if (pid_ > 0) return Status::FailedPrecondition("fsd still running");
     return Launch();
   }
+  // SIGTERM and wait (10 s at most); returns the wait status, -1 if it had
+  // to be killed. Does not unmount: the daemon must have done it.
+  int Terminate() {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, SIGTERM);
+    int st = 0;
+    for (int i = 0; i < 200; ++i) {
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        return st;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    Kill9();
+    return -1;
+  }
   // SIGTERM, then SIGKILL after 10 s; unmounts whatever is left.
   void Stop() {
     if (pid_ > 0) {

@@ -222,6 +222,21 @@ TEST_F(FsdPosix, UnlinkWhileOpenKeepsReading) {
   EXPECT_EQ(Errno(::unlink(P("unl/f").c_str())), ENOENT);
 }
 
+TEST_F(FsdPosix, RenameOverAnOpenFileKeepsItsReaderReading) {
+  MakeCollection("rover");
+  ASSERT_TRUE(WriteFile(P("rover/target"), "old body"));
+  ASSERT_TRUE(WriteFile(P("rover/new"), "new body!"));
+  const int fd = ::open(P("rover/target").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::rename(P("rover/new").c_str(), P("rover/target").c_str()), 0);
+  char buf[32] = {};
+  ASSERT_EQ(::pread(fd, buf, sizeof(buf), 0), 8);
+  EXPECT_EQ(std::string(buf, 8), "old body");
+  ASSERT_EQ(::close(fd), 0);
+  EXPECT_EQ(ReadFile(P("rover/target")), "new body!");
+  EXPECT_EQ(List(P("rover")), (std::set<std::string>{".", "..", ".indexes", ".query", "target"}));
+}
+
 TEST_F(FsdPosix, MkdirRmdir) {
   MakeCollection("dirs");
   EXPECT_EQ(Errno(::mkdir(P("dirs").c_str(), 0755)), EEXIST);
