@@ -30,10 +30,16 @@ int64_t NowNanos() { return RealClock().WallNanos(); }
 
 }  // namespace
 
+// An open directory: a window of its entries. Offsets are positions in the
+// listing; entries before the window were sent and dropped (a big
+// collection is not held whole), and a rewind lists again from the start.
 struct Fs::DirHandle {
   NodeKey key;
+  std::vector<DirEntry> head;  // ".", "..", specials (and the collections of the root)
+  bool head_only = false;      // nothing to page through (root, .query)
   Mutex mu;
-  std::vector<DirEntry> entries GUARDED_BY(mu);
+  std::vector<DirEntry> entries GUARDED_BY(mu);  // offsets first .. first+size-1
+  uint64_t first GUARDED_BY(mu) = 0;
   std::string cursor GUARDED_BY(mu);
   bool done GUARDED_BY(mu) = false;
 };
@@ -1094,6 +1100,8 @@ int Fs::OpenDir(InodeId ino, uint64_t* dh) {
   }
   auto d = std::make_shared<DirHandle>();
   d->key = key;
+  d->head = entries;
+  d->head_only = done;
   {
     MutexLock lock(&d->mu);
     d->entries = std::move(entries);
@@ -1114,7 +1122,13 @@ int Fs::ReadDir(uint64_t dh, uint64_t offset, size_t max_entries, std::vector<Di
     d = it->second;
   }
   MutexLock lock(&d->mu);
-  while (!d->done && d->entries.size() < offset + max_entries) {
+  if (offset < d->first) {  // rewinddir, or a seek back before the window
+    d->entries = d->head;
+    d->first = 0;
+    d->cursor.clear();
+    d->done = d->head_only;
+  }
+  while (!d->done && d->first + d->entries.size() < offset + max_entries) {
     client::ListOptions lo;
     lo.cursor = d->cursor;
     lo.limit = kListPage;
@@ -1134,8 +1148,15 @@ int Fs::ReadDir(uint64_t dh, uint64_t offset, size_t max_entries, std::vector<Di
     d->cursor = page->next_cursor;
     d->done = d->cursor.empty();
   }
-  for (uint64_t i = offset; i < d->entries.size() && out->size() < max_entries; ++i) {
+  for (uint64_t i = offset - d->first; i < d->entries.size() && out->size() < max_entries; ++i) {
     out->push_back(d->entries[i]);
+  }
+  // Drop what was sent long ago: memory stays bounded by a few pages.
+  constexpr uint64_t kKeepBehind = 4 * kListPage;
+  if (offset - d->first > kKeepBehind) {
+    const uint64_t drop = offset - d->first - kKeepBehind;
+    d->entries.erase(d->entries.begin(), d->entries.begin() + static_cast<ptrdiff_t>(drop));
+    d->first += drop;
   }
   // Specials get full attributes for readdirplus.
   for (DirEntry& e : *out) {

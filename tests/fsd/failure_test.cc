@@ -155,6 +155,23 @@ TEST(FsdFailure, SigtermUploadsAndUnmountsCleanly) {
   EXPECT_EQ(body, "kept");
 }
 
+TEST(FsdFailure, FusermountUnmountEndsTheDaemon) {
+  World s;
+  ASSERT_NO_FATAL_FAILURE(Start(&s, {}));
+  auto r = RunCommand({"/usr/bin/fusermount3", "-u", s.mount->path()});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 0) << r->output;
+  int st = -1;
+  for (int i = 0; i < 100; ++i) {
+    if (::waitpid(s.mount->pid(), &st, WNOHANG) == s.mount->pid()) break;
+    st = -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+  s.mount->Forget();
+  EXPECT_FALSE(IsMounted(s.mount->path()));
+}
+
 TEST(FsdFailure, OtherUsersAreHeldToTheStoredModeAndOwner) {
   World s;
   ASSERT_NO_FATAL_FAILURE(Start(&s, {"allow_other", "default_permissions"}));

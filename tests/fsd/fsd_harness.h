@@ -88,6 +88,8 @@ class FsdMount {
     if (pid_ > 0) return Status::FailedPrecondition("fsd still running");
     return Launch();
   }
+  // The daemon was reaped by the caller: no longer ours to stop.
+  void Forget() { pid_ = -1; }
   // SIGTERM and wait (10 s at most); returns the wait status, -1 if it had
   // to be killed. Does not unmount: the daemon must have done it.
   int Terminate() {

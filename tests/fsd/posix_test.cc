@@ -367,14 +367,24 @@ TEST_F(FsdPosix, StatfsReportsCapacityAndNameLimit) {
 
 TEST_F(FsdPosix, LargeCollectionListsInPages) {
   MakeCollection("many");
-  constexpr size_t kDocs = 2500;  // more than two List pages
+  constexpr size_t kDocs = 6500;  // several List pages, more than the handle keeps
   ParallelFor(kDocs, 8, [&](size_t i) {
     auto r = client_->Put("many", "d" + std::to_string(i), "v");
     EXPECT_TRUE(r.ok()) << r.status().ToString();
   });
   const std::set<std::string> names = List(P("many"));
   EXPECT_EQ(names.size(), kDocs + 4);
-  EXPECT_TRUE(names.count("d0") && names.count("d2499"));
+  EXPECT_TRUE(names.count("d0") && names.count("d6499"));
+  // rewinddir lists everything again.
+  DIR* d = ::opendir(P("many").c_str());
+  ASSERT_NE(d, nullptr);
+  size_t first_pass = 0, second_pass = 0;
+  while (::readdir(d) != nullptr) ++first_pass;
+  ::rewinddir(d);
+  while (::readdir(d) != nullptr) ++second_pass;
+  ::closedir(d);
+  EXPECT_EQ(first_pass, kDocs + 4);
+  EXPECT_EQ(second_pass, kDocs + 4);
   // readdirplus attributes: stat of every entry agrees.
   struct stat st;
   ASSERT_EQ(::stat(P("many/d17").c_str(), &st), 0);
