@@ -223,6 +223,11 @@ Result<ClusterMap> ClusterState::Mutate(std::string_view what, Fn&& change) {
   return last;
 }
 
+Result<ClusterMap> ClusterState::ChangeMap(
+    std::string_view what, const std::function<Status(ClusterMap&, bool*)>& change) {
+  return Mutate(what, change);
+}
+
 Result<NodeId> ClusterState::RegisterNode(std::string_view name, std::string_view host, int port) {
   RETURN_IF_ERROR(ValidateCertName(name, "node name"));
   if (host.empty() || host.size() > kMaxHostBytes) {

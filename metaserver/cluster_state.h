@@ -24,6 +24,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -162,6 +163,13 @@ class ClusterState {
   // Recomputes node states on the clock; returns the changes since the last
   // Tick (or Load).
   std::vector<NodeTransition> Tick();
+
+  // Applies `change` to a copy of the map and stores it with a
+  // compare-and-swap, retrying on a fresh map when another write won (the
+  // replication logic, failover.h, decides its changes this way). `change`
+  // sets *changed when it changed the copy; its error is returned as is.
+  Result<ClusterMap> ChangeMap(std::string_view what,
+                               const std::function<Status(ClusterMap&, bool*)>& change);
 
   // "cluster not yet placed: 2 of 3 nodes registered", or OK once placed.
   Status CheckPlaced() const;
