@@ -1,0 +1,158 @@
+// Unit tests of the metaserver's failover decisions (metaserver/failover.h).
+#include "metaserver/failover.h"
+
+#include <gtest/gtest.h>
+
+#include "metaserver/placement.h"
+
+namespace cairn::metaserver {
+namespace {
+
+using namespace std::chrono_literals;
+
+ClusterMap MapWith(uint32_t nodes, uint32_t partitions, uint32_t r) {
+  ClusterMap m = ClusterMap::New(partitions);
+  for (uint32_t i = 1; i <= nodes; ++i) {
+    m.nodes.push_back(
+        NodeEntry{NodeId(i), "n" + std::to_string(i), "127.0.0.1", static_cast<int>(7000 + i), 0});
+  }
+  m.next_node_id = NodeId(nodes + 1);
+  EXPECT_TRUE(PlaceUnplacedPartitions(&m, r).ok());
+  return m;
+}
+
+PartitionReport Rep(uint32_t p, uint64_t epoch, bool primary, uint64_t last) {
+  return PartitionReport{PartitionId(p), Epoch(epoch), primary, Lsn(last), Lsn(last), true};
+}
+
+TEST(Failover, LeaseOnlyForTheMapsPrimaryAtItsEpoch) {
+  ClusterMap m = MapWith(3, 1, 3);
+  FailoverLogic f(FailoverOptions{}, Nanos(0));
+  const NodeId primary = m.partitions[0].replicas[0];
+  const NodeId backup = m.partitions[0].replicas[1];
+  EXPECT_EQ(f.OnHeartbeat(m, primary, {Rep(0, 1, true, 5)}, 1s).size(), 1u);
+  EXPECT_TRUE(f.OnHeartbeat(m, primary, {Rep(0, 0, true, 5)}, 1s).empty());  // old epoch
+  EXPECT_TRUE(f.OnHeartbeat(m, backup, {Rep(0, 1, true, 5)}, 1s).empty());   // not primary
+}
+
+TEST(Failover, PromotionWaitsForTheLeaseAndPicksTheHighestInSync) {
+  ClusterMap m = MapWith(3, 1, 3);
+  FailoverOptions o;
+  FailoverLogic f(o, Nanos(0));
+  const auto r = m.partitions[0].replicas;
+  // Everyone reports at t=1s; the primary holds a lease granted at 1s.
+  f.OnHeartbeat(m, r[0], {Rep(0, 1, true, 10)}, 1s);
+  f.OnHeartbeat(m, r[1], {Rep(0, 1, false, 8)}, 1s);
+  f.OnHeartbeat(m, r[2], {Rep(0, 1, false, 9)}, 1s);
+  // The primary goes silent; the backups keep reporting.
+  for (auto t = 1500ms; t <= 4000ms; t += 500ms) {
+    f.OnHeartbeat(m, r[1], {Rep(0, 1, false, 8)}, t);
+    f.OnHeartbeat(m, r[2], {Rep(0, 1, false, 9)}, t);
+    ClusterMap copy = m;
+    const bool changed = f.Plan(&copy, t);
+    if (t < 3000ms) {
+      EXPECT_FALSE(changed) << "promoted at " << t.count() << " before the failure timeout";
+    } else {
+      ASSERT_TRUE(changed);
+      EXPECT_EQ(copy.partitions[0].replicas[0], r[2]);  // highest LSN
+      EXPECT_EQ(copy.partitions[0].epoch, Epoch(2));
+      EXPECT_EQ(copy.partitions[0].in_sync, (std::vector<NodeId>{r[2], r[1]}));
+      EXPECT_TRUE(copy.Validate().ok());
+      return;
+    }
+  }
+  FAIL() << "never promoted";
+}
+
+TEST(Failover, NeverPromotesOutsideTheInSyncSet) {
+  ClusterMap m = MapWith(3, 1, 3);
+  m.partitions[0].in_sync = {m.partitions[0].replicas[0], m.partitions[0].replicas[1]};
+  FailoverLogic f(FailoverOptions{}, Nanos(0));
+  const auto r = m.partitions[0].replicas;
+  // Only the learner is alive: no promotion (unavailable, not unsafe).
+  for (auto t = 500ms; t <= 10s; t += 500ms) {
+    f.OnHeartbeat(m, r[2], {Rep(0, 1, false, 100)}, t);
+    ClusterMap copy = m;
+    EXPECT_FALSE(f.Plan(&copy, t) && copy.partitions[0].replicas[0] == r[2]);
+  }
+}
+
+TEST(Failover, NewLeaderWaitsOneLease) {
+  ClusterMap m = MapWith(3, 1, 3);
+  FailoverLogic f(FailoverOptions{}, 10s);  // became leader at 10 s
+  const auto r = m.partitions[0].replicas;
+  f.OnHeartbeat(m, r[0], {Rep(0, 1, false, 3)}, 10s);
+  f.OnHeartbeat(m, r[1], {Rep(0, 1, false, 3)}, 10s);
+  // The primary restarted and cannot lead its epoch: still wait a lease.
+  PartitionReport fenced = Rep(0, 1, false, 3);
+  fenced.can_lead = false;
+  f.OnHeartbeat(m, r[0], {fenced}, 11s);
+  f.OnHeartbeat(m, r[1], {Rep(0, 1, false, 3)}, 11s);
+  ClusterMap copy = m;
+  EXPECT_FALSE(f.Plan(&copy, 11s));
+  f.OnHeartbeat(m, r[0], {fenced}, 12s);
+  f.OnHeartbeat(m, r[1], {Rep(0, 1, false, 3)}, 12s);
+  EXPECT_TRUE(f.Plan(&copy, 12s));
+  EXPECT_EQ(copy.partitions[0].epoch, Epoch(2));
+}
+
+TEST(Failover, InSyncChangesAreCompareAndSwapOnTheEpoch) {
+  ClusterMap m = MapWith(3, 1, 3);
+  FailoverLogic f(FailoverOptions{}, Nanos(0));
+  const auto r = m.partitions[0].replicas;
+  bool changed = false;
+  InSyncChange drop{InSyncChange::Kind::kDrop, PartitionId(0), Epoch(1), r[0], r[2]};
+  ASSERT_TRUE(f.ApplyInSyncChange(&m, drop, &changed).ok());
+  EXPECT_TRUE(changed);
+  EXPECT_EQ(m.partitions[0].epoch, Epoch(2));
+  EXPECT_EQ(m.partitions[0].in_sync.size(), 2u);
+  // The same request again (a duplicate) finds a newer epoch.
+  EXPECT_EQ(f.ApplyInSyncChange(&m, drop, &changed).code(), StatusCode::kStaleEpoch);
+  // Only the primary may ask.
+  InSyncChange bad{InSyncChange::Kind::kJoin, PartitionId(0), Epoch(2), r[1], r[2]};
+  EXPECT_EQ(f.ApplyInSyncChange(&m, bad, &changed).code(), StatusCode::kNotPrimary);
+  InSyncChange join{InSyncChange::Kind::kJoin, PartitionId(0), Epoch(2), r[0], r[2]};
+  ASSERT_TRUE(f.ApplyInSyncChange(&m, join, &changed).ok());
+  EXPECT_EQ(m.partitions[0].in_sync.size(), 3u);
+  EXPECT_EQ(m.partitions[0].epoch, Epoch(3));
+}
+
+TEST(Failover, ReplacementAddsALearnerThenRemovesTheDeadReplica) {
+  ClusterMap m = MapWith(4, 1, 3);
+  FailoverOptions o;
+  o.replacement_timeout = 10s;
+  FailoverLogic f(o, Nanos(0));
+  const auto r = m.partitions[0].replicas;
+  NodeId spare;
+  for (const auto& n : m.nodes) {
+    if (std::find(r.begin(), r.end(), n.id) == r.end()) spare = n.id;
+  }
+  auto beat = [&](Nanos t) {
+    f.OnHeartbeat(m, r[0], {Rep(0, m.partitions[0].epoch.value(), true, 5)}, t);
+    f.OnHeartbeat(m, r[1], {Rep(0, m.partitions[0].epoch.value(), false, 5)}, t);
+    f.OnHeartbeat(m, spare, {}, t);
+  };
+  // r[2] dies: first dropped from the in-sync set, later replaced.
+  Nanos t = 500ms;
+  for (; t <= 12s; t += 500ms) {
+    beat(t);
+    f.Plan(&m, t);
+  }
+  EXPECT_EQ(m.partitions[0].in_sync, (std::vector<NodeId>{r[0], r[1]}));
+  ASSERT_EQ(m.partitions[0].replicas.size(), 4u);
+  EXPECT_EQ(m.partitions[0].replicas[3], spare);
+  // The spare caught up and its primary had it join: the dead one goes.
+  bool changed = false;
+  ASSERT_TRUE(f.ApplyInSyncChange(&m,
+                                  InSyncChange{InSyncChange::Kind::kJoin, PartitionId(0),
+                                               m.partitions[0].epoch, r[0], spare},
+                                  &changed)
+                  .ok());
+  beat(t);
+  EXPECT_TRUE(f.Plan(&m, t));
+  EXPECT_EQ(m.partitions[0].replicas, (std::vector<NodeId>{r[0], r[1], spare}));
+  EXPECT_TRUE(m.Validate().ok());
+}
+
+}  // namespace
+}  // namespace cairn::metaserver

@@ -1,0 +1,205 @@
+// Unit tests of the replica state machine (chunkserver/replica.h), driven by
+// hand: every message and every fsync completion is delivered explicitly.
+#include "chunkserver/replica.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+#include <memory>
+
+namespace cairn::chunkserver {
+namespace {
+
+using namespace std::chrono_literals;
+
+const PartitionId kP(0);
+const NodeId kA(1), kB(2), kC(3);
+
+ReplicaConfig Config(uint64_t epoch, std::vector<NodeId> replicas, std::vector<NodeId> in_sync) {
+  return ReplicaConfig{kP, Epoch(epoch), std::move(replicas), std::move(in_sync)};
+}
+
+// Three replicas; effects are queued, and delivered or synced on request.
+struct Trio {
+  std::map<NodeId, std::unique_ptr<Replica>> r;
+  std::deque<std::pair<NodeId, PeerMessage>> wire;
+  std::map<NodeId, uint64_t> last_seq;
+  std::vector<ReplyEffect> replies;
+  std::map<NodeId, std::vector<LogEntry>> applied;
+  std::vector<InSyncRequest> requests;
+  Nanos now{1'000'000'000};
+
+  Trio() {
+    for (NodeId n : {kA, kB, kC}) {
+      r[n] = std::make_unique<Replica>(n, kP, ReplicaOptions{}, RecoveredLog{{}, {}, {}, true});
+    }
+  }
+  void Take(NodeId at, Effects fx) {
+    for (auto& e : fx) {
+      if (auto* a = std::get_if<AppendEffect>(&e)) last_seq[at] = a->seq;
+      if (auto* t = std::get_if<TruncateEffect>(&e)) last_seq[at] = t->seq;
+      if (auto* s = std::get_if<SendEffect>(&e)) wire.emplace_back(s->to, s->msg);
+      if (auto* p = std::get_if<ReplyEffect>(&e)) replies.push_back(*p);
+      if (auto* a = std::get_if<ApplyEffect>(&e)) applied[at].push_back(a->entry);
+      if (auto* m = std::get_if<MetaRequestEffect>(&e)) requests.push_back(m->request);
+    }
+  }
+  void ConfigAll(const ReplicaConfig& c) {
+    for (auto& [n, x] : r) Take(n, x->OnConfig(c, now));
+  }
+  void Sync(NodeId n) { Take(n, r[n]->OnDurable(last_seq[n], now)); }
+  void SyncAll() {
+    for (NodeId n : {kA, kB, kC}) Sync(n);
+  }
+  // Delivers every queued message (and what they cause) except to `drop`.
+  void Pump(std::optional<NodeId> drop = std::nullopt) {
+    for (int rounds = 0; rounds < 100 && !wire.empty(); ++rounds) {
+      auto [to, m] = wire.front();
+      wire.pop_front();
+      if (drop && to == *drop) continue;
+      Take(to, r[to]->OnMessage(m, now));
+    }
+  }
+  void Settle(std::optional<NodeId> drop = std::nullopt) {
+    for (int i = 0; i < 6; ++i) {
+      Pump(drop);
+      for (NodeId n : {kA, kB, kC}) {
+        if (!drop || n != *drop) Sync(n);
+      }
+    }
+    Pump(drop);
+  }
+};
+
+TEST(Replica, CommitWaitsForEveryInSyncBackup) {
+  Trio t;
+  t.ConfigAll(Config(1, {kA, kB, kC}, {kA, kB, kC}));
+  EXPECT_EQ(t.r[kA]->role(), ReplicaRole::kPrimary);
+  t.Take(kA, t.r[kA]->OnLease(Epoch(1), t.now, t.now));
+  t.Settle();
+  ASSERT_TRUE(t.r[kA]->active());  // the epoch's no-op committed
+  t.Take(kA, t.r[kA]->OnClientMutation(7, RequestId{1, 1, 1}, "k\nv", t.now));
+  // Delivered to B only; C never answers: no commit.
+  t.Settle(kC);
+  EXPECT_TRUE(t.replies.empty());
+  EXPECT_EQ(t.r[kA]->commit_lsn(), Lsn(1));
+  // C comes back: committed, answered with its LSN, applied everywhere.
+  t.Take(kA, t.r[kA]->OnTick(t.now + 300ms));
+  t.Settle();
+  ASSERT_EQ(t.replies.size(), 1u);
+  EXPECT_TRUE(t.replies[0].status.ok());
+  EXPECT_EQ(t.replies[0].lsn, Lsn(2));
+  EXPECT_EQ(t.applied[kA].size(), 2u);
+  // The backups learn the commit point with the next message.
+  t.Take(kA, t.r[kA]->OnTick(t.now + 600ms));
+  t.Settle();
+  EXPECT_EQ(t.r[kB]->commit_lsn(), Lsn(2));
+  EXPECT_EQ(t.r[kC]->commit_lsn(), Lsn(2));
+}
+
+TEST(Replica, NoLeaseNoService) {
+  Trio t;
+  t.ConfigAll(Config(1, {kA, kB, kC}, {kA, kB, kC}));
+  t.Settle();
+  EXPECT_FALSE(t.r[kA]->active());  // cannot commit its no-op without a lease
+  t.Take(kA, t.r[kA]->OnClientMutation(1, RequestId{1, 1, 1}, "k\nv", t.now));
+  ASSERT_EQ(t.replies.size(), 1u);
+  EXPECT_EQ(t.replies[0].status.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(t.r[kA]->CheckRead(t.now).code(), StatusCode::kUnavailable);
+  t.Take(kA, t.r[kA]->OnLease(Epoch(1), t.now, t.now));
+  t.Settle();
+  EXPECT_TRUE(t.r[kA]->CheckRead(t.now).ok());
+  // The lease runs out before lease * (1 - margin) on the primary's clock.
+  EXPECT_FALSE(t.r[kA]->CheckRead(t.now + 1800ms).ok());
+  EXPECT_EQ(t.r[kB]->CheckRead(t.now).code(), StatusCode::kNotPrimary);
+}
+
+TEST(Replica, RetryWithSameRequestIdJoinsTheEntry) {
+  Trio t;
+  t.ConfigAll(Config(1, {kA, kB, kC}, {kA, kB, kC}));
+  t.Take(kA, t.r[kA]->OnLease(Epoch(1), t.now, t.now));
+  t.Settle();
+  t.Take(kA, t.r[kA]->OnClientMutation(1, RequestId{1, 1, 5}, "k\nv", t.now));
+  t.Take(kA, t.r[kA]->OnClientMutation(2, RequestId{1, 1, 5}, "k\nv", t.now));
+  t.Settle();
+  ASSERT_EQ(t.replies.size(), 2u);
+  EXPECT_EQ(t.replies[0].lsn, t.replies[1].lsn);
+  EXPECT_EQ(t.r[kA]->last_lsn(), Lsn(2));  // one entry, not two
+}
+
+TEST(Replica, OldEpochIsRefusedAndOldPrimaryStepsDown) {
+  Trio t;
+  t.ConfigAll(Config(1, {kA, kB, kC}, {kA, kB, kC}));
+  t.Take(kA, t.r[kA]->OnLease(Epoch(1), t.now, t.now));
+  t.Settle();
+  // B becomes primary in epoch 2 (A missed the change).
+  auto c2 = Config(2, {kB, kA, kC}, {kB, kC});
+  t.Take(kB, t.r[kB]->OnConfig(c2, t.now));
+  t.Take(kC, t.r[kC]->OnConfig(c2, t.now));
+  t.Take(kA, t.r[kA]->OnClientMutation(1, RequestId{1, 1, 1}, "k\nv", t.now));
+  t.Settle();
+  EXPECT_EQ(t.r[kA]->role(), ReplicaRole::kBackup);  // heard of epoch 2
+  ASSERT_EQ(t.replies.size(), 1u);
+  EXPECT_EQ(t.replies[0].status.code(), StatusCode::kNotPrimary);
+}
+
+TEST(Replica, NewPrimaryCutsTheUncommittedTail) {
+  Trio t;
+  t.ConfigAll(Config(1, {kA, kB, kC}, {kA, kB, kC}));
+  t.Take(kA, t.r[kA]->OnLease(Epoch(1), t.now, t.now));
+  t.Settle();
+  // Entry 2 reaches C only (B and A's acks never complete it).
+  t.Take(kA, t.r[kA]->OnClientMutation(1, RequestId{1, 1, 1}, "k\nold", t.now));
+  t.Pump(kB);
+  t.Sync(kC);
+  EXPECT_EQ(t.r[kC]->last_lsn(), Lsn(2));
+  t.wire.clear();
+  // A dies; B (without entry 2) is promoted; C's entry 2 is cut.
+  auto c2 = Config(2, {kB, kA, kC}, {kB, kC});
+  t.Take(kB, t.r[kB]->OnConfig(c2, t.now));
+  t.Take(kC, t.r[kC]->OnConfig(c2, t.now));
+  t.Take(kB, t.r[kB]->OnLease(Epoch(2), t.now, t.now));
+  for (int i = 0; i < 5; ++i) {
+    t.Settle(kA);
+    t.Take(kB, t.r[kB]->OnTick(t.now + std::chrono::milliseconds(300 * (i + 1))));
+  }
+  t.Settle(kA);
+  EXPECT_TRUE(t.r[kB]->active());
+  ASSERT_NE(t.r[kC]->EntryAt(Lsn(2)), nullptr);
+  EXPECT_TRUE(t.r[kC]->EntryAt(Lsn(2))->noop);  // B's epoch-2 no-op replaced it
+  EXPECT_EQ(t.r[kC]->EpochAt(Lsn(2)), Epoch(2));
+}
+
+TEST(Replica, RestartedPrimaryDoesNotLeadTheEpochItSaw) {
+  Replica r(kA, kP, ReplicaOptions{},
+            RecoveredLog{Lsn(0), Epoch(0), {LogEntry{Lsn(1), Epoch(3), {}, "", true}}});
+  EXPECT_FALSE(r.Report().can_lead);
+  Effects fx = r.OnConfig(Config(3, {kA, kB}, {kA, kB}), Nanos(0));
+  EXPECT_EQ(r.role(), ReplicaRole::kFenced);
+  EXPECT_FALSE(r.Report().can_lead);
+  fx = r.OnConfig(Config(4, {kA, kB}, {kA, kB}), Nanos(0));
+  EXPECT_EQ(r.role(), ReplicaRole::kPrimary);
+  EXPECT_EQ(r.last_lsn(), Lsn(2));  // its epoch-4 no-op
+}
+
+TEST(Replica, SilentBackupIsReportedAndDroppedThroughTheMetaserver) {
+  Trio t;
+  t.ConfigAll(Config(1, {kA, kB, kC}, {kA, kB, kC}));
+  t.Take(kA, t.r[kA]->OnLease(Epoch(1), t.now, t.now));
+  t.Settle();
+  t.Take(kA, t.r[kA]->OnClientMutation(1, RequestId{1, 1, 1}, "k\nv", t.now));
+  t.Settle(kC);
+  t.Take(kA, t.r[kA]->OnTick(t.now + 1100ms));
+  ASSERT_EQ(t.requests.size(), 1u);
+  EXPECT_EQ(t.requests[0].kind, InSyncRequest::Kind::kDrop);
+  EXPECT_EQ(t.requests[0].node, kC);
+  EXPECT_TRUE(t.replies.empty());  // still waiting: only the metaserver drops a backup
+  // The metaserver's new epoch without C: A commits (same primary continues).
+  t.Take(kA, t.r[kA]->OnConfig(Config(2, {kA, kB, kC}, {kA, kB}), t.now + 1100ms));
+  ASSERT_EQ(t.replies.size(), 1u);
+  EXPECT_TRUE(t.replies[0].status.ok());
+}
+
+}  // namespace
+}  // namespace cairn::chunkserver
