@@ -21,7 +21,10 @@ class MemDisk::MemFile : public File {
  public:
   MemFile(MemDisk* disk, std::shared_ptr<Node> node, bool writable, uint64_t generation,
           std::string path)
-      : disk_(disk), node_(std::move(node)), writable_(writable), generation_(generation),
+      : disk_(disk),
+        node_(std::move(node)),
+        writable_(writable),
+        generation_(generation),
         path_(std::move(path)) {}
 
   Result<size_t> ReadAt(uint64_t offset, std::span<std::byte> out) override {
@@ -30,7 +33,7 @@ class MemDisk::MemFile : public File {
     const auto& d = node_->data;
     if (offset >= d.size()) return size_t{0};
     size_t n = std::min<size_t>(out.size(), d.size() - offset);
-    std::memcpy(out.data(), d.data() + offset, n);
+    if (n > 0) std::memcpy(out.data(), d.data() + offset, n);
     return n;
   }
 
@@ -40,7 +43,7 @@ class MemDisk::MemFile : public File {
     if (!writable_) return Status::PermissionDenied("write " + path_ + ": opened read-only");
     auto& d = node_->data;
     if (d.size() < offset + data.size()) d.resize(offset + data.size());
-    std::memcpy(d.data() + offset, data.data(), data.size());
+    if (!data.empty()) std::memcpy(d.data() + offset, data.data(), data.size());
     node_->unsynced.push_back({offset, {data.begin(), data.end()}});
     return Status::Ok();
   }
@@ -133,8 +136,10 @@ Status MemDisk::SyncDir(const std::string& dir) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!dirs_.count(dir)) return Status::NotFound("sync directory " + dir);
   for (auto it = durable_names_.begin(); it != durable_names_.end();) {
-    if (ParentPath(it->first) == dir) it = durable_names_.erase(it);
-    else ++it;
+    if (ParentPath(it->first) == dir)
+      it = durable_names_.erase(it);
+    else
+      ++it;
   }
   for (const auto& [name, node] : names_) {
     if (ParentPath(name) == dir) durable_names_[name] = node;
@@ -192,7 +197,7 @@ void MemDisk::Crash(CrashMode mode, Random* rng) {
         size_t len = w.bytes.size();
         if (pick == 2 && len > 0) len = static_cast<size_t>(rng->Uniform(len));
         if (d.size() < w.offset + len) d.resize(w.offset + len);
-        std::memcpy(d.data() + w.offset, w.bytes.data(), len);
+        if (len > 0) std::memcpy(d.data() + w.offset, w.bytes.data(), len);
       }
     }
     node->data = d;
@@ -208,6 +213,7 @@ Status MemDisk::Corrupt(const std::string& path, uint64_t offset,
   auto node = FindLocked(path);
   if (node == nullptr) return Status::NotFound(path);
   if (offset + bytes.size() > node->data.size()) return Status::InvalidArgument("past end");
+  if (bytes.empty()) return Status::Ok();
   std::memcpy(node->data.data() + offset, bytes.data(), bytes.size());
   if (offset + bytes.size() <= node->durable.size()) {
     std::memcpy(node->durable.data() + offset, bytes.data(), bytes.size());

@@ -13,6 +13,7 @@
 #include "common/partitioning.h"
 #include "common/random.h"
 #include "tests/client/fake_cluster.h"
+#include "tests/common/sanitizers.h"
 #include "tests/common/test_seeds.h"
 
 namespace cairn::client {
@@ -337,18 +338,6 @@ TEST_F(ClientTest, RenameInOnePartitionAndAcross) {
   EXPECT_EQ(Read("docs", other), "x");
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAddressSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAddressSanitizer = true;
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
-#else
-constexpr bool kAddressSanitizer = false;
-#endif
-
 int64_t PeakRssKiB() {
   std::ifstream in("/proc/self/status");
   std::string line;
@@ -409,7 +398,7 @@ TEST_F(BigTest, StreamsA64MiBBodyWithBoundedMemory) {
   // under 48 MiB; a client that held the body would need 64.
   const int64_t grown_mib = (PeakRssKiB() - rss_before) / 1024;
   std::cerr << "peak RSS grew by " << grown_mib << " MiB\n";
-  if (kAddressSanitizer) return;  // ASan keeps freed memory in quarantine (256 MiB)
+  if (test::kAddressSanitizer) return;  // ASan keeps freed memory in quarantine (256 MiB)
   EXPECT_LT(grown_mib, 48) << "peak RSS grew by " << grown_mib << " MiB";
 }
 

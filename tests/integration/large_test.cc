@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include "tests/common/sanitizers.h"
 #include "tests/common/test_seeds.h"
 #include "tests/integration/cluster_harness.h"
 #include "tests/integration/integration_util.h"
@@ -158,15 +159,21 @@ TEST(IntegrationLarge, PutAndReadBackInRangesWithBoundedMemory) {
               static_cast<double>(kDocBytes) / 1e6 / put_s, get_s,
               static_cast<double>(kDocBytes) / 1e6 / get_s);
 
-  // Memory stayed bounded everywhere.
+  // Memory stayed bounded everywhere (not measurable under ASan: its
+  // quarantine keeps freed blocks; the normal build checks it).
   const uint64_t self = SelfPeak();
   std::printf("peak RSS: client %llu MiB", static_cast<unsigned long long>(self / kMiB));
-  EXPECT_LT(self, kClientPeakLimit) << "the client held too much of the document";
+  if (!test::kAddressSanitizer) {
+    EXPECT_LT(self, kClientPeakLimit) << "the client held too much of the document";
+  }
   for (int i = 0; i < cluster.chunk_server_count(); ++i) {
     auto peak = PeakRssBytes(cluster.chunkserver_pid(i));
     ASSERT_TRUE(peak.ok()) << peak.status().ToString();
     std::printf(", cs%d %llu MiB", i, static_cast<unsigned long long>(*peak / kMiB));
-    EXPECT_LT(*peak, kServerPeakLimit) << "chunk server " << i << " held too much of the document";
+    if (!test::kAddressSanitizer) {
+      EXPECT_LT(*peak, kServerPeakLimit)
+          << "chunk server " << i << " held too much of the document";
+    }
   }
   auto ms_peak = PeakRssBytes(cluster.metaserver_pid());
   if (ms_peak.ok())
