@@ -38,7 +38,9 @@ Status ClusterOptions::Validate() const {
                                    std::to_string(partition_count));
   }
   if (initial_nodes == 0) return Status::InvalidArgument("initial_nodes must be at least 1");
-  if (replication == 0) return Status::InvalidArgument("replication must be at least 1");
+  if (replication == 0 || replication > 5) {
+    return Status::InvalidArgument("replication must be 1..5, got " + std::to_string(replication));
+  }
   if (initial_nodes < replication) {
     return Status::InvalidArgument("initial_nodes (" + std::to_string(initial_nodes) +
                                    ") must be at least the replication (" +

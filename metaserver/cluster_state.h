@@ -48,7 +48,7 @@ struct ClusterOptions {
   std::string map_key = "/cairn/map";
   uint32_t partition_count = 64;                              // a power of two
   uint32_t initial_nodes = 1;                                 // placement waits for this many nodes
-  uint32_t replication = 1;                                   // replicas per partition (issue 3: 1)
+  uint32_t replication = 1;                                   // replicas per partition, 1..5
   Nanos heartbeat_timeout = std::chrono::milliseconds(2000);  // UP -> SUSPECT
   Nanos node_down = std::chrono::milliseconds(30000);         // SUSPECT -> DOWN
   // CAS attempts of one change before it gives up with Unavailable.

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <set>
+
 #include "metaserver/placement.h"
 
 namespace cairn::metaserver {
@@ -152,6 +155,39 @@ TEST(Failover, ReplacementAddsALearnerThenRemovesTheDeadReplica) {
   EXPECT_TRUE(f.Plan(&m, t));
   EXPECT_EQ(m.partitions[0].replicas, (std::vector<NodeId>{r[0], r[1], spare}));
   EXPECT_TRUE(m.Validate().ok());
+}
+
+}  // namespace
+}  // namespace cairn::metaserver
+
+namespace cairn::metaserver {
+namespace {
+
+// R up to 5 (the range; cluster_state_test covers R <= 3): distinct
+// nodes, primaries and replicas spread within one of even.
+TEST(Placement, FourAndFiveReplicasSpreadEvenly) {
+  for (uint32_t partitions : {8u, 64u, 256u}) {
+    for (uint32_t n = 4; n <= 9; ++n) {
+      for (uint32_t r = 4; r <= std::min(n, 5u); ++r) {
+        ClusterMap m = MapWith(n, partitions, r);
+        ASSERT_TRUE(m.Validate().ok());
+        std::map<NodeId, int> replicas, primaries;
+        for (const PartitionEntry& p : m.partitions) {
+          std::set<NodeId> distinct(p.replicas.begin(), p.replicas.end());
+          ASSERT_EQ(distinct.size(), r);
+          primaries[p.replicas[0]]++;
+          for (NodeId id : p.replicas) replicas[id]++;
+        }
+        auto spread = [](const std::map<NodeId, int>& c) {
+          int lo = 1 << 30, hi = 0;
+          for (const auto& [id, k] : c) lo = std::min(lo, k), hi = std::max(hi, k);
+          return hi - lo;
+        };
+        EXPECT_LE(spread(replicas), 1) << partitions << " partitions, " << n << " nodes, R=" << r;
+        EXPECT_LE(spread(primaries), 1) << partitions << " partitions, " << n << " nodes, R=" << r;
+      }
+    }
+  }
 }
 
 }  // namespace
