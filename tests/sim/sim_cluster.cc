@@ -303,6 +303,11 @@ void Sim::NoteMap() {
       if (!a.replicas.empty() && !b.replicas.empty() && a.replicas[0] != b.replicas[0]) {
         stats_->promotions++;
       }
+      if (b.replicas.size() > a.replicas.size()) stats_->replacements++;
+      if (!a.replicas.empty() && b.in_sync.size() > a.in_sync.size() &&
+          a.replicas[0] == b.replicas[0]) {
+        stats_->joins++;
+      }
       if (a.epoch != b.epoch) {
         std::ostringstream s;
         s << "map p" << i << " e" << b.epoch << " replicas";
@@ -352,12 +357,14 @@ void Sim::Send(NodeId from, NodeId to, Message m) {
   stats_->messages++;
   if (!Reachable(from, to)) return;
   const bool lossy = Now() < end_faults_ && o_.faults;
-  if (lossy && rng_.OneIn(40)) return;  // dropped
-  int copies = (lossy && rng_.OneIn(50)) ? 2 : 1;
+  if (lossy && rng_.OneIn(o_.drop_one_in)) return;  // dropped
+  int copies = (lossy && rng_.OneIn(o_.duplicate_one_in)) ? 2 : 1;
   for (int i = 0; i < copies; ++i) {
     // Mostly fast; sometimes slow, which reorders.
     Nanos d = Jitter(100, 2000);
-    if (lossy && rng_.OneIn(20)) d = Jitter(2000, 300000);
+    if (lossy && rng_.OneIn(o_.slow_one_in)) {
+      d = Jitter(2000, std::chrono::duration_cast<std::chrono::microseconds>(o_.slow_max).count());
+    }
     After(d, [this, from, to, m] {
       if (!Reachable(from, to)) return;
       Deliver(to, m, from);

@@ -40,6 +40,11 @@ struct SimOptions {
   Nanos fault_phase = std::chrono::seconds(20);  // faults and client load
   Nanos quiet_phase = std::chrono::seconds(30);  // healed: convergence
   bool faults = true;
+  // Message faults during the fault phase (each 1 in n messages).
+  uint64_t drop_one_in = 40;
+  uint64_t duplicate_one_in = 50;
+  uint64_t slow_one_in = 20;  // delayed by up to slow_max (reorders)
+  Nanos slow_max = std::chrono::milliseconds(300);
   InjectedBug bug = InjectedBug::kNone;
   bool verbose = false;  // trace events to stderr
 };
@@ -52,6 +57,8 @@ struct SimStats {
   uint64_t promotions = 0;  // primary changes in the map
   uint64_t snapshots = 0;
   uint64_t map_changes = 0;
+  uint64_t joins = 0;         // learners admitted to the in-sync set
+  uint64_t replacements = 0;  // replicas added for a long-dead one
   uint64_t messages = 0;
 };
 
