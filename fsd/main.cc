@@ -153,6 +153,7 @@ int main(int argc, char** argv) {
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(fargv.size()), fargv.data());
   fuse_session* se =
       fuse_session_new(&args, &cairn::fsd::CairnFuseOps(), sizeof(fuse_lowlevel_ops), &fs);
+  fuse_opt_free_args(&args);  // libfuse may have copied them (it did with -o)
   if (se == nullptr) {
     std::cerr << "cairn-fsd: bad fuse options\n";
     return kExitUsage;
