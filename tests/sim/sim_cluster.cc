@@ -250,7 +250,6 @@ class Sim {
   std::unique_ptr<metaserver::ClusterState> cs_;
   std::unique_ptr<metaserver::FailoverLogic> fo_;
   bool meta_up_ = true;
-  uint64_t meta_generation_ = 1;
   metaserver::ClusterMap map_;  // the newest stored map seen
   std::vector<Node> nodes_;     // index = id - 1
   std::vector<Client> clients_;
@@ -349,8 +348,9 @@ bool Sim::Reachable(NodeId a, NodeId b) const {
       (cluster_cut_.contains(a.value()) || cluster_cut_.contains(b.value()))) {
     return false;
   }
-  auto key = std::minmax(a.value(), b.value());
-  return !cut_.contains({key.first, key.second});
+  const std::pair<uint32_t, uint32_t> key{std::min(a.value(), b.value()),
+                                          std::max(a.value(), b.value())};
+  return !cut_.contains(key);
 }
 
 void Sim::Send(NodeId from, NodeId to, Message m) {
@@ -758,10 +758,10 @@ void Sim::FaultStep() {
     const uint32_t other =
         rng_.OneIn(2) ? 0 : static_cast<uint32_t>(1 + rng_.Uniform(nodes_.size()));
     if (other == id || DownCount() >= budget) return;
-    auto key = std::minmax(id, other);
-    cut_.insert({key.first, key.second});
+    const std::pair<uint32_t, uint32_t> key{std::min(id, other), std::max(id, other)};
+    cut_.insert(key);
     Trace("cut " + std::to_string(id) + "-" + std::to_string(other));
-    After(Jitter(200000, 4000000), [this, key] { cut_.erase({key.first, key.second}); });
+    After(Jitter(200000, 4000000), [this, key] { cut_.erase(key); });
   } else if (kind < 72) {  // a node stays with the clients, cut from the cluster
     if (!n.up || cluster_cut_.contains(id) || DownCount() >= budget) return;
     cluster_cut_.insert(id);

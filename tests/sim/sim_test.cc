@@ -22,7 +22,19 @@ namespace cairn::sim {
 namespace {
 
 constexpr uint64_t kShards = 4;
-constexpr uint64_t kSeedsPerShard = 125;  // 500 seeds in CI, 5-25 s per shard
+// 500 seeds in CI (5-25 s per shard); a sanitizer build is ~5x slower and
+// runs 100.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr uint64_t kSeedsPerShard = 25;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr uint64_t kSeedsPerShard = 25;
+#else
+constexpr uint64_t kSeedsPerShard = 125;
+#endif
+#else
+constexpr uint64_t kSeedsPerShard = 125;
+#endif
 
 const char* Env(const char* name) {
   return std::getenv(name);  // NOLINT(concurrency-mt-unsafe)
