@@ -152,6 +152,59 @@ struct NodeStatus {
   12: string rebuild,       // "" or a line about a disk rebuild in progress
 }
 
+// ---------------------------------------------------------------- replication
+
+// Replication messages between the replicas of a partition
+// (docs/design-replication.md "Messages"); plain-type twins of
+// chunkserver/replica.h. Issue 6 phase 2 adds the ChunkService calls that
+// carry them.
+
+// One entry of a partition's replicated log.
+struct ReplLogEntry {
+  1: i64 lsn,
+  2: i64 epoch,             // of the primary that created it
+  3: cairn.RequestId request_id,
+  4: binary payload,        // the mutation record; empty for a no-op
+  5: bool noop,
+}
+
+// Primary -> replica: entries after (prev_lsn, prev_epoch) and the commit point.
+struct ReplicateRequest {
+  1: i32 partition,
+  2: i64 epoch,
+  3: i32 from_node,
+  4: i64 prev_lsn,
+  5: i64 prev_epoch,
+  6: list<ReplLogEntry> entries,  // empty: a heartbeat carrying commit_lsn
+  7: i64 commit_lsn,
+}
+
+// Replica -> primary. ok: equal to the primary's log and durable through
+// last_lsn. Not ok: resume after last_lsn, or (epoch newer) the sender is
+// deposed.
+struct ReplicateAck {
+  1: i32 partition,
+  2: i64 epoch,
+  3: i32 from_node,
+  4: bool ok,
+  5: i64 last_lsn,
+}
+
+// Primary -> replica too far behind: one chunk of the applied state at lsn,
+// streamed in order and acknowledged chunk by chunk (resumable by
+// snapshot_id and chunk index).
+struct SnapshotChunk {
+  1: i32 partition,
+  2: i64 epoch,
+  3: i32 from_node,
+  4: i64 lsn,
+  5: i64 lsn_epoch,
+  6: i64 snapshot_id,
+  7: i32 chunk_index,
+  8: bool last,
+  9: binary data,
+}
+
 // ---------------------------------------------------------------- services
 
 // Served by every chunk server. A request for a partition the server does

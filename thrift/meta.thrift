@@ -56,16 +56,53 @@ struct ClusterMap {
   6: optional i32 initial_nodes,
 }
 
+// Replication (docs/design-replication.md): one replica's state, as each
+// heartbeat reports it.
+struct ReplicaReport {
+  1: i32 partition,
+  2: i64 epoch,
+  3: bool primary,          // acting primary of epoch
+  4: i64 last_lsn,
+  5: i64 commit_lsn,
+  6: bool active,           // primary whose epoch no-op is committed
+  7: bool can_lead,         // false until its first post-restart configuration
+}
+
+// A lease for the primary of `partition` in `epoch`, valid from the
+// heartbeat's sent_at_ns (the node's clock) for the lease length less the
+// clock-skew margin.
+struct PrimaryLease {
+  1: i32 partition,
+  2: i64 epoch,
+}
+
+// A primary's request to drop a backup from, or admit a learner to, the
+// in-sync set; applied only if the map is still at `epoch` with the caller as
+// primary (issue 6 phase 2 adds the MetaService call).
+struct InSyncChange {
+  1: bool join,             // false: drop
+  2: i32 partition,
+  3: i64 epoch,
+  4: i32 primary,
+  5: i32 node,
+}
+
 struct HeartbeatRequest {
   1: i32 node_id,
   2: i64 map_version,
   3: list<DiskInfo> disks,
   4: i64 capacity_bytes,
   5: i64 used_bytes,
+  6: optional list<ReplicaReport> replicas,
+  7: optional i64 sent_at_ns,   // the node's monotonic clock
+  8: optional i64 incarnation,  // grows with every start of the chunk server
 }
 
 struct HeartbeatReply {
   1: i64 map_version,       // fetch the map if newer than the node's
+  2: optional list<PrimaryLease> leases,
+  3: optional i64 sent_at_ns,   // echoed
+  4: optional i64 incarnation,  // echoed
 }
 
 struct NodeRegistration {
