@@ -28,11 +28,12 @@ struct Trio {
   std::vector<ReplyEffect> replies;
   std::map<NodeId, std::vector<LogEntry>> applied;
   std::vector<InSyncRequest> requests;
+  std::map<NodeId, int> installed;
   Nanos now{1'000'000'000};
 
-  Trio() {
+  explicit Trio(ReplicaOptions o = ReplicaOptions{}) {
     for (NodeId n : {kA, kB, kC}) {
-      r[n] = std::make_unique<Replica>(n, kP, ReplicaOptions{}, RecoveredLog{{}, {}, {}, true});
+      r[n] = std::make_unique<Replica>(n, kP, o, RecoveredLog{{}, {}, {}, true});
     }
   }
   void Take(NodeId at, Effects fx) {
@@ -43,6 +44,13 @@ struct Trio {
       if (auto* p = std::get_if<ReplyEffect>(&e)) replies.push_back(*p);
       if (auto* a = std::get_if<ApplyEffect>(&e)) applied[at].push_back(a->entry);
       if (auto* m = std::get_if<MetaRequestEffect>(&e)) requests.push_back(m->request);
+      if (auto* i = std::get_if<InstallSnapshotEffect>(&e)) {
+        last_seq[at] = i->seq;
+        installed[at]++;
+      }
+      if (auto* ss = std::get_if<SendSnapshotEffect>(&e)) {
+        wire.emplace_back(ss->to, SnapshotMsg{kP, ss->epoch, at, ss->lsn, ss->lsn_epoch, "state"});
+      }
     }
   }
   void ConfigAll(const ReplicaConfig& c) {
@@ -199,6 +207,59 @@ TEST(Replica, SilentBackupIsReportedAndDroppedThroughTheMetaserver) {
   t.Take(kA, t.r[kA]->OnConfig(Config(2, {kA, kB, kC}, {kA, kB}), t.now + 1100ms));
   ASSERT_EQ(t.replies.size(), 1u);
   EXPECT_TRUE(t.replies[0].status.ok());
+}
+
+TEST(Replica, LearnerCatchesUpBySnapshotThenAsksToJoin) {
+  ReplicaOptions o;
+  o.log_retention = 2;  // the primary keeps little log: a snapshot is needed
+  Trio t(o);
+  t.ConfigAll(Config(1, {kA, kB, kC}, {kA, kB}));  // C is a learner
+  EXPECT_EQ(t.r[kC]->role(), ReplicaRole::kLearner);
+  t.Take(kA, t.r[kA]->OnLease(Epoch(1), t.now, t.now));
+  t.Settle(kC);
+  for (uint64_t i = 1; i <= 10; ++i) {
+    t.Take(kA, t.r[kA]->OnClientMutation(i, RequestId{1, 1, i}, "k\nv", t.now));
+    t.Settle(kC);  // commits without the learner
+  }
+  EXPECT_EQ(t.replies.size(), 10u);
+  EXPECT_GT(t.r[kA]->base_lsn(), Lsn(0));  // compacted
+  EXPECT_TRUE(t.requests.empty());
+  // C comes back: a snapshot, then the log, then the primary asks to admit it.
+  for (int i = 1; i <= 4; ++i) {
+    t.Take(kA, t.r[kA]->OnTick(t.now + std::chrono::milliseconds(i * 1100)));
+    t.Settle();
+  }
+  EXPECT_EQ(t.installed[kC], 1);
+  EXPECT_EQ(t.r[kC]->last_lsn(), t.r[kA]->last_lsn());
+  ASSERT_FALSE(t.requests.empty());
+  EXPECT_EQ(t.requests.back().kind, InSyncRequest::Kind::kJoin);
+  EXPECT_EQ(t.requests.back().node, kC);
+  // From the request on, commits wait for C too.
+  t.now += 5s;
+  t.Take(kA, t.r[kA]->OnLease(Epoch(1), t.now, t.now));
+  t.Take(kA, t.r[kA]->OnClientMutation(99, RequestId{1, 1, 99}, "k\nw", t.now));
+  t.Settle(kC);
+  EXPECT_EQ(t.replies.size(), 10u);
+  t.Take(kA, t.r[kA]->OnTick(t.now + 300ms));  // resends to C
+  t.Settle();
+  ASSERT_EQ(t.replies.size(), 11u);
+  EXPECT_TRUE(t.replies.back().status.ok()) << t.replies.back().status.ToString();
+}
+
+TEST(Replica, StaleSnapshotNeverTakesAReplicaBack) {
+  Trio t;
+  t.ConfigAll(Config(1, {kA, kB, kC}, {kA, kB, kC}));
+  t.Take(kA, t.r[kA]->OnLease(Epoch(1), t.now, t.now));
+  t.Settle();
+  for (uint64_t i = 1; i <= 3; ++i) {
+    t.Take(kA, t.r[kA]->OnClientMutation(i, RequestId{1, 1, i}, "k\nv", t.now));
+    t.Settle();
+  }
+  const Lsn before = t.r[kB]->last_lsn();
+  // A late duplicate of an old snapshot (at LSN 1) reaches B.
+  t.Take(kB, t.r[kB]->OnMessage(SnapshotMsg{kP, Epoch(1), kA, Lsn(1), Epoch(1), "old"}, t.now));
+  EXPECT_EQ(t.installed[kB], 0);
+  EXPECT_EQ(t.r[kB]->last_lsn(), before);
 }
 
 }  // namespace
