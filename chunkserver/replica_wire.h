@@ -1,0 +1,25 @@
+// Conversions between the replication messages of replica.h and their Thrift
+// twins (thrift/chunk.thrift, thrift/meta.thrift), for the RPC adapters of
+// issue 6 phase 2. FromWire validates what a peer sent: negative ids, LSNs or
+// epochs, entries that do not follow prev_lsn one by one, are
+// InvalidArgument. Stateless; thread-safe.
+#pragma once
+
+#include "ChunkService.h"
+#include "MetaService.h"
+#include "chunkserver/replica.h"
+#include "common/status.h"
+
+namespace cairn::chunkserver {
+
+rpc::ReplicateRequest ToWire(const ReplicateMsg& m);
+Result<ReplicateMsg> FromWire(const rpc::ReplicateRequest& w);
+
+rpc::ReplicateAck ToWire(const ReplicateAck& m);
+Result<ReplicateAck> FromWire(const rpc::ReplicateAck& w);
+
+rpc::ReplicaReport ToWire(const ReplicaReport& r);
+
+rpc::InSyncChange ToWire(const InSyncRequest& r);
+
+}  // namespace cairn::chunkserver
