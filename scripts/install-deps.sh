@@ -8,7 +8,7 @@ PACKAGES=(
   cmake ninja-build g++ clang pkg-config
   # libraries
   libxxhash-dev libzstd-dev libssl-dev libcurl4-openssl-dev nlohmann-json3-dev
-  libthrift-dev thrift-compiler
+  libthrift-dev thrift-compiler libboost-dev  # thrift headers include boost, a Recommends only
   # the query evaluator (query/)
   libsimdjson-dev
   # sd_notify readiness of the daemons
