@@ -206,6 +206,10 @@ class DocStore {
 
   // doc_store_read.cc
   Result<BlockCache::Block> GetBlock(const BlockRef& ref);
+  // Reads dest.size() bytes at in_block of a raw block straight from the
+  // volume when the slice is small and the block is not cached; false: take
+  // GetBlock instead (doc_store_read.cc).
+  bool ReadSlice(const BlockRef& ref, uint64_t in_block, std::span<std::byte> dest);
 
   // doc_store_maintenance.cc
   Status CheckpointLocked() REQUIRES(maintenance_mu_) EXCLUDES(write_mu_, mu_);

@@ -206,6 +206,11 @@ class Fs {
   int CommitLogged(Handle& h, const char* why) REQUIRES(h.mu);
   // Read path.
   Result<std::shared_ptr<const std::string>> ReaderBlock(Handle& h, uint64_t k) REQUIRES(h.mu);
+  // [offset, offset + len) of the handle's version, uncached (small random
+  // reads); follows a version committed meanwhile like ReaderBlock.
+  Result<std::string> ReaderRange(Handle& h, const NodeKey& key, uint64_t offset, uint64_t len)
+      REQUIRES(h.mu);
+  Status FollowNewVersion(Handle& h, const NodeKey& key) REQUIRES(h.mu);
   void Prefetch(const NodeKey& key, int64_t version, uint32_t block_bytes, uint64_t size,
                 uint64_t from_block);
   void PrefetchLoop();

@@ -477,6 +477,61 @@ TEST_F(DocStoreTest, LargeDocumentsStreamWithBoundedMemory) {
   }
 }
 
+// Small reads of raw (incompressible) blocks read only their slice from the
+// volume: nothing enters the block cache, the bytes are right, and they stay
+// right after a reopen; a large read of the same block still goes through
+// the cache (and checks the whole-block hash). Compressed blocks always go
+// through the cache.
+TEST_F(DocStoreTest, SmallReadsOfRawBlocksReadOnlyTheirSlice) {
+  RigOptions o;
+  o.max_unit_bytes = 1 << 20;
+  o.segment_bytes = 16 << 20;
+  o.store.block_bytes = 256 << 10;
+  o.store.cache_bytes = 4 << 20;
+  Start(o);
+  std::vector<ModelBlock> blocks;
+  std::vector<BlockRef> refs;
+  for (uint32_t i = 0; i < 8; ++i) {
+    blocks.push_back({700 + i, 256u << 10, i == 7});  // the last one compresses
+    auto r = store()->WriteBlock(BlockBytes(blocks.back()));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    refs.push_back(*r);
+  }
+  ASSERT_TRUE(store()->Apply(PutMutation(1, 1, "db", "pages", blocks, refs)).ok());
+  dtest::ModelDoc want{1, PutMutation(1, 1, "db", "pages", blocks, {}).meta,
+                       dtest::ModelBodyHash(blocks), blocks};
+  for (int round = 0; round < 2; ++round) {
+    auto e = Get("db", "pages");
+    ASSERT_TRUE(e.has_value());
+    ASSERT_EQ(e->blocks[0].codec, BlockCodec::kRaw);
+    ASSERT_EQ(e->blocks[7].codec, BlockCodec::kZstd);
+    Random rng(static_cast<uint64_t>(7 + round));
+    std::vector<std::byte> got(64 << 10), expect(64 << 10);
+    const uint64_t raw_end = 7ull * (256u << 10);
+    for (int i = 0; i < 200; ++i) {
+      const size_t n = i % 2 == 0 ? 4096 : 1 + static_cast<size_t>(rng.Uniform(16 << 10));
+      const uint64_t off = rng.Uniform(raw_end - n);
+      ASSERT_TRUE(store()->ReadRange(*e, off, std::span(got).first(n)).ok());
+      dtest::ModelRead(want, off, std::span(expect).first(n));
+      ASSERT_TRUE(std::equal(got.begin(), got.begin() + static_cast<ptrdiff_t>(n), expect.begin()))
+          << "at " << off << "+" << n;
+    }
+    EXPECT_EQ(store()->stats().cache_bytes, 0u) << "small raw reads filled the cache";
+    // A small read of the compressed block decompresses it into the cache.
+    ASSERT_TRUE(store()->ReadRange(*e, raw_end + 10, std::span(got).first(4096)).ok());
+    dtest::ModelRead(want, raw_end + 10, std::span(expect).first(4096));
+    EXPECT_TRUE(std::equal(got.begin(), got.begin() + 4096, expect.begin()));
+    EXPECT_EQ(store()->stats().cache_bytes, 256u << 10);
+    // A large read of a raw block takes the whole-block path.
+    std::vector<std::byte> big(128 << 10), big_expect(128 << 10);
+    ASSERT_TRUE(store()->ReadRange(*e, 0, big).ok());
+    dtest::ModelRead(want, 0, big_expect);
+    EXPECT_TRUE(big == big_expect);
+    EXPECT_EQ(store()->stats().cache_bytes, 512u << 10);
+    Reopen();
+  }
+}
+
 TEST_F(DocStoreTest, ConcurrentWritersAndReaders) {
   const int kThreads = 4;
   const int kPerThread = 40;
