@@ -28,16 +28,15 @@ Result<QueryResult> Client::Query(std::string_view collection, std::string_view 
   const uint32_t parts = map->partition_count;
   std::vector<rpc::QueryResult> replies(parts);
   std::vector<Status> errors(parts);
+  std::vector<char> asked(parts, 0);
   std::atomic<uint32_t> next{0};
   std::atomic<bool> failed{false};
   const std::string c(collection);
   const std::string t(text);
   auto work = [&] {
     for (uint32_t k = next.fetch_add(1); k < parts; k = next.fetch_add(1)) {
-      if (failed.load()) {
-        errors[k] = Status::Internal("not asked: another partition failed");
-        continue;
-      }
+      if (failed.load()) continue;  // the query fails anyway: do not load the others
+      asked[k] = 1;
       rpc::QueryRequest req;
       req.partition = static_cast<int32_t>(k);
       req.collection = c;
@@ -60,14 +59,12 @@ Result<QueryResult> Client::Query(std::string_view collection, std::string_view 
   for (uint32_t i = 1; i < threads; ++i) pool.emplace_back(work);
   work();
   for (std::thread& th : pool) th.join();
-  // The first real error (LimitExceeded and the like) rather than "not asked".
-  for (uint32_t k = 0; k < parts; ++k) {
-    if (!errors[k].ok() && errors[k].code() != StatusCode::kInternal) {
-      return errors[k].WithContext("query " + c);
-    }
-  }
   for (uint32_t k = 0; k < parts; ++k) {
     if (!errors[k].ok()) return errors[k].WithContext("query " + c);
+  }
+  for (uint32_t k = 0; k < parts; ++k) {
+    if (!asked[k])
+      return Status::Internal("query " + c + ": partition " + std::to_string(k) + " not asked");
   }
 
   QueryResult out;

@@ -223,13 +223,16 @@ std::shared_ptr<const QueryFile> Fs::QueryResultFor(InodeId ino, const NodeKey& 
   {
     MutexLock lock(&mu_);
     InodeState& st = states_[ino.value()];
-    if (st.query != nullptr && !st.query_taken) {
-      st.query_taken = for_open;
+    // stat and xattrs report the latest result, also one an open took (an
+    // fstat of that open then agrees with what it reads); every path-based
+    // access looked the name up first, which ran the query again.
+    if (st.query != nullptr && (!for_open || !st.query_taken)) {
+      if (for_open) st.query_taken = true;
       return st.query;
     }
   }
   // Taken by an earlier open (or never run): a new run, kept for stat and
-  // xattrs (and, from getattr, for the next open).
+  // xattrs (and, when run for a getattr, for the next open).
   std::shared_ptr<const QueryFile> q = RunQueryFile(key);
   MutexLock lock(&mu_);
   InodeState& st = states_[ino.value()];

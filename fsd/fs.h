@@ -209,8 +209,9 @@ class Fs {
   // Runs the query of a query file (key.id) and returns its result or
   // failure (logged); never null.
   std::shared_ptr<const QueryFile> RunQueryFile(const NodeKey& key);
-  // The query file's current result: the one kept with the inode unless an
-  // open took it (`for_open`: take it), else a new run kept with the inode.
+  // The query file's current result. For an open: the one the last lookup
+  // kept with the inode unless an earlier open took it, else a new run. For
+  // stat and xattrs: the one kept (a new run only if there is none).
   std::shared_ptr<const QueryFile> QueryResultFor(InodeId ino, const NodeKey& key, bool for_open);
 
   // Write path (handle mutex held).

@@ -469,7 +469,7 @@ int QueryCmd(Client* c, const Args& a) {
         return kExitBadQuery;
       }
     }
-    return Fail("query " + coll, r.status());
+    return Fail("", r.status());
   }
   if (format == "table") {
     PrintTable(r->rows, *q);
