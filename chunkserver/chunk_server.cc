@@ -65,6 +65,18 @@ void ChunkServerOptions::Register(OptionSet* set) {
   set->Int("upload_idle_timeout_s", &upload_idle_timeout_s,
            "an upload session idle this long is dropped and its blocks forgotten", 1, 86400);
   set->Int("max_uploads", &max_uploads, "upload sessions open at once", 1, 1 << 20);
+  set->Int("query_time_limit_ms", &query_time_limit_ms,
+           "a query's time on one partition; past it the query fails (LIMIT_EXCEEDED). "
+           "Requests may ask for less, never more",
+           1, 24 * 3600 * 1000);
+  set->Bytes("query_max_result_bytes", &query_max_result_bytes,
+             "projected JSON a query may return from one partition (LIMIT_EXCEEDED past it); "
+             "requests may ask for less, never more",
+             1024, 1ull << 30);
+  set->Bytes("query_max_body_bytes", &query_max_body_bytes,
+             "documents larger than this are skipped by queries (never match; counted in the "
+             "query's stats)",
+             1, 1ull << 32);
   set->String("log_level", &log_level, "debug | info | warn | error");
 }
 
@@ -90,7 +102,10 @@ Status ChunkServerOptions::Validate() const {
 // ---------------------------------------------------------------- start
 
 ChunkServer::ChunkServer(ChunkServerOptions options, Seams seams)
-    : options_(std::move(options)), log_("chunkserver", options_.name), meta_(seams.meta) {}
+    : options_(std::move(options)),
+      log_("chunkserver", options_.name),
+      meta_(seams.meta),
+      index_(seams.index) {}
 
 Result<std::unique_ptr<ChunkServer>> ChunkServer::Start(const ChunkServerOptions& options,
                                                         Seams seams) {
@@ -157,6 +172,7 @@ Status ChunkServer::Init() {
   logic_ = std::make_unique<PartitionLogic>(limits, std::random_device{}());
   service_ = std::make_unique<DocService>(store_.get(), logic_.get(), &RealClock());
   service_->SetMapRefresher([this] { RefreshMap(); });
+  executor_ = std::make_unique<QueryExecutor>(store_.get(), index_, &RealClock());
 
   net::ClientOptions co;
   co.tls = tls;
@@ -172,6 +188,10 @@ Status ChunkServer::Init() {
   deps.service = service_.get();
   deps.volume = volume_.get();
   deps.pool = pool_.get();
+  deps.executor = executor_.get();
+  deps.query_limits.time_limit = std::chrono::milliseconds(options_.query_time_limit_ms);
+  deps.query_limits.max_result_bytes = options_.query_max_result_bytes;
+  deps.query_limits.max_body_bytes = options_.query_max_body_bytes;
   deps.node_name = options_.name;
   deps.metaserver_reachable = [this] { return reachable_.load(); };
   auto handler = std::make_shared<ChunkServiceHandler>(std::move(deps));

@@ -29,8 +29,10 @@
 
 #include "chunkserver/doc_service.h"
 #include "chunkserver/doc_store.h"
+#include "chunkserver/index_source.h"
 #include "chunkserver/meta_client.h"
 #include "chunkserver/partition.h"
+#include "chunkserver/query_executor.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/logging.h"
@@ -62,6 +64,10 @@ struct ChunkServerOptions {
   int64_t compact_interval_s = 600;
   int64_t upload_idle_timeout_s = 600;
   int64_t max_uploads = 1024;
+  // Query execution (docs/query-language.md "Limits"): per partition.
+  int64_t query_time_limit_ms = 30000;
+  uint64_t query_max_result_bytes = 64ull << 20;
+  uint64_t query_max_body_bytes = 16ull << 20;
   std::string log_level = "info";
 
   // Registers every option with its description, default and bounds.
@@ -74,6 +80,8 @@ class ChunkServer {
  public:
   struct Seams {
     MetaClient* meta = nullptr;  // borrowed; nullptr: MetaService over TLS
+    // Secondary indexes for queries; borrowed; nullptr: queries scan.
+    IndexSource* index = nullptr;
   };
   static Result<std::unique_ptr<ChunkServer>> Start(const ChunkServerOptions& options, Seams seams);
   ~ChunkServer();  // Stop()
@@ -115,6 +123,8 @@ class ChunkServer {
   std::unique_ptr<DocStore> store_;
   std::unique_ptr<PartitionLogic> logic_;
   std::unique_ptr<DocService> service_;
+  IndexSource* index_ = nullptr;
+  std::unique_ptr<QueryExecutor> executor_;
   std::unique_ptr<net::RpcServer> server_;
   HostPort advertise_;
 

@@ -2,6 +2,7 @@
 
 #include <sys/statvfs.h>
 
+#include "query/parser.h"
 #include "thrift/rpc_client.h"
 #include "thrift/rpc_errors.h"
 #include "thrift/rpc_server.h"
@@ -232,6 +233,49 @@ void ChunkServiceHandler::List(rpc::ListPage& out, const rpc::ListRequest& req) 
     out.items.push_back(ToThrift(e));
   }
   out.more = page.more;
+}
+
+void ChunkServiceHandler::Query(rpc::QueryResult& out, const rpc::QueryRequest& req) {
+  Authorize(Access::kClient, "Query");
+  if (MaybeForward(req.partition, [&](rpc::ChunkServiceClient& c) { c.Query(out, req); })) return;
+  // The parser's message names the column of the mistake.
+  query::Query q = ValueOrThrow(query::Parse(req.query));
+  net::ThrowIfError(deps_.service->CheckCollectionRequest(Partition(req.partition),
+                                                          EpochOf(req.epoch), req.collection));
+  if (deps_.executor == nullptr) Throw(Status::Unavailable("this node does not run queries"));
+  QueryLimits limits = deps_.query_limits;
+  if (req.__isset.time_limit_ms && req.time_limit_ms > 0) {
+    limits.time_limit = std::min(limits.time_limit, std::chrono::milliseconds(req.time_limit_ms));
+  }
+  if (req.__isset.max_result_bytes && req.max_result_bytes > 0) {
+    limits.max_result_bytes =
+        std::min(limits.max_result_bytes, static_cast<uint64_t>(req.max_result_bytes));
+  }
+  Result<QueryOutput> r = deps_.executor->Run(Partition(req.partition), req.collection, q, limits);
+  if (!r.ok()) {
+    if (r.status().code() == StatusCode::kLimitExceeded) {
+      LOG_INFO(log_) << "query on " << req.collection << " refused: " << r.status().message();
+    }
+    Throw(r.status());
+  }
+  out.rows.clear();
+  out.rows.reserve(r->rows.size());
+  for (query::Row& row : r->rows) {
+    rpc::QueryRow qr;
+    qr.id = std::move(row.id);
+    qr.json = std::move(row.json);
+    if (!q.sort.empty()) {
+      qr.__set_sort_keys(query::EncodeSortKeys(row.keys));
+    }
+    out.rows.push_back(std::move(qr));
+  }
+  const QueryStats& st = r->stats;
+  out.stats.docs_scanned = I64(st.docs_scanned);
+  out.stats.bytes_scanned = I64(st.bytes_scanned);
+  out.stats.docs_matched = I64(st.docs_matched);
+  out.stats.docs_skipped_large = I64(st.docs_skipped_large);
+  out.stats.index_used = st.index_used;
+  out.stats.elapsed_ms = st.elapsed.count();
 }
 
 int64_t ChunkServiceHandler::CountDocuments(const std::string& collection) {

@@ -22,6 +22,7 @@
 
 #include "ChunkService.h"
 #include "chunkserver/doc_service.h"
+#include "chunkserver/query_executor.h"
 #include "common/logging.h"
 #include "raidlib/volume.h"
 
@@ -35,6 +36,9 @@ struct ChunkServiceDeps {
   DocService* service = nullptr;        // borrowed
   raidlib::Volume* volume = nullptr;    // borrowed; for GetStatus
   net::ConnectionPool* pool = nullptr;  // borrowed; nullptr: never forward
+  QueryExecutor* executor = nullptr;    // borrowed; nullptr: Query answers UNAVAILABLE
+  // The node's query limits: a request may lower them, never raise them.
+  QueryLimits query_limits;
   std::string node_name;
   // Whether the last register/heartbeat reached a metaserver (GetStatus).
   std::function<bool()> metaserver_reachable;
@@ -56,6 +60,7 @@ class ChunkServiceHandler : public rpc::ChunkServiceIf {
   void Delete(const rpc::DeleteRequest& req) override;
   void Rename(rpc::DocMeta& out, const rpc::RenameRequest& req) override;
   void List(rpc::ListPage& out, const rpc::ListRequest& req) override;
+  void Query(rpc::QueryResult& out, const rpc::QueryRequest& req) override;
   int64_t CountDocuments(const std::string& collection) override;
   void GetStatus(rpc::NodeStatus& out) override;
 

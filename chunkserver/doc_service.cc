@@ -233,15 +233,19 @@ Result<DocEntry> DocService::Rename(const RenameInput& in) {
   return AnswerFor(m, *r);
 }
 
-Result<ListPage> DocService::List(PartitionId p, Epoch epoch, std::string_view collection,
-                                  std::string_view after_id, uint32_t limit) {
+Status DocService::CheckCollectionRequest(PartitionId p, Epoch epoch, std::string_view collection) {
   Status s = logic_->CheckPartition(p, epoch);
   if (s.ok()) s = logic_->CheckCollection(collection);
   if (s.code() == StatusCode::kNotFound && refresh_) {
     refresh_();
     s = logic_->CheckCollection(collection);
   }
-  RETURN_IF_ERROR(s);
+  return s;
+}
+
+Result<ListPage> DocService::List(PartitionId p, Epoch epoch, std::string_view collection,
+                                  std::string_view after_id, uint32_t limit) {
+  RETURN_IF_ERROR(CheckCollectionRequest(p, epoch, collection));
   if (limit == 0) limit = kDefaultListLimit;
   limit = std::min(limit, kMaxListLimit);
   return store_->List(p, collection, after_id, limit);

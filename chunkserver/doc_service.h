@@ -78,6 +78,10 @@ class DocService {
   Status Delete(const DeleteInput& in);
   // Returns the renamed document under its new id.
   Result<DocEntry> Rename(const RenameInput& in);
+  // Routing and name checks of a call on a whole collection of one partition
+  // (List, Query): this node is the primary at `epoch` and the map knows
+  // the collection (fetched again once if it does not).
+  Status CheckCollectionRequest(PartitionId p, Epoch epoch, std::string_view collection);
   // limit 0 means kDefaultListLimit; more than kMaxListLimit is clipped.
   Result<ListPage> List(PartitionId p, Epoch epoch, std::string_view collection,
                         std::string_view after_id, uint32_t limit);

@@ -161,6 +161,45 @@ struct ListResult {
   std::string next_cursor;
 };
 
+// Queries (docs/query-language.md).
+struct QueryOptions {
+  // Per partition, on the chunk servers; 0 = the servers' own
+  // query_time_limit_ms. A request never gets more than the servers allow,
+  // nor more than Options::call_timeout_ms less one second (so that the
+  // server's LIMIT_EXCEEDED arrives before the client stops waiting).
+  uint64_t time_limit_ms = 0;
+  // Projected JSON of the result: asked of every partition (0 = the
+  // servers' query_max_result_bytes) and checked on the merged result
+  // (0 = kDefaultMaxQueryResultBytes).
+  uint64_t max_result_bytes = 0;
+  // Partitions queried at once.
+  int parallelism = 8;
+};
+
+inline constexpr uint64_t kDefaultMaxQueryResultBytes = 64ull << 20;
+
+struct QueryRow {
+  std::string id;
+  std::string json;  // one JSON object, "_id" first (docs/query-language.md "Options")
+};
+
+struct QueryStats {
+  uint64_t partitions = 0;
+  uint64_t partitions_indexed = 0;  // partitions where an index drove the scan
+  uint64_t docs_scanned = 0;
+  uint64_t bytes_scanned = 0;
+  uint64_t docs_matched = 0;  // before the limit
+  uint64_t docs_skipped_large = 0;
+  std::string index_used;        // one plan an index drove ("" if none)
+  int64_t max_partition_ms = 0;  // the slowest partition's own time
+};
+
+struct QueryResult {
+  std::vector<QueryRow> rows;  // in the query's order, at most its limit
+  uint64_t json_bytes = 0;     // sum of the rows' json sizes
+  QueryStats stats;
+};
+
 struct RenameOptions {
   bool replace = false;  // overwrite an existing target (AlreadyExists otherwise)
 };
@@ -226,6 +265,15 @@ class Client {
                          const RenameOptions& options = {});
   // One page of a collection's documents, merged by id across partitions.
   Result<ListResult> List(std::string_view collection, const ListOptions& options = {});
+  // Runs a query (docs/query-language.md) over every partition of the
+  // collection in parallel and merges the partitions' sorted rows (order,
+  // limit) into the result. The text is parsed here first: a malformed query
+  // is InvalidArgument (or TooLarge) with the parser's "at column N" message
+  // before any RPC. LimitExceeded (not retried) when a partition or the
+  // merged result reaches a time or size limit; other errors are retried
+  // per partition like other reads.
+  Result<QueryResult> Query(std::string_view collection, std::string_view text,
+                            const QueryOptions& options = {});
 
   // ---- collections and the cluster
 

@@ -24,6 +24,7 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kVersionMismatch: return "VersionMismatch";
     case StatusCode::kTooLarge: return "TooLarge";
     case StatusCode::kNotEmpty: return "NotEmpty";
+    case StatusCode::kLimitExceeded: return "LimitExceeded";
     case StatusCode::kInternal: return "Internal";
   }
   return "Unknown";

@@ -36,6 +36,7 @@ enum class StatusCode : uint8_t {
   kVersionMismatch,   // an expected version did not match the current one
   kTooLarge,          // a size limit was exceeded; the message names it
   kNotEmpty,          // e.g. dropping a collection that still has documents
+  kLimitExceeded,     // an execution limit (a query's time, result size); the message names it
   kInternal,          // a bug or an unexpected state; the message says where
 };
 
@@ -71,6 +72,9 @@ class [[nodiscard]] Status {
   }
   static Status TooLarge(std::string msg) { return {StatusCode::kTooLarge, std::move(msg)}; }
   static Status NotEmpty(std::string msg) { return {StatusCode::kNotEmpty, std::move(msg)}; }
+  static Status LimitExceeded(std::string msg) {
+    return {StatusCode::kLimitExceeded, std::move(msg)};
+  }
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
   // An I/O failure from the operating system, with errno and context.
   static Status FromErrno(int err, std::string_view context);

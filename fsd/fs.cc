@@ -22,6 +22,9 @@ constexpr std::string_view kCairnXattrPrefix = "user.cairn.";
 constexpr std::string_view kXattrVersion = "user.cairn.version";
 constexpr std::string_view kXattrPartition = "user.cairn.partition";
 constexpr std::string_view kXattrReplicas = "user.cairn.replicas";
+// On a query file: why it has no result (a malformed query: the parser's
+// message with its column; a limit; the cluster unreachable).
+constexpr std::string_view kXattrQueryError = "user.cairn.query_error";
 constexpr uint32_t kListPage = 1000;
 
 bool WantsWrite(int flags) { return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) != 0; }
@@ -165,6 +168,12 @@ int Fs::GetAttr(InodeId ino, Attr* out) {
     case NodeKind::kIndexes:
       *out = SpecialAttr(ino, key.kind, 0);
       return 0;
+    case NodeKind::kQueryFile: {
+      std::shared_ptr<const QueryFile> q = QueryResultFor(ino, key, /*for_open=*/false);
+      *out = SpecialAttr(ino, key.kind, q->size());
+      out->uncached = true;
+      return 0;
+    }
     case NodeKind::kDocument:
       break;
   }
@@ -188,6 +197,48 @@ int Fs::GetAttr(InodeId ino, Attr* out) {
   }
   *out = DocAttr(ino, *d);
   return 0;
+}
+
+// ---------------------------------------------------------------- query files
+
+std::shared_ptr<const QueryFile> Fs::RunQueryFile(const NodeKey& key) {
+  Result<client::QueryResult> r = client_->Query(key.collection, key.id);
+  if (!r.ok()) {
+    // At warn, fsd's default level: the user asked for this file and the
+    // log is where the reason is (besides user.cairn.query_error).
+    LOG_WARN(log_) << "query file " << key.collection << "/.query/" << EncodeQueryName(key.id)
+                   << ": " << r.status().ToString();
+    return QueryFile::Failed(r.status());
+  }
+  Result<std::shared_ptr<const QueryFile>> f = QueryFile::Make(r->rows, options_.spill_dir);
+  if (!f.ok()) {
+    LOG_WARN(log_) << "query file " << key.collection << ": " << f.status().ToString();
+    return QueryFile::Failed(f.status());
+  }
+  return std::move(f).value();
+}
+
+std::shared_ptr<const QueryFile> Fs::QueryResultFor(InodeId ino, const NodeKey& key,
+                                                    bool for_open) {
+  {
+    MutexLock lock(&mu_);
+    InodeState& st = states_[ino.value()];
+    // stat and xattrs report the latest result, also one an open took (an
+    // fstat of that open then agrees with what it reads); every path-based
+    // access looked the name up first, which ran the query again.
+    if (st.query != nullptr && (!for_open || !st.query_taken)) {
+      if (for_open) st.query_taken = true;
+      return st.query;
+    }
+  }
+  // Taken by an earlier open (or never run): a new run, kept for stat and
+  // xattrs (and, when run for a getattr, for the next open).
+  std::shared_ptr<const QueryFile> q = RunQueryFile(key);
+  MutexLock lock(&mu_);
+  InodeState& st = states_[ino.value()];
+  st.query = q;
+  st.query_taken = for_open;
+  return q;
 }
 
 // ---------------------------------------------------------------- names
@@ -226,8 +277,24 @@ int Fs::Lookup(InodeId parent, const std::string& name, EntryOut* out) {
       key.id = name;
       break;
     }
-    case NodeKind::kQueryDir:
-      return ENOENT;  // query files come later
+    case NodeKind::kQueryDir: {
+      // Every name is a query file; looking it up runs the query (its size
+      // is the result's), kept with the inode for the next open.
+      key.kind = NodeKind::kQueryFile;
+      key.collection = pkey.collection;
+      key.id = DecodeQueryName(name);
+      std::shared_ptr<const QueryFile> q = RunQueryFile(key);
+      out->ino = inodes_.Lookup(key);
+      {
+        MutexLock lock(&mu_);
+        InodeState& st = states_[out->ino.value()];
+        st.query = q;
+        st.query_taken = false;
+      }
+      out->attr = SpecialAttr(out->ino, key.kind, q->size());
+      out->attr.uncached = true;
+      return 0;
+    }
     default:
       return ENOTDIR;
   }
@@ -273,6 +340,7 @@ void Fs::Forget(InodeId ino, uint64_t n) {
 int Fs::Mkdir(InodeId parent, const std::string& name, EntryOut* out) {
   NodeKey pkey;
   if (int e = KeyOf(parent, &pkey)) return e;
+  if (pkey.kind == NodeKind::kQueryDir) return EACCES;
   if (pkey.kind != NodeKind::kRoot) return EPERM;  // no nested directories
   if (name == kStatusName) return EEXIST;
   if (Status s = CheckCollectionName(name); !s.ok()) return NameErrno(s);
@@ -359,6 +427,7 @@ int Fs::Unlink(InodeId parent, const std::string& name) {
   NodeKey pkey;
   if (int e = KeyOf(parent, &pkey)) return e;
   if (pkey.kind == NodeKind::kRoot) return name == kStatusName ? EPERM : EISDIR;
+  if (pkey.kind == NodeKind::kQueryDir) return EACCES;  // query files are not stored
   if (pkey.kind != NodeKind::kCollection) return ENOENT;
   if (name == kIndexesName) return EPERM;
   if (name == kQueryName) return EISDIR;
@@ -423,6 +492,7 @@ int Fs::Rename(InodeId parent, const std::string& name, InodeId new_parent,
     // A collection is not renamed in place: mv falls back to copying.
     return p2.kind == NodeKind::kRoot ? EXDEV : EPERM;
   }
+  if (p1.kind == NodeKind::kQueryDir || p2.kind == NodeKind::kQueryDir) return EACCES;
   if (p1.kind != NodeKind::kCollection || p2.kind != NodeKind::kCollection) return EPERM;
   if (name == kIndexesName || name == kQueryName) return EPERM;
   if (new_name == kIndexesName || new_name == kQueryName) return EPERM;
@@ -488,6 +558,7 @@ int Fs::Create(InodeId parent, const std::string& name, uint32_t mode, int flags
   NodeKey pkey;
   if (int e = KeyOf(parent, &pkey)) return e;
   if (pkey.kind == NodeKind::kRoot) return name == kStatusName ? EEXIST : EPERM;
+  if (pkey.kind == NodeKind::kQueryDir) return EACCES;  // read-only: queries are looked up
   if (pkey.kind != NodeKind::kCollection) return EPERM;
   if (name == kIndexesName || name == kQueryName) return EEXIST;
   if (Status s = CheckDocumentName(name); !s.ok()) return NameErrno(s);
@@ -542,6 +613,24 @@ int Fs::Open(InodeId ino, int flags, OpenOut* out) {
       }
       out->fh = AddHandle(h);
       out->direct_io = true;  // generated content: its size is not known ahead
+      return 0;
+    }
+    case NodeKind::kQueryFile: {
+      if (WantsWrite(flags)) return EACCES;
+      std::shared_ptr<const QueryFile> q = QueryResultFor(ino, key, /*for_open=*/true);
+      if (!q->error().ok()) {
+        const StatusCode c = q->error().code();
+        return c == StatusCode::kInvalidArgument || c == StatusCode::kTooLarge
+                   ? EINVAL
+                   : ErrnoOf(q->error());
+      }
+      auto h = std::make_shared<Handle>();
+      h->ino = ino;
+      h->kind = key.kind;
+      h->query = std::move(q);
+      out->fh = AddHandle(h);
+      // Each open may see a new result: no page cache across opens.
+      out->direct_io = true;
       return 0;
     }
     case NodeKind::kDocument:
@@ -702,6 +791,11 @@ Status Fs::FillBlocks(Handle& h, const std::vector<uint64_t>& blocks) {
 int Fs::Read(InodeId, uint64_t fh, uint64_t offset, uint64_t size, std::string* out) {
   std::shared_ptr<Handle> h = FindHandle(fh);
   if (!h) return EBADF;
+  if (h->kind == NodeKind::kQueryFile) {
+    Status s = h->query->Read(offset, size, out);
+    if (!s.ok()) LOG_WARN(log_) << "read (query result): " << s.ToString();
+    return ErrnoOf(s);
+  }
   MutexLock lock(&h->mu);
   if (h->kind != NodeKind::kDocument) {
     if (offset < h->content.size()) *out = h->content.substr(offset, size);
@@ -1035,6 +1129,10 @@ int Fs::SetAttr(InodeId ino, std::optional<uint64_t> fh, const SetAttrIn& in, At
     if (key.kind == NodeKind::kStatus || key.kind == NodeKind::kIndexes) {
       if (in.size || in.mode || in.uid || in.gid) return EPERM;
     }
+    if (key.kind == NodeKind::kQueryFile) {
+      if (in.size) return EACCES;
+      if (in.mode || in.uid || in.gid) return EPERM;
+    }
     // Directories have no stored attributes; times and modes set by tools
     // (cp -a, rsync, tar) are accepted and not kept.
     return GetAttr(ino, out);
@@ -1267,6 +1365,13 @@ int Fs::StatFs(StatFsOut* out) {
 int Fs::GetXattr(InodeId ino, const std::string& name, std::string* value) {
   NodeKey key;
   if (int e = KeyOf(ino, &key)) return e;
+  if (key.kind == NodeKind::kQueryFile) {
+    if (name != kXattrQueryError) return ENODATA;
+    std::shared_ptr<const QueryFile> q = QueryResultFor(ino, key, /*for_open=*/false);
+    if (q->error().ok()) return ENODATA;
+    *value = q->error().message();
+    return 0;
+  }
   if (key.kind != NodeKind::kDocument || !name.starts_with("user.")) return ENODATA;
   Result<client::DocInfo> d = client_->Stat(key.collection, key.id);
   if (!d.ok()) return ErrnoOf(d.status());
@@ -1297,6 +1402,12 @@ int Fs::GetXattr(InodeId ino, const std::string& name, std::string* value) {
 int Fs::ListXattr(InodeId ino, std::vector<std::string>* names) {
   NodeKey key;
   if (int e = KeyOf(ino, &key)) return e;
+  if (key.kind == NodeKind::kQueryFile) {
+    if (!QueryResultFor(ino, key, /*for_open=*/false)->error().ok()) {
+      names->push_back(std::string(kXattrQueryError));
+    }
+    return 0;
+  }
   if (key.kind != NodeKind::kDocument) return 0;
   Result<client::DocInfo> d = client_->Stat(key.collection, key.id);
   if (!d.ok()) return ErrnoOf(d.status());

@@ -53,6 +53,7 @@
 #include "fsd/block_cache.h"
 #include "fsd/file_buffer.h"
 #include "fsd/inode_table.h"
+#include "fsd/query_file.h"
 
 namespace cairn::fsd {
 
@@ -77,6 +78,9 @@ struct Attr {
   int64_t mtime_ns = 0;
   int64_t ctime_ns = 0;
   uint32_t blksize = 4096;
+  // Generated on every look (query files): the kernel must not cache the
+  // entry or the attributes.
+  bool uncached = false;
 };
 
 struct EntryOut {
@@ -163,7 +167,8 @@ class Fs {
     InodeId ino;
     NodeKind kind = NodeKind::kDocument;
     Mutex mu;  // one operation on this handle at a time (held during its RPCs)
-    std::string content GUARDED_BY(mu);  // specials
+    std::string content GUARDED_BY(mu);      // specials
+    std::shared_ptr<const QueryFile> query;  // query files; set before the handle is shared
     bool writable = false;
     uint32_t block_bytes GUARDED_BY(mu) = 0;
     client::DocInfo info GUARDED_BY(mu);  // version read, or the writer's base
@@ -182,7 +187,11 @@ class Fs {
 
  private:
   struct InodeState {
-    int open = 0;                   // open file handles
+    int open = 0;  // open file handles
+    // Query files: the result computed by the last lookup (or getattr), and
+    // whether an open took it already (the next open runs the query again).
+    std::shared_ptr<const QueryFile> query;
+    bool query_taken = false;
     std::set<Handle*> writers;      // handles with a write buffer
     int64_t last_open_version = 0;  // keep_cache decision
     bool hidden = false;            // unlinked while open: delete at last release
@@ -197,6 +206,13 @@ class Fs {
   std::vector<std::shared_ptr<Handle>> WritersOf(InodeId ino);
   Result<std::string> StatusJson();
   int CollectionExists(const std::string& name);
+  // Runs the query of a query file (key.id) and returns its result or
+  // failure (logged); never null.
+  std::shared_ptr<const QueryFile> RunQueryFile(const NodeKey& key);
+  // The query file's current result. For an open: the one the last lookup
+  // kept with the inode unless an earlier open took it, else a new run. For
+  // stat and xattrs: the one kept (a new run only if there is none).
+  std::shared_ptr<const QueryFile> QueryResultFor(InodeId ino, const NodeKey& key, bool for_open);
 
   // Write path (handle mutex held).
   int OpenWriter(InodeId ino, const client::DocInfo& info, bool truncate, OpenOut* out);

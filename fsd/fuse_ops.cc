@@ -45,8 +45,8 @@ fuse_entry_param ToEntry(Fs& fs, const EntryOut& e) {
   p.generation = 1;
   p.attr = ToStat(e.attr);
   p.attr.st_ino = p.ino;
-  p.attr_timeout = fs.options().attr_timeout_s;
-  p.entry_timeout = fs.options().entry_timeout_s;
+  p.attr_timeout = e.attr.uncached ? 0 : fs.options().attr_timeout_s;
+  p.entry_timeout = e.attr.uncached ? 0 : fs.options().entry_timeout_s;
   return p;
 }
 
@@ -56,7 +56,7 @@ void ReplyAttr(fuse_req_t req, Fs& fs, int err, const Attr& a) {
     return;
   }
   struct stat st = ToStat(a);
-  fuse_reply_attr(req, &st, fs.options().attr_timeout_s);
+  fuse_reply_attr(req, &st, a.uncached ? 0 : fs.options().attr_timeout_s);
 }
 
 InodeId Ino(fuse_ino_t ino) { return InodeId(ino); }

@@ -54,6 +54,7 @@ int ErrnoOf(const Status& s) {
     case StatusCode::kInvalidArgument:
       return EINVAL;
     case StatusCode::kTooLarge:
+    case StatusCode::kLimitExceeded:  // a query's result size or time
       return EFBIG;
     case StatusCode::kPermissionDenied:
       return EPERM;

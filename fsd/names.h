@@ -17,7 +17,8 @@ enum class NodeKind : uint8_t {
   kStatus,      // /.status (read-only JSON)
   kCollection,  // /<collection>/
   kIndexes,     // /<collection>/.indexes (read-only, empty for now)
-  kQueryDir,    // /<collection>/.query/ (lists nothing for now)
+  kQueryDir,    // /<collection>/.query/ (lists nothing)
+  kQueryFile,   // /<collection>/.query/<query> (read-only; NodeKey::id holds the query text)
   kDocument,    // /<collection>/<id>
 };
 
@@ -43,7 +44,7 @@ Status CheckDocumentName(std::string_view name);
 
 // The errno for a failed operation (positive). NotFound ENOENT,
 // AlreadyExists EEXIST, NotEmpty ENOTEMPTY, InvalidArgument EINVAL,
-// TooLarge EFBIG, PermissionDenied EPERM, NoSpace ENOSPC, Timeout
+// TooLarge and LimitExceeded EFBIG, PermissionDenied EPERM, NoSpace ENOSPC, Timeout
 // ETIMEDOUT, Unavailable/NotPrimary/StaleEpoch EHOSTUNREACH (the cluster
 // could not be reached within the deadline), VersionMismatch ESTALE,
 // everything else (Corruption, DataLoss, IOError, Internal...) EIO.

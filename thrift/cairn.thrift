@@ -26,6 +26,9 @@ enum ErrorCode {
   FAILED_PRECONDITION = 14, // the operation does not fit the current state
   IO_ERROR = 15,
   NO_SPACE = 16,
+  // An execution limit of a query (time, result size) was reached; the
+  // message names the limit, its value and how to raise it. Not retried.
+  LIMIT_EXCEEDED = 17,
 }
 
 exception CairnError {

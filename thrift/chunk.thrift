@@ -100,6 +100,43 @@ struct ListPage {
   2: bool more,
 }
 
+// ---------------------------------------------------------------- queries
+
+// One partition's part of a query (docs/query-language.md "Execution").
+struct QueryRequest {
+  1: i32 partition,
+  2: i64 epoch,
+  3: string collection,
+  4: string query,          // the query text: filter and ?options
+  // Lower the chunk server's own limits for this request (absent or 0: the
+  // server's query_time_limit_ms / query_max_result_bytes). A request
+  // cannot raise them above the server's.
+  5: optional i64 time_limit_ms,
+  6: optional i64 max_result_bytes,
+}
+
+struct QueryRow {
+  1: binary id,             // the document id (any bytes)
+  2: string json,           // the projected document, "_id" first
+  3: optional string sort_keys, // query::EncodeSortKeys, when the query sorts
+}
+
+struct QueryStats {
+  1: i64 docs_scanned,      // documents loaded and filtered
+  2: i64 bytes_scanned,     // their body bytes
+  3: i64 docs_matched,
+  4: i64 docs_skipped_large, // over query_max_body_bytes: not read, never match
+  5: string index_used,     // "" for a full scan, else the index plan
+  6: i64 elapsed_ms,
+}
+
+// The partition's matching rows, sorted by the query's order and cut at its
+// limit (query::TopK).
+struct QueryResult {
+  1: list<QueryRow> rows,
+  2: QueryStats stats,
+}
+
 // ---------------------------------------------------------------- node status
 
 struct NodeDisk {
@@ -225,6 +262,10 @@ service ChunkService {
   void Delete(1: DeleteRequest req) throws (1: cairn.CairnError e),
   DocMeta Rename(1: RenameRequest req) throws (1: cairn.CairnError e),
   ListPage List(1: ListRequest req) throws (1: cairn.CairnError e),
+  // Runs a query on one partition. INVALID_ARGUMENT / TOO_LARGE for a
+  // malformed query (the parser's positioned message), LIMIT_EXCEEDED when
+  // the time or result-size limit is reached.
+  QueryResult Query(1: QueryRequest req) throws (1: cairn.CairnError e),
 
   // Documents of `collection` over every partition this node holds (the
   // metaserver asks every node before dropping a collection). Callers:

@@ -35,6 +35,8 @@ rpc::ErrorCode::type ToErrorCode(StatusCode code) {
       return rpc::ErrorCode::IO_ERROR;
     case StatusCode::kNoSpace:
       return rpc::ErrorCode::NO_SPACE;
+    case StatusCode::kLimitExceeded:
+      return rpc::ErrorCode::LIMIT_EXCEEDED;
     case StatusCode::kOk:
     case StatusCode::kInternal:
       break;
@@ -76,6 +78,8 @@ StatusCode FromErrorCode(rpc::ErrorCode::type code) {
       return StatusCode::kIOError;
     case rpc::ErrorCode::NO_SPACE:
       return StatusCode::kNoSpace;
+    case rpc::ErrorCode::LIMIT_EXCEEDED:
+      return StatusCode::kLimitExceeded;
   }
   return StatusCode::kInternal;  // a code from a newer peer
 }

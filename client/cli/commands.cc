@@ -3,18 +3,24 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <iomanip>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "client/cairn.h"
 #include "client/cli/args.h"
 #include "client/cli/cli.h"
 #include "common/logging.h"
+#include "query/ast.h"
+#include "query/parser.h"
 
 namespace cairn::cli {
 
@@ -36,6 +42,9 @@ struct Command {
   bool needs_cluster = true;
   int (*run)(Client* c, const Args& a) = nullptr;
   int (*run_local)(const Args& a) = nullptr;
+  // Adjusts the client options before the client is made (e.g. a longer
+  // call timeout for a longer query time limit). May refuse the line.
+  Status (*tune)(const Args& a, client::Options* o) = nullptr;
 };
 
 std::string Doc(const std::string& c, const std::string& id) { return c + "/" + id; }
@@ -327,6 +336,172 @@ int StatusCmd(Client* c, const Args& a) {
   return kExitOk;
 }
 
+// ---- query
+
+// A cell of `cairn query --format table`: the value at `path` in the row
+// (strings bare, other values as compact JSON, missing ones empty), cut at
+// kCellMax bytes.
+constexpr size_t kCellMax = 40;
+
+std::string Cell(const nlohmann::ordered_json& row, const std::vector<std::string>& path) {
+  const nlohmann::ordered_json* v = &row;
+  for (const std::string& k : path) {
+    if (!v->is_object()) return "";
+    auto it = v->find(k);
+    if (it == v->end()) return "";
+    v = &*it;
+  }
+  std::string s = v->is_string()
+                      ? v->get<std::string>()
+                      : v->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  for (char& c : s) {
+    if (c == '\n' || c == '\t' || c == '\r') c = ' ';
+  }
+  if (s.size() > kCellMax) s = s.substr(0, kCellMax - 3) + "...";
+  return s;
+}
+
+void PrintTable(const std::vector<client::QueryRow>& rows, const query::Query& q) {
+  std::vector<std::string> names;               // column headers
+  std::vector<std::vector<std::string>> paths;  // keys of each column
+  std::vector<nlohmann::ordered_json> parsed;
+  parsed.reserve(rows.size());
+  for (const client::QueryRow& r : rows) {
+    parsed.push_back(nlohmann::ordered_json::parse(r.json, nullptr, false));
+  }
+  names.push_back("_id");
+  paths.push_back({"_id"});
+  if (!q.fields.empty()) {
+    for (const query::Path& p : q.fields) {
+      if (p.segments.size() == 1 && p.segments[0] == query::kIdField) continue;
+      names.push_back(p.ToString());
+      paths.push_back(p.segments);
+    }
+  } else {
+    // Top-level keys in order of first appearance.
+    std::set<std::string> seen{"_id"};
+    for (const nlohmann::ordered_json& j : parsed) {
+      if (!j.is_object()) continue;
+      for (auto it = j.begin(); it != j.end(); ++it) {
+        if (seen.insert(it.key()).second) {
+          names.push_back(it.key());
+          paths.push_back({it.key()});
+        }
+      }
+    }
+  }
+  std::vector<std::vector<std::string>> cells;
+  std::vector<size_t> width;
+  for (const std::string& n : names) width.push_back(std::min(n.size(), kCellMax));
+  for (const nlohmann::ordered_json& j : parsed) {
+    std::vector<std::string> line;
+    for (size_t c = 0; c < paths.size(); ++c) {
+      line.push_back(Cell(j, paths[c]));
+      width[c] = std::max(width[c], line.back().size());
+    }
+    cells.push_back(std::move(line));
+  }
+  auto print = [&](const std::vector<std::string>& line) {
+    std::string out;
+    for (size_t c = 0; c < line.size(); ++c) {
+      std::string v = line[c].size() > kCellMax ? line[c].substr(0, kCellMax) : line[c];
+      if (c + 1 < line.size()) v.resize(width[c] + 2, ' ');
+      out += v;
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    std::cout << out << "\n";
+  };
+  std::vector<std::string> header;
+  for (const std::string& n : names) {
+    std::string h;
+    for (char ch : n) h += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    header.push_back(h);
+  }
+  print(header);
+  for (const auto& line : cells) print(line);
+}
+
+Status TuneQuery(const Args& a, client::Options* o) {
+  if (auto t = a.Value("--time-limit")) {
+    ASSIGN_OR_RETURN(uint64_t ms, ParseUint(*t, "--time-limit"));
+    if (ms == 0 || ms > 24ull * 3600 * 1000) {
+      return Status::InvalidArgument("--time-limit wants 1..86400000 milliseconds");
+    }
+    // The call must outlast the servers' answer (client_query.cc).
+    const auto want = static_cast<int>(ms + 2000);
+    o->call_timeout_ms = std::max(o->call_timeout_ms, want);
+    o->deadline_ms = std::max(o->deadline_ms, want + 5000);
+  }
+  return Status::Ok();
+}
+
+int QueryCmd(Client* c, const Args& a) {
+  const std::string& coll = a.positional[0];
+  const std::string& text = a.positional[1];
+  // Parsed here too for the table's columns; the library parses again.
+  Result<query::Query> q = query::Parse(text);
+  if (!q.ok()) {
+    std::cerr << "cairn: query: " << q.status().message() << "\n  " << text << "\n";
+    return kExitBadQuery;
+  }
+  client::QueryOptions qo;
+  const std::string format = a.Value("--format").value_or("jsonl");
+  if (format != "jsonl" && format != "table") {
+    return Usage("--format wants jsonl or table", "query");
+  }
+  if (auto t = a.Value("--time-limit")) {
+    Result<uint64_t> ms = ParseUint(*t, "--time-limit");
+    if (!ms.ok() || *ms == 0) return Usage("--time-limit wants a positive number of ms", "query");
+    qo.time_limit_ms = *ms;
+  }
+  if (auto m = a.Value("--max-result-bytes")) {
+    Result<uint64_t> n = ParseUint(*m, "--max-result-bytes");
+    if (!n.ok() || *n == 0) return Usage("--max-result-bytes wants a positive number", "query");
+    qo.max_result_bytes = *n;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  Result<client::QueryResult> r = c->Query(coll, text, qo);
+  if (!r.ok()) {
+    if (r.status().code() == StatusCode::kInvalidArgument ||
+        r.status().code() == StatusCode::kTooLarge) {
+      if (r.status().message().find("at column") != std::string::npos) {
+        std::cerr << "cairn: query: " << r.status().message() << "\n";
+        return kExitBadQuery;
+      }
+    }
+    return Fail("", r.status());
+  }
+  if (format == "table") {
+    PrintTable(r->rows, *q);
+  } else {
+    std::string out;
+    for (const client::QueryRow& row : r->rows) {
+      out += row.json;
+      out += '\n';
+      if (out.size() > (1u << 20)) {
+        std::cout << out;
+        out.clear();
+      }
+    }
+    std::cout << out;
+  }
+  std::cout.flush();
+  if (a.Has("--stats")) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - start)
+                        .count();
+    const client::QueryStats& s = r->stats;
+    std::cerr << "rows " << r->rows.size() << " (" << r->json_bytes << " bytes), matched "
+              << s.docs_matched << ", scanned " << s.docs_scanned << " documents ("
+              << s.bytes_scanned << " bytes), skipped over the body limit " << s.docs_skipped_large
+              << "\n"
+              << "partitions " << s.partitions << " (" << s.partitions_indexed << " by index"
+              << (s.index_used.empty() ? "" : ": " + s.index_used) << "), slowest partition "
+              << s.max_partition_ms << " ms, total " << ms << " ms\n";
+  }
+  return std::cout.good() ? kExitOk : kExitFailed;
+}
+
 const std::vector<Command>& Commands() {
   static const std::vector<Command> kCommands = {
       {"put",
@@ -391,6 +566,27 @@ const std::vector<Command>& Commands() {
        true,
        Ls,
        nullptr},
+      {"query",
+       "<collection> '<query>' [--format jsonl|table] [--time-limit MS]\n"
+       "            [--max-result-bytes N] [--stats]",
+       "Runs a query (docs/query-language.md) over the collection's documents, e.g.\n"
+       "  cairn query orders 'status == \"paid\" && total >= 100 ?sort=-total&limit=10'\n"
+       "Prints JSON Lines: one object per matching document, \"_id\" first.\n"
+       "  --format table        columns: the fields= paths, else the top-level keys\n"
+       "  --time-limit MS       per partition (default and ceiling: the chunk servers'\n"
+       "                        query_time_limit_ms, 30000 unless configured)\n"
+       "  --max-result-bytes N  projected JSON of the result (default 64 MiB; each chunk\n"
+       "                        server caps its part at its query_max_result_bytes)\n"
+       "  --stats               documents scanned, indexes used, time (to stderr)\n"
+       "Exit codes: 0 ok, 2 a malformed query (the message names the column) or the\n"
+       "cluster could not be reached, 1 other failures (a limit reached...).\n",
+       {{"--format", "--time-limit", "--max-result-bytes"}, {"--stats"}},
+       2,
+       2,
+       true,
+       QueryCmd,
+       nullptr,
+       TuneQuery},
       {"collection create",
        "<name>",
        "Creates a collection.\n",
@@ -454,7 +650,7 @@ void PrintHelp() {
                "  --timeout SECONDS      give up after this long (default 60)\n"
                "  --help                 this text, or a command's\n"
                "\nexit codes: 0 ok, 1 the operation failed, 2 the cluster could not be\n"
-               "reached, 64 bad command line.\n";
+               "reached (query: or the query is malformed), 64 bad command line.\n";
 }
 
 }  // namespace
@@ -505,6 +701,10 @@ int Main(int argc, char** argv) {
   if (!cmd->needs_cluster) return cmd->run_local(*a);
   Result<client::Options> o = ResolveOptions(*g);
   if (!o.ok()) return Usage(o.status().message());
+  if (cmd->tune != nullptr) {
+    Status s = cmd->tune(*a, &*o);
+    if (!s.ok()) return Usage(s.message(), name);
+  }
   Result<std::unique_ptr<Client>> c = Client::Create(*o);
   if (!c.ok())
     return Fail("cannot connect", Status(StatusCode::kUnavailable, c.status().message()));

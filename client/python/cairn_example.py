@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """A small Cairn client in Python: mutual TLS, the cluster map, routing,
-put, get and list.
+put, get and list, and queries.
 
 Run it with Debian's interpreter, /usr/bin/python3, which sees the
 python3-thrift and python3-xxhash packages (scripts/install-deps.sh):
@@ -20,6 +20,12 @@ Debian 12) computes the same hash as the C++ side. With --route any the
 example sends every request to one chunk server instead and lets it forward
 (chunk servers forward requests for partitions they do not hold).
 
+Queries: with --query 'TEXT' the example runs one query
+(docs/query-language.md) over --collection instead: ChunkService.Query on
+every partition of the map, then the partitions' sorted rows merged in the
+query's order (its sort keys, then _id) and cut at its limit, printed as
+JSON Lines.
+
 TLS: python3-thrift's TSSLSocket over an ssl.SSLContext holding the client
 certificate and key (TLS 1.3 only, like every Cairn connection).
 Identity: the servers are checked the way Cairn checks them: the chain must
@@ -29,6 +35,9 @@ by their certificate, see common/tls.h).
 """
 
 import argparse
+import functools
+import heapq
+import json
 import os
 import random
 import ssl
@@ -46,6 +55,8 @@ def parse_args():
     p.add_argument("--gen-py", default=os.environ.get("CAIRN_GEN_PY", ""),
                    help="directory of the generated Thrift Python code")
     p.add_argument("--route", choices=["direct", "any"], default="direct")
+    p.add_argument("--query", help="run this query over --collection (JSON Lines out)")
+    p.add_argument("--time-limit", type=int, default=0, help="query: ms per partition")
     return p.parse_args()
 
 
@@ -58,7 +69,7 @@ from thrift.protocol import TBinaryProtocol  # noqa: E402
 from thrift.transport import TSSLSocket, TTransport  # noqa: E402
 from cairn_rpc.base.ttypes import CairnError, ErrorCode, RequestId  # noqa: E402
 from cairn_rpc.chunk import ChunkService  # noqa: E402
-from cairn_rpc.chunk.ttypes import GetRequest, ListRequest, PutRequest  # noqa: E402
+from cairn_rpc.chunk.ttypes import GetRequest, ListRequest, PutRequest, QueryRequest  # noqa: E402
 from cairn_rpc.meta import MetaService  # noqa: E402
 
 BLOCK_BYTES = 1 << 20  # a Get returns at most one block
@@ -218,6 +229,115 @@ class Cluster:
         return sorted(ids)
 
 
+    def query(self, collection, text, time_limit_ms=0):
+        """Rows (id, json) of a query over every partition, merged."""
+        desc, limit = sort_and_limit(text)
+        runs = []
+        for p in range(self.map.partition_count):
+            def fn(client, epoch):
+                req = QueryRequest(partition=p, epoch=epoch, collection=collection, query=text)
+                if time_limit_ms > 0:
+                    req.time_limit_ms = time_limit_ms
+                return client.Query(req)
+            r = self.call(p, fn)
+            runs.append([(json.loads(row.sort_keys) if row.sort_keys else [], row.id, row.json)
+                         for row in r.rows])
+
+        def order(a, b):
+            for i, d in enumerate(desc):
+                c = compare_key(a[0][i], b[0][i])
+                if c:
+                    return -c if d else c
+            return (a[1] > b[1]) - (a[1] < b[1])  # ties by id, bytewise
+        merged = heapq.merge(*runs, key=functools.cmp_to_key(order))
+        out = []
+        for row in merged:
+            if limit is not None and len(out) >= limit:
+                break
+            out.append((row[1], row[2]))
+        return out
+
+
+def options_of(text):
+    """The text after the first '?' outside string literals and `quoted` keys."""
+    quote = None
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if quote == '"':
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                quote = None
+        elif quote == "`":
+            if c == "`":
+                quote = None
+        elif c in ('"', "`"):
+            quote = c
+        elif c == "?":
+            return text[i + 1:]
+        i += 1
+    return ""
+
+
+def sort_and_limit(text):
+    """(descending flag per sort key, limit or None) from the query's options.
+    The server has parsed the query already; this only reads what the merge needs."""
+    desc, limit = [], None
+    for opt in options_of(text).split("&"):
+        name, _, value = opt.strip().partition("=")
+        name, value = name.strip(), value.strip()
+        if name == "limit":
+            limit = int(value)
+        elif name == "sort":
+            desc = [k.strip().startswith("-") for k in value.split(",")]
+    return desc, limit
+
+
+def rank(v):
+    """Type classes in the order of docs/query-language.md."""
+    if v is None:
+        return 0
+    if v is False:
+        return 1
+    if v is True:
+        return 2
+    if isinstance(v, (int, float)):
+        return 3
+    if isinstance(v, str):
+        return 4
+    if isinstance(v, list):
+        return 5
+    return 6
+
+
+def compare_value(a, b):
+    ra, rb = rank(a), rank(b)
+    if ra != rb:
+        return (ra > rb) - (ra < rb)
+    if ra == 4:
+        a, b = a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    if ra in (3, 4):  # Python compares int and float exactly
+        return (a > b) - (a < b)
+    if ra == 5:
+        for x, y in zip(a, b):
+            c = compare_value(x, y)
+            if c:
+                return c
+        return (len(a) > len(b)) - (len(a) < len(b))
+    if ra == 6:
+        return compare_value([[k, a[k]] for k in sorted(a, key=lambda k: k.encode())],
+                             [[k, b[k]] for k in sorted(b, key=lambda k: k.encode())])
+    return 0
+
+
+def compare_key(a, b):
+    """A sort key on the wire: [] (missing, first) or [value]."""
+    if not a or not b:
+        return (len(a) > len(b)) - (len(a) < len(b))
+    return compare_value(a[0], b[0])
+
+
 def signed(u64):
     """Thrift i64 fields are signed."""
     return u64 - (1 << 64) if u64 >= (1 << 63) else u64
@@ -226,6 +346,15 @@ def signed(u64):
 def main():
     cluster = Cluster()
     m = cluster.map
+    if ARGS.query is not None:
+        try:
+            rows = cluster.query(ARGS.collection, ARGS.query, ARGS.time_limit)
+        except CairnError as e:
+            sys.stderr.write("query: %s\n" % e.message)
+            sys.exit(2 if e.code in (ErrorCode.INVALID_ARGUMENT, ErrorCode.TOO_LARGE) else 1)
+        for _, row in rows:
+            sys.stdout.write(row + "\n")
+        return
     print("map version %d: %d partitions, %d nodes" % (m.version, m.partition_count, len(m.nodes)))
     names = ["example-%d" % i for i in range(ARGS.count)]
     for name in names:

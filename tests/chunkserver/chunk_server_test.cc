@@ -4,6 +4,7 @@
 // the last map while the metaserver is down, and a clean stop and reopen.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <map>
 #include <string>
 
@@ -213,6 +214,71 @@ TEST_F(ChunkServerTest, DocumentsOverTlsAndAuthorization) {
   }
   EXPECT_GE(meta.heartbeats(), 2u);
   EXPECT_EQ(meta.last_disks(), 3u);
+}
+
+// An IndexSource given through ChunkServer::Seams drives ChunkService.Query:
+// its candidates (a superset) are filtered, the plan is in the stats.
+class OneIndex : public IndexSource {
+ public:
+  std::vector<query::Path> ReadyPaths(PartitionId, std::string_view) const override {
+    return {query::Path{{"k"}}};
+  }
+  Result<std::vector<std::string>> Lookup(PartitionId, std::string_view,
+                                          const query::IndexLookup&) const override {
+    ++lookups;
+    return std::vector<std::string>{"a", "b", "gone"};  // a superset, with an id not stored
+  }
+  mutable std::atomic<int> lookups{0};
+};
+
+TEST_F(ChunkServerTest, QueryUsesTheIndexSourceOfTheSeams) {
+  FakeMeta meta([](uint32_t) { return "cs1"; });
+  OneIndex index;
+  ChunkServer::Seams seams{&meta};
+  seams.index = &index;
+  auto server = ChunkServer::Start(Options("cs1"), seams);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const HostPort at{"127.0.0.1", (*server)->port()};
+  auto alice = Pool("alice");
+  ASSERT_NE(alice, nullptr);
+  // "a" and "b" in one partition, so one Query call sees both.
+  std::string b = "b";
+  for (int i = 0; PartitionOf("c", b, kParts) != PartitionOf("c", "a", kParts); ++i) {
+    b = "b" + std::to_string(i);
+  }
+  for (const auto& [id, body] :
+       std::vector<std::pair<std::string, std::string>>{{"a", R"({"k":1})"}, {b, R"({"k":2})"}}) {
+    rpc::DocMeta m;
+    ASSERT_TRUE(
+        alice->Call<rpc::ChunkServiceClient>(at, [&](auto& c) { c.Put(m, PutReq(id, body)); })
+            .ok());
+  }
+  rpc::QueryRequest req;
+  req.partition = static_cast<int32_t>(PartitionOf("c", "a", kParts).value());
+  req.epoch = 1;
+  req.collection = "c";
+  req.query = "k == 1";
+  rpc::QueryResult out;
+  ASSERT_TRUE(alice->Call<rpc::ChunkServiceClient>(at, [&](auto& c) { c.Query(out, req); }).ok());
+  ASSERT_EQ(out.rows.size(), 1u);
+  EXPECT_EQ(out.rows[0].id, "a");
+  EXPECT_EQ(out.rows[0].json, R"({"_id":"a","k":1})");
+  EXPECT_FALSE(out.rows[0].__isset.sort_keys);          // no sort: no keys on the wire
+  EXPECT_EQ(out.stats.docs_scanned, b == "b" ? 2 : 1);  // the candidates that exist
+  EXPECT_NE(out.stats.index_used.find("k"), std::string::npos) << out.stats.index_used;
+  EXPECT_EQ(index.lookups.load(), 1);
+  // A filter no index fits scans; a sort sends the keys.
+  req.query = "k exists ?sort=-k";
+  ASSERT_TRUE(alice->Call<rpc::ChunkServiceClient>(at, [&](auto& c) { c.Query(out, req); }).ok());
+  ASSERT_EQ(out.rows.size(), 2u);
+  EXPECT_EQ(out.rows[0].id, b);
+  EXPECT_EQ(out.rows[0].sort_keys, "[[2]]");
+  EXPECT_TRUE(out.stats.index_used.empty());
+  // A malformed query: INVALID_ARGUMENT with the parser's column.
+  req.query = "k ==";
+  Status s = alice->Call<rpc::ChunkServiceClient>(at, [&](auto& c) { c.Query(out, req); });
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("at column 5"), std::string::npos) << s.ToString();
 }
 
 TEST_F(ChunkServerTest, UsersAreForwardedNodesAreNot) {

@@ -42,6 +42,7 @@ TEST(StatusTest, FactoriesSetCodeAndMessage) {
   cases.push_back({Status::VersionMismatch("m"), StatusCode::kVersionMismatch, "VersionMismatch"});
   cases.push_back({Status::TooLarge("m"), StatusCode::kTooLarge, "TooLarge"});
   cases.push_back({Status::NotEmpty("m"), StatusCode::kNotEmpty, "NotEmpty"});
+  cases.push_back({Status::LimitExceeded("m"), StatusCode::kLimitExceeded, "LimitExceeded"});
   cases.push_back({Status::Internal("m"), StatusCode::kInternal, "Internal"});
   cases.push_back({Status(StatusCode::kTimeout, "m"), StatusCode::kTimeout, "Timeout"});
   for (const Case& c : cases) {

@@ -10,6 +10,7 @@
 #include "fsd/inode_table.h"
 #include "fsd/names.h"
 #include "fsd/options.h"
+#include "fsd/query_file.h"
 
 namespace cairn::fsd {
 namespace {
@@ -158,6 +159,37 @@ TEST(Names, ErrnoMapping) {
   EXPECT_EQ(ErrnoOf(Status::Timeout("x")), ETIMEDOUT);
   EXPECT_EQ(ErrnoOf(Status::Unavailable("x")), EHOSTUNREACH);
   EXPECT_EQ(ErrnoOf(Status::Corruption("x")), EIO);
+  EXPECT_EQ(ErrnoOf(Status::LimitExceeded("x")), EFBIG);
+}
+
+TEST(QueryFiles, NamesAndResults) {
+  EXPECT_EQ(DecodeQueryName("a == \"x%2Fy%2fz\""), "a == \"x/y/z\"");
+  EXPECT_EQ(DecodeQueryName("s ^= \"100%25\" %20 %2"), "s ^= \"100%\" %20 %2");
+  for (const std::string text : {"a/b%c", "%2F", "%25%", "plain"}) {
+    EXPECT_EQ(DecodeQueryName(EncodeQueryName(text)), text) << text;
+    EXPECT_EQ(EncodeQueryName(text).find('/'), std::string::npos);
+  }
+  // In memory, and spilled to an unlinked file above the threshold.
+  std::vector<client::QueryRow> rows;
+  for (int i = 0; i < 100; ++i)
+    rows.push_back({"d" + std::to_string(i), "{\"n\":" + std::to_string(i) + "}"});
+  std::string want;
+  for (const auto& r : rows) want += r.json + "\n";
+  for (const uint64_t spill_over : {uint64_t{1} << 20, uint64_t{100}}) {
+    auto f = QueryFile::Make(rows, "/tmp", spill_over);
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    EXPECT_EQ((*f)->spilled(), spill_over == 100);
+    EXPECT_EQ((*f)->size(), want.size());
+    std::string got, piece;
+    for (uint64_t off = 0; off < want.size() + 10; off += 77) {
+      ASSERT_TRUE((*f)->Read(off, 77, &piece).ok());
+      got += piece;
+    }
+    EXPECT_EQ(got, want);
+  }
+  auto failed = QueryFile::Failed(Status::InvalidArgument("at column 3: x"));
+  EXPECT_EQ(failed->size(), 0u);
+  EXPECT_EQ(failed->error().message(), "at column 3: x");
 }
 
 TEST(MountOptions, OursAndFuses) {

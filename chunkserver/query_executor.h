@@ -1,0 +1,97 @@
+// QueryExecutor: one partition's part of a query, next to the data
+// (docs/query-language.md "Execution"). No network: the Thrift adapter
+// (chunk_service.h) parses nothing itself, checks routing, and calls Run.
+//
+// Per call: plans with query::PlanIndex over the IndexSource's ready paths
+// (no IndexSource, no ready path or a failing lookup: a full scan); takes the
+// candidates (the union of the plan's lookups, or every document of the
+// collection on the partition, listed in id order page by page); reads each
+// whole body (at most max_body_bytes, larger ones are skipped and counted:
+// they never match), loads it into a query::Document, filters, and feeds a
+// query::TopK with the sort keys, projecting only rows the TopK admits.
+//
+// Limits: the time limit is checked between documents (and the elapsed
+// time of a finished scan against it too), the result-size limit on the
+// projected JSON the TopK holds. Either gives LimitExceeded with a message
+// naming the limit, its value, where it was reached and how to raise it.
+//
+// Consistency: each document is read at its current version when the scan
+// reaches it; the scan is not a snapshot of the partition (a document
+// written during the scan may or may not be seen, one renamed during the
+// scan may be seen under both names or neither).
+//
+// Thread-safety: Run may be called concurrently (each call has its own
+// Document and TopK); the store, the index source and the clock are
+// borrowed and must be thread-safe and outlive the executor.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chunkserver/doc_store.h"
+#include "chunkserver/index_source.h"
+#include "common/clock.h"
+#include "common/logging.h"
+#include "common/status.h"
+#include "query/ast.h"
+#include "query/topk.h"
+
+namespace cairn::chunkserver {
+
+struct QueryLimits {
+  // Whole query on one partition, from the start of Run.
+  std::chrono::milliseconds time_limit{30000};
+  // Projected JSON held for the result (rows kept by the TopK).
+  uint64_t max_result_bytes = 64ull << 20;
+  // Bodies above this are not read (counted in docs_skipped_large).
+  uint64_t max_body_bytes = 16ull << 20;
+};
+
+struct QueryStats {
+  uint64_t docs_scanned = 0;  // bodies read and filtered
+  uint64_t bytes_scanned = 0;
+  uint64_t docs_matched = 0;
+  uint64_t docs_skipped_large = 0;
+  std::string index_used;  // "" for a full scan, else the plan's text
+  std::chrono::milliseconds elapsed{0};
+};
+
+struct QueryOutput {
+  std::vector<query::Row> rows;  // sorted by the query's order, at most its limit
+  QueryStats stats;
+};
+
+class QueryExecutor {
+ public:
+  // `index` may be nullptr (always scan). All three are borrowed.
+  QueryExecutor(DocStore* store, const IndexSource* index, Clock* clock);
+  QueryExecutor(const QueryExecutor&) = delete;
+  QueryExecutor& operator=(const QueryExecutor&) = delete;
+
+  // Runs `q` over the documents of `collection` on partition `p` as the
+  // store holds them (no routing check: the caller made it). Errors:
+  // LimitExceeded (time, result size), the store's read errors.
+  Result<QueryOutput> Run(PartitionId p, std::string_view collection, const query::Query& q,
+                          const QueryLimits& limits) const;
+
+  // Documents listed per store page while scanning.
+  static constexpr size_t kScanPage = 1000;
+  // How often (in documents) the clock is read.
+  static constexpr uint64_t kClockEvery = 16;
+
+ private:
+  // The candidates of an index plan: sorted, unique ids. Sets *usable to
+  // false when a lookup failed (the caller scans instead).
+  std::vector<std::string> Candidates(PartitionId p, std::string_view collection,
+                                      const query::IndexPlan& plan, bool* usable) const;
+
+  DocStore* const store_;
+  const IndexSource* const index_;
+  Clock* const clock_;
+  Logger log_{"query"};
+};
+
+}  // namespace cairn::chunkserver
