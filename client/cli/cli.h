@@ -11,8 +11,9 @@ inline constexpr int kExitFailed = 1;       // the operation failed (not found, 
 inline constexpr int kExitUnreachable = 2;  // the cluster could not be reached
 inline constexpr int kExitUsage = 64;       // bad command line (EX_USAGE)
 // `cairn query`: the query text does not parse (the message names the
-// column). Shares 2 with kExitUnreachable, as grep's 2 means "trouble".
-inline constexpr int kExitBadQuery = 2;
+// column). EX_DATAERR: distinct from an unreachable cluster (2), so that a
+// script can tell "fix the query" from "try again".
+inline constexpr int kExitBadQuery = 65;
 
 // Runs one command; writes results to stdout and errors to stderr.
 int Main(int argc, char** argv);

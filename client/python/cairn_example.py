@@ -351,7 +351,7 @@ def main():
             rows = cluster.query(ARGS.collection, ARGS.query, ARGS.time_limit)
         except CairnError as e:
             sys.stderr.write("query: %s\n" % e.message)
-            sys.exit(2 if e.code in (ErrorCode.INVALID_ARGUMENT, ErrorCode.TOO_LARGE) else 1)
+            sys.exit(65 if e.code in (ErrorCode.INVALID_ARGUMENT, ErrorCode.TOO_LARGE) else 1)
         for _, row in rows:
             sys.stdout.write(row + "\n")
         return

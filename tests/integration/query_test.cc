@@ -251,7 +251,7 @@ TEST_F(IntegrationQuery, Cli) {
   EXPECT_NE(r.output.find("scanned 3 documents"), std::string::npos) << r.output;
 
   r = cli({"query", "cli", "status == paid"});
-  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_EQ(r.exit_code, 65) << r.output;
   EXPECT_NE(r.output.find("at column 11: expected a JSON value"), std::string::npos) << r.output;
 
   r = cli({"query", "--help"});
@@ -290,7 +290,7 @@ TEST_F(IntegrationQuery, PythonExampleClient) {
                          t.cert_file, "--key", t.key_file, "--collection", "pyq", "--query", "a >"},
                         std::chrono::seconds(60));
   ASSERT_TRUE(bad.ok());
-  EXPECT_EQ(bad->exit_code, 2) << bad->output;
+  EXPECT_EQ(bad->exit_code, 65) << bad->output;
   EXPECT_NE(bad->output.find("at column 4"), std::string::npos) << bad->output;
 #else
   GTEST_SKIP() << "built without the Python example client";
