@@ -32,6 +32,28 @@ ZSTD_DCtx* ThreadDCtx() {
 
 constexpr size_t kStoredAt = kRecordHeaderBytes + kBlockHeaderBytes;
 
+// Whether compressing the whole block can pay: a sample of it (16 slices of
+// 4 KiB spread over the block, 1/16 of a 1 MiB block) is compressed at the
+// fastest level, and a block whose sample does not shrink by an eighth is
+// stored raw without compressing it all (incompressible data, such as media
+// or already compressed files, then costs 1/16 of a fast compression instead
+// of a full one at the configured level). Small blocks are always tried.
+bool WorthCompressing(ZSTD_CCtx* cctx, std::span<const std::byte> raw) {
+  constexpr size_t kSlices = 16;
+  constexpr size_t kSlice = 4096;
+  if (raw.size() <= 4 * kSlices * kSlice) return true;
+  thread_local std::vector<std::byte> sample;
+  thread_local std::vector<std::byte> out;
+  sample.resize(kSlices * kSlice);
+  out.resize(ZSTD_compressBound(sample.size()));
+  const size_t stride = (raw.size() - kSlice) / (kSlices - 1);
+  for (size_t i = 0; i < kSlices; ++i) {
+    std::memcpy(sample.data() + i * kSlice, raw.data() + i * stride, kSlice);
+  }
+  const size_t n = ZSTD_compressCCtx(cctx, out.data(), out.size(), sample.data(), sample.size(), 1);
+  return !ZSTD_isError(n) && n <= sample.size() - sample.size() / 8;
+}
+
 }  // namespace
 
 std::vector<std::byte> EncodeBlockRecord(std::span<const std::byte> raw, int zstd_level,
@@ -43,14 +65,18 @@ std::vector<std::byte> EncodeBlockRecord(std::span<const std::byte> raw, int zst
   bh.raw_len = static_cast<uint32_t>(raw.size());
   bh.raw_hash = Checksum64(raw);
   ZSTD_CCtx* cctx = ThreadCCtx();
-  size_t n = cctx == nullptr
-                 ? 0
-                 : ZSTD_compressCCtx(cctx, rec.data() + kStoredAt, rec.size() - kStoredAt,
-                                     raw.data(), raw.size(), zstd_level);
-  if (cctx != nullptr && !ZSTD_isError(n) && n < raw.size()) {
+  const bool tried = cctx != nullptr && WorthCompressing(cctx, raw);
+  size_t n = tried ? ZSTD_compressCCtx(cctx, rec.data() + kStoredAt, rec.size() - kStoredAt,
+                                       raw.data(), raw.size(), zstd_level)
+                   : 0;
+  // Compressed only when that saves at least an eighth (as ZFS decides): a
+  // block that barely compresses costs a whole-block decompression on every
+  // read, also of 4 KiB of it, for almost no space; a raw block serves small
+  // reads straight from the volume (doc_store_read.cc, ReadSlice).
+  if (tried && !ZSTD_isError(n) && n <= raw.size() - raw.size() / 8) {
     bh.codec = BlockCodec::kZstd;
   } else {
-    // Incompressible (or zstd failed): store the bytes as they are.
+    // Incompressible enough (or zstd failed): store the bytes as they are.
     bh.codec = BlockCodec::kRaw;
     n = raw.size();
     std::memcpy(rec.data() + kStoredAt, raw.data(), raw.size());

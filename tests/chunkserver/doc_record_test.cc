@@ -136,6 +136,48 @@ TEST(DocRecordTest, BlocksCompressOrStayRaw) {
   }
 }
 
+// A block that compresses by less than an eighth is stored raw (small reads
+// of it then skip the whole-block decompression); one that saves more is
+// compressed.
+TEST(DocRecordTest, BarelyCompressibleBlocksStayRaw) {
+  Random rng(2);
+  for (const size_t zeros : {size_t{4000}, size_t{40000}}) {
+    std::vector<std::byte> raw(100000);
+    for (auto& b : raw) b = static_cast<std::byte>(rng.Next() & 0xFF);
+    std::fill(raw.begin(), raw.begin() + static_cast<ptrdiff_t>(zeros), std::byte{0});
+    BlockRef ref;
+    std::vector<std::byte> rec = EncodeBlockRecord(raw, 3, &ref);
+    EXPECT_EQ(ref.codec, zeros == 4000 ? BlockCodec::kRaw : BlockCodec::kZstd) << zeros;
+    if (ref.codec == BlockCodec::kZstd) {
+      EXPECT_LE(ref.stored_len, raw.size() - raw.size() / 8);
+    }
+    ref.offset = 8192;
+    SealRecord(rec, ref.offset);
+    auto back = DecodeBlockRecord(rec, ref);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_TRUE(*back == raw);
+  }
+}
+
+// Large blocks are probed with a sample first: noise is stored raw, a block
+// half of which compresses well is compressed, and both read back exactly.
+TEST(DocRecordTest, LargeBlocksAreProbedBeforeCompressing) {
+  Random rng(3);
+  for (const size_t zeros : {size_t{0}, size_t{512} << 10, size_t{1} << 20}) {
+    std::vector<std::byte> raw(1 << 20);
+    for (auto& b : raw) b = static_cast<std::byte>(rng.Next() & 0xFF);
+    std::fill(raw.begin(), raw.begin() + static_cast<ptrdiff_t>(zeros), std::byte{0});
+    BlockRef ref;
+    std::vector<std::byte> rec = EncodeBlockRecord(raw, 3, &ref);
+    EXPECT_EQ(ref.codec, zeros == 0 ? BlockCodec::kRaw : BlockCodec::kZstd) << zeros;
+    ref.offset = 4096;
+    SealRecord(rec, ref.offset);
+    auto back = DecodeBlockRecord(rec, ref);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_TRUE(*back == raw);
+  }
+}
+
 TEST(DocRecordTest, RootRoundTripsAndRejectsDamage) {
   DocRoot r;
   r.has_checkpoint = true;
