@@ -65,6 +65,13 @@ void ChunkServerOptions::Register(OptionSet* set) {
   set->Int("upload_idle_timeout_s", &upload_idle_timeout_s,
            "an upload session idle this long is dropped and its blocks forgotten", 1, 86400);
   set->Int("max_uploads", &max_uploads, "upload sessions open at once", 1, 1 << 20);
+  set->Bytes("index_max_document_bytes", &index_max_document_bytes,
+             "documents larger than this are left out of secondary indexes (keep it equal to "
+             "query_max_body_bytes: the query executor never matches larger ones)",
+             1, 1ull << 32);
+  set->Int("index_build_docs_per_s", &index_build_docs_per_s,
+           "documents per second an index build reads, all builds together (0: no limit)", 0,
+           int64_t{1} << 32);
   set->String("log_level", &log_level, "debug | info | warn | error");
 }
 
@@ -127,10 +134,18 @@ Status ChunkServer::OpenStorage() {
   so.zstd_level = static_cast<int>(options_.zstd_level);
   so.cache_bytes = options_.cache_bytes;
   so.max_document_bytes = options_.max_document_bytes;
+  so.index_max_document_bytes = options_.index_max_document_bytes;
   RETURN_IF_ERROR(so.Validate());
   ASSIGN_OR_RETURN(store_, DocStore::Open(volume_.get(), so));
   LOG_INFO(log_) << "store open: " << store_->stats().documents << " documents in "
                  << store_->partitions().size() << " partitions";
+  // Indexes are in memory: rebuilt in the background from the store once the
+  // map names them (not ready, so not used by queries, until then).
+  SecondaryIndexOptions io;
+  io.max_document_bytes = options_.index_max_document_bytes;
+  io.build_docs_per_second = static_cast<uint64_t>(options_.index_build_docs_per_s);
+  io.node_name = options_.name;
+  index_ = std::make_unique<SecondaryIndex>(store_.get(), io);
   return Status::Ok();
 }
 
@@ -237,7 +252,10 @@ void ChunkServer::RefreshMap() {
   }
   reachable_ = true;
   const uint64_t version = map->version;
-  if (logic_->UpdateMap(std::move(*map))) LOG_INFO(log_) << "map version " << version;
+  if (logic_->UpdateMap(std::move(*map))) {
+    LOG_INFO(log_) << "map version " << version;
+    if (index_) index_->SetDefinitions(logic_->map().indexes);
+  }
 }
 
 void ChunkServer::HeartbeatOnce() {
@@ -261,6 +279,12 @@ void ChunkServer::HeartbeatOnce() {
       hb.used_bytes += uint64_t{fs.f_blocks - fs.f_bavail} * fs.f_frsize;
     }
     hb.disks.push_back(std::move(r));
+  }
+  if (index_) {
+    for (const IndexProgress& p : index_->Progress()) {
+      hb.indexes.push_back(IndexReportInfo{p.collection, p.path, p.docs_indexed, p.docs_total,
+                                           p.entries, p.ready, p.error});
+    }
   }
   Result<uint64_t> version = meta_->Heartbeat(hb);
   if (!version.ok()) {
@@ -335,6 +359,7 @@ Status ChunkServer::Stop() {
   }
   server_.reset();
   service_.reset();
+  index_.reset();
   store_.reset();
   volume_.reset();
   return s;

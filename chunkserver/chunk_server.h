@@ -31,6 +31,7 @@
 #include "chunkserver/doc_store.h"
 #include "chunkserver/meta_client.h"
 #include "chunkserver/partition.h"
+#include "chunkserver/secondary_index.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/logging.h"
@@ -62,6 +63,9 @@ struct ChunkServerOptions {
   int64_t compact_interval_s = 600;
   int64_t upload_idle_timeout_s = 600;
   int64_t max_uploads = 1024;
+  // Secondary indexes (docs/indexes.md).
+  uint64_t index_max_document_bytes = 16ull << 20;
+  int64_t index_build_docs_per_s = 50000;
   std::string log_level = "info";
 
   // Registers every option with its description, default and bounds.
@@ -96,6 +100,8 @@ class ChunkServer {
   DocService* service() { return service_.get(); }
   PartitionLogic* logic() { return logic_.get(); }
   DocStore* store() { return store_.get(); }
+  // The secondary indexes (the query executor's IndexSource).
+  SecondaryIndex* index() { return index_.get(); }
   raidlib::Volume* volume() { return volume_.get(); }
 
  private:
@@ -113,6 +119,7 @@ class ChunkServer {
   MetaClient* meta_ = nullptr;
   std::unique_ptr<raidlib::Volume> volume_;
   std::unique_ptr<DocStore> store_;
+  std::unique_ptr<SecondaryIndex> index_;  // observes store_: destroyed before it
   std::unique_ptr<PartitionLogic> logic_;
   std::unique_ptr<DocService> service_;
   std::unique_ptr<net::RpcServer> server_;

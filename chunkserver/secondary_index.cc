@@ -369,6 +369,10 @@ bool SecondaryIndex::Build(const Key& which, uint64_t generation) {
 
 void SecondaryIndex::BuildPending() {
   for (;;) {
+    {
+      std::lock_guard<std::mutex> lock(wake_mu_);
+      if (stopping_) return;  // a stopped build returns without progress
+    }
     std::optional<std::pair<Key, uint64_t>> next = NextToBuild();
     if (!next) return;
     if (!Build(next->first, next->second)) return;
