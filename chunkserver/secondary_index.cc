@@ -58,11 +58,15 @@ void SecondaryIndex::SetDefinitions(const std::map<std::string, std::vector<std:
     }
   }
   bool added = false;
+  // Dropped indexes are freed after the lock is released (a large one takes
+  // a while), so writes and lookups do not wait for it.
+  std::vector<std::unique_ptr<PathIndex>> dropped;
   {
     MutexLock lock(&mu_);
     for (auto it = indexes_.begin(); it != indexes_.end();) {
       if (wanted.count(it->first) == 0) {
         LOG_INFO(log_) << "dropping index " << it->first.first << " " << it->first.second;
+        dropped.push_back(std::move(it->second));
         it = indexes_.erase(it);
       } else {
         ++it;
