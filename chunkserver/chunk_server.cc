@@ -77,6 +77,9 @@ void ChunkServerOptions::Register(OptionSet* set) {
              "documents larger than this are skipped by queries (never match; counted in the "
              "query's stats)",
              1, 1ull << 32);
+  set->Int("index_build_docs_per_s", &index_build_docs_per_s,
+           "documents per second an index build reads, all builds together (0: no limit)", 0,
+           int64_t{1} << 32);
   set->String("log_level", &log_level, "debug | info | warn | error");
 }
 
@@ -105,7 +108,7 @@ ChunkServer::ChunkServer(ChunkServerOptions options, Seams seams)
     : options_(std::move(options)),
       log_("chunkserver", options_.name),
       meta_(seams.meta),
-      index_(seams.index) {}
+      index_source_(seams.index) {}
 
 Result<std::unique_ptr<ChunkServer>> ChunkServer::Start(const ChunkServerOptions& options,
                                                         Seams seams) {
@@ -142,10 +145,18 @@ Status ChunkServer::OpenStorage() {
   so.zstd_level = static_cast<int>(options_.zstd_level);
   so.cache_bytes = options_.cache_bytes;
   so.max_document_bytes = options_.max_document_bytes;
+  so.index_max_document_bytes = options_.query_max_body_bytes;  // what queries can match
   RETURN_IF_ERROR(so.Validate());
   ASSIGN_OR_RETURN(store_, DocStore::Open(volume_.get(), so));
   LOG_INFO(log_) << "store open: " << store_->stats().documents << " documents in "
                  << store_->partitions().size() << " partitions";
+  // Indexes are in memory: rebuilt in the background from the store once the
+  // map names them (not ready, so not used by queries, until then).
+  SecondaryIndexOptions io;
+  io.max_document_bytes = options_.query_max_body_bytes;
+  io.build_docs_per_second = static_cast<uint64_t>(options_.index_build_docs_per_s);
+  io.node_name = options_.name;
+  index_ = std::make_unique<SecondaryIndex>(store_.get(), io);
   return Status::Ok();
 }
 
@@ -172,7 +183,9 @@ Status ChunkServer::Init() {
   logic_ = std::make_unique<PartitionLogic>(limits, std::random_device{}());
   service_ = std::make_unique<DocService>(store_.get(), logic_.get(), &RealClock());
   service_->SetMapRefresher([this] { RefreshMap(); });
-  executor_ = std::make_unique<QueryExecutor>(store_.get(), index_, &RealClock());
+  // The secondary indexes drive queries, unless a test gives its own source.
+  IndexSource* source = index_source_ != nullptr ? index_source_ : index_.get();
+  executor_ = std::make_unique<QueryExecutor>(store_.get(), source, &RealClock());
 
   net::ClientOptions co;
   co.tls = tls;
@@ -257,7 +270,10 @@ void ChunkServer::RefreshMap() {
   }
   reachable_ = true;
   const uint64_t version = map->version;
-  if (logic_->UpdateMap(std::move(*map))) LOG_INFO(log_) << "map version " << version;
+  if (logic_->UpdateMap(std::move(*map))) {
+    LOG_INFO(log_) << "map version " << version;
+    if (index_) index_->SetDefinitions(logic_->map().indexes);
+  }
 }
 
 void ChunkServer::HeartbeatOnce() {
@@ -281,6 +297,12 @@ void ChunkServer::HeartbeatOnce() {
       hb.used_bytes += uint64_t{fs.f_blocks - fs.f_bavail} * fs.f_frsize;
     }
     hb.disks.push_back(std::move(r));
+  }
+  if (index_) {
+    for (const IndexProgress& p : index_->Progress()) {
+      hb.indexes.push_back(IndexReportInfo{p.collection, p.path, p.docs_indexed, p.docs_total,
+                                           p.entries, p.ready, p.error});
+    }
   }
   Result<uint64_t> version = meta_->Heartbeat(hb);
   if (!version.ok()) {
@@ -355,6 +377,7 @@ Status ChunkServer::Stop() {
   }
   server_.reset();
   service_.reset();
+  index_.reset();
   store_.reset();
   volume_.reset();
   return s;

@@ -33,6 +33,7 @@
 #include "chunkserver/meta_client.h"
 #include "chunkserver/partition.h"
 #include "chunkserver/query_executor.h"
+#include "chunkserver/secondary_index.h"
 #include "common/clock.h"
 #include "common/config.h"
 #include "common/logging.h"
@@ -68,6 +69,9 @@ struct ChunkServerOptions {
   int64_t query_time_limit_ms = 30000;
   uint64_t query_max_result_bytes = 64ull << 20;
   uint64_t query_max_body_bytes = 16ull << 20;
+  // Secondary indexes (docs/indexes.md); bodies over query_max_body_bytes are
+  // left out of them, as queries never match those.
+  int64_t index_build_docs_per_s = 50000;
   std::string log_level = "info";
 
   // Registers every option with its description, default and bounds.
@@ -80,7 +84,8 @@ class ChunkServer {
  public:
   struct Seams {
     MetaClient* meta = nullptr;  // borrowed; nullptr: MetaService over TLS
-    // Secondary indexes for queries; borrowed; nullptr: queries scan.
+    // Secondary indexes for queries; borrowed; nullptr: the chunk server's own
+    // (SecondaryIndex, kept from the map's definitions).
     IndexSource* index = nullptr;
   };
   static Result<std::unique_ptr<ChunkServer>> Start(const ChunkServerOptions& options, Seams seams);
@@ -104,6 +109,8 @@ class ChunkServer {
   DocService* service() { return service_.get(); }
   PartitionLogic* logic() { return logic_.get(); }
   DocStore* store() { return store_.get(); }
+  // The secondary indexes (the query executor's IndexSource).
+  SecondaryIndex* index() { return index_.get(); }
   raidlib::Volume* volume() { return volume_.get(); }
 
  private:
@@ -121,9 +128,10 @@ class ChunkServer {
   MetaClient* meta_ = nullptr;
   std::unique_ptr<raidlib::Volume> volume_;
   std::unique_ptr<DocStore> store_;
+  std::unique_ptr<SecondaryIndex> index_;  // observes store_: destroyed before it
   std::unique_ptr<PartitionLogic> logic_;
   std::unique_ptr<DocService> service_;
-  IndexSource* index_ = nullptr;
+  IndexSource* index_source_ = nullptr;  // Seams::index (tests); else index_
   std::unique_ptr<QueryExecutor> executor_;
   std::unique_ptr<net::RpcServer> server_;
   HostPort advertise_;

@@ -34,8 +34,9 @@
 // a time, concurrently with everything else; while a partition's state is
 // serialized into a checkpoint, Lookup and the index update of Apply wait.
 //
-// Lock order: maintenance_mu_ -> write_mu_ -> mu_ -> append_mu_ ->
-// unclaimed_mu_ -> sticky_mu_; BlockCache's lock is a leaf. Volume calls may
+// Lock order: maintenance_mu_ -> write_mu_ -> mu_ -> append_mu_ -> unclaimed_mu_ ->
+// sticky_mu_, and notify_mu_ -> mu_ (notify_mu_ is taken alone, never with
+// write_mu_ or maintenance_mu_); BlockCache's lock is a leaf. Volume calls may
 // be made under any of them (the volume never calls back).
 #pragma once
 
@@ -67,6 +68,37 @@ struct CompactionReport {
   std::vector<SegmentId> released;  // segments given back to the volume
   uint64_t blocks_relocated = 0;
   uint64_t bytes_relocated = 0;  // block record bytes copied
+};
+
+// One document changed by an applied mutation, as an ApplyObserver sees it.
+// A rename is two changes: the source gone, the target with the body.
+struct AppliedChange {
+  PartitionId partition;
+  std::string collection;
+  std::string id;
+  uint64_t version = 0;  // the mutation's LSN (the document's new version or its tombstone's)
+  bool exists = false;   // false: deleted (or renamed away)
+  uint64_t size = 0;     // body bytes when it exists
+  // The body when it exists and size <= options.index_max_document_bytes and
+  // it could be read; nullopt otherwise (too large, or read_error says why).
+  std::optional<std::string> body;
+  Status read_error;
+};
+
+// Told about every applied mutation of the collections it wants, e.g. to
+// keep secondary indexes. Implementations must be thread-safe as described.
+class ApplyObserver {
+ public:
+  virtual ~ApplyObserver() = default;
+  // Whether changes to `collection` on partition `p` are wanted. Called for
+  // every applied mutation with the store's internal lock held: it must be
+  // cheap, must not block on I/O and must not call the store.
+  virtual bool Wants(PartitionId p, std::string_view collection) const = 0;
+  // The wanted changes in apply (LSN) order, one call at a time, with no lock
+  // of the store's index held (it may call the store's read methods, never
+  // Apply). Apply() returns only after its own changes have been delivered,
+  // so an acknowledged mutation is visible to the observer.
+  virtual void OnApplied(const AppliedChange& change) = 0;
 };
 
 class DocStore {
@@ -149,6 +181,11 @@ class DocStore {
   DocStoreStats stats() const;
   const DocStoreOptions& options() const { return options_; }
 
+  // Attaches `observer` (borrowed; nullptr detaches). Changes applied from
+  // now on are delivered to it; on return, no delivery to the previous
+  // observer is in progress or will start.
+  void SetApplyObserver(ApplyObserver* observer) EXCLUDES(notify_mu_, mu_);
+
  private:
   // A mutation appended but not yet durable and applied, in log order.
   struct Pending {
@@ -192,9 +229,16 @@ class DocStore {
   // was not moved.
   Status TranslateRefsLocked(std::vector<BlockRef>* refs) const REQUIRES(mu_);
   void AddPendingLocked(Pending p) REQUIRES(mu_);
-  // Syncs the volume, then applies every pending mutation now durable.
-  Status SyncAndApply() EXCLUDES(mu_);
+  // Syncs the volume, then applies every pending mutation now durable and
+  // delivers the observer's changes.
+  Status SyncAndApply() EXCLUDES(notify_mu_, mu_);
+  // Delivers queued changes to the observer, in order; returns when every
+  // change queued before the call has been delivered.
+  void DeliverChanges() EXCLUDES(notify_mu_, mu_);
   void ApplyDurableLocked() REQUIRES(mu_);
+  // Queues the change of (p, collection, id) just applied for the observer.
+  void QueueChangeLocked(PartitionId p, const std::string& collection, const std::string& id,
+                         Lsn lsn) REQUIRES(mu_);
   void TouchOverlayLocked(const DocKey& key, bool exists, uint64_t version) REQUIRES(mu_);
   void ReleaseOverlayLocked(const DocKey& key) REQUIRES(mu_);
   // Seals `record` for the log's end and appends it; returns its offset. If
@@ -237,8 +281,19 @@ class DocStore {
   // overlay_ change only by ApplyDurableLocked, which keeps the latest state.
   Mutex write_mu_ ACQUIRED_BEFORE(mu_);
 
+  // Serializes deliveries to the observer (held across them, so across the
+  // body reads and the observer's own work; never across an Apply's append).
+  Mutex notify_mu_ ACQUIRED_BEFORE(mu_);
+
   mutable Mutex mu_ ACQUIRED_BEFORE(append_mu_);
   DocIndex index_ GUARDED_BY(mu_);  // durable mutations only
+  // The observer and the changes applied but not yet delivered to it.
+  struct QueuedChange {
+    bool exists = false;
+    DocEntry entry;  // partition, collection and id always; the rest when it exists
+  };
+  ApplyObserver* observer_ GUARDED_BY(mu_) = nullptr;
+  std::deque<QueuedChange> changes_ GUARDED_BY(mu_);
   std::deque<Pending> pending_ GUARDED_BY(mu_);
   std::map<DocKey, Overlay> overlay_ GUARDED_BY(mu_);
   std::map<std::pair<PartitionId, RequestId>, ApplyResult> pending_requests_ GUARDED_BY(mu_);

@@ -332,6 +332,10 @@ void DocStore::ApplyDurableLocked() {
     Status s = index_.Apply(r);
     if (!s.ok()) {
       LOG_ERROR(log_) << "applying LSN " << r.lsn.value() << ": " << s.ToString();
+    } else if (observer_ != nullptr && observer_->Wants(r.partition, r.collection)) {
+      QueueChangeLocked(r.partition, r.collection, r.type == RecordType::kRename ? r.to_id : r.id,
+                        r.lsn);
+      if (r.type == RecordType::kRename) QueueChangeLocked(r.partition, r.collection, r.id, r.lsn);
     }
     ReleaseOverlayLocked(DocKey(r.partition, r.collection, r.id));
     if (r.type == RecordType::kRename) {
@@ -342,14 +346,75 @@ void DocStore::ApplyDurableLocked() {
   }
 }
 
+void DocStore::QueueChangeLocked(PartitionId p, const std::string& collection,
+                                 const std::string& id, Lsn lsn) {
+  QueuedChange c;
+  if (const DocEntry* e = index_.Find(p, collection, id)) {
+    c.exists = true;
+    c.entry = *e;
+  } else {
+    c.entry.partition = p;
+    c.entry.collection = collection;
+    c.entry.id = id;
+    c.entry.version = lsn.value();
+    c.entry.lsn = lsn;
+  }
+  changes_.push_back(std::move(c));
+}
+
+void DocStore::DeliverChanges() {
+  MutexLock n(&notify_mu_);
+  std::deque<QueuedChange> queued;
+  ApplyObserver* observer = nullptr;
+  {
+    MutexLock lock(&mu_);
+    queued.swap(changes_);
+    observer = observer_;
+  }
+  if (observer == nullptr) return;
+  for (QueuedChange& q : queued) {
+    AppliedChange c;
+    c.partition = q.entry.partition;
+    c.collection = std::move(q.entry.collection);
+    c.id = std::move(q.entry.id);
+    c.version = q.entry.version;
+    c.exists = q.exists;
+    if (q.exists) {
+      c.size = q.entry.meta.size;
+      if (c.size <= options_.index_max_document_bytes) {
+        std::string body(static_cast<size_t>(c.size), '\0');
+        q.entry.collection = c.collection;
+        q.entry.id = c.id;
+        Status s = ReadRange(q.entry, 0, std::as_writable_bytes(std::span(body)));
+        if (s.ok()) {
+          c.body = std::move(body);
+        } else {
+          c.read_error = s;
+        }
+      }
+    }
+    observer->OnApplied(c);
+  }
+}
+
+void DocStore::SetApplyObserver(ApplyObserver* observer) {
+  MutexLock n(&notify_mu_);
+  MutexLock lock(&mu_);
+  observer_ = observer;
+  changes_.clear();  // meant for the previous observer
+}
+
 Status DocStore::SyncAndApply() {
   Status s = volume_->Sync();
   if (!s.ok()) {
     SetSticky(s);
     return sticky();
   }
-  MutexLock lock(&mu_);
-  ApplyDurableLocked();
+  {
+    MutexLock lock(&mu_);
+    ApplyDurableLocked();
+  }
+  DeliverChanges();
   return Status::Ok();
 }
 

@@ -142,6 +142,11 @@ struct DocStoreOptions {
   uint32_t max_unclaimed_blocks = 65536;
   // Checkpoint records carry at most this much state each.
   uint32_t checkpoint_part_bytes = 1u << 20;
+  // Bodies up to this size are handed to the ApplyObserver (secondary
+  // indexes); larger ones are reported without a body and are never indexed,
+  // as the query executor never matches them (keep it equal to the
+  // executor's query_max_body_bytes).
+  uint64_t index_max_document_bytes = 16ull << 20;
 
   Status Validate() const;
 };

@@ -34,7 +34,10 @@ ClusterView FromThrift(const rpc::ClusterMap& m) {
     pl.epoch = Epoch(static_cast<uint64_t>(std::max<int64_t>(0, p.epoch)));
     for (int32_t r : p.replicas) pl.replicas.push_back(NodeId(static_cast<uint32_t>(r)));
   }
-  for (const rpc::CollectionInfo& c : m.collections) v.collections.insert(c.name);
+  for (const rpc::CollectionInfo& c : m.collections) {
+    v.collections.insert(c.name);
+    if (!c.indexes.empty()) v.indexes[c.name] = c.indexes;
+  }
   return v;
 }
 
@@ -103,6 +106,19 @@ Result<uint64_t> ThriftMetaClient::Heartbeat(const HeartbeatInfo& info) {
   }
   req.capacity_bytes = static_cast<int64_t>(info.capacity_bytes);
   req.used_bytes = static_cast<int64_t>(info.used_bytes);
+  std::vector<rpc::IndexReport> indexes;
+  for (const IndexReportInfo& i : info.indexes) {
+    rpc::IndexReport r;
+    r.collection = i.collection;
+    r.path = i.path;
+    r.docs_indexed = static_cast<int64_t>(i.docs_indexed);
+    r.docs_total = static_cast<int64_t>(i.docs_total);
+    r.ready = i.ready;
+    r.__set_entries(static_cast<int64_t>(i.entries));
+    if (!i.error.empty()) r.__set_error(i.error);
+    indexes.push_back(std::move(r));
+  }
+  req.__set_indexes(std::move(indexes));
   rpc::HeartbeatReply reply;
   RETURN_IF_ERROR(CallAny([&](rpc::MetaServiceClient& c) { c.Heartbeat(reply, req); }));
   return static_cast<uint64_t>(std::max<int64_t>(0, reply.map_version));

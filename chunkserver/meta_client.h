@@ -26,12 +26,24 @@ struct DiskReport {
   uint64_t checksum_errors = 0;
 };
 
+// One secondary index's build state on this node (SecondaryIndex::Progress).
+struct IndexReportInfo {
+  std::string collection;
+  std::string path;
+  uint64_t docs_indexed = 0;
+  uint64_t docs_total = 0;
+  uint64_t entries = 0;
+  bool ready = false;
+  std::string error;
+};
+
 struct HeartbeatInfo {
   NodeId node;
   uint64_t map_version = 0;
   std::vector<DiskReport> disks;
   uint64_t capacity_bytes = 0;
   uint64_t used_bytes = 0;
+  std::vector<IndexReportInfo> indexes;
 };
 
 // Thread-safety: implementations are thread-safe.

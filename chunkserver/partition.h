@@ -76,6 +76,8 @@ struct ClusterView {
   std::vector<NodeAddress> nodes;
   std::vector<PartitionPlacement> partitions;  // index = partition id
   std::set<std::string> collections;
+  // Indexed field paths per collection (secondary indexes, docs/indexes.md).
+  std::map<std::string, std::vector<std::string>> indexes;
 };
 
 // ---------------------------------------------------------------- requests

@@ -283,6 +283,20 @@ class Client {
   // NotFound (same retry rule), NotEmpty.
   Status DropCollection(std::string_view name);
   Result<std::vector<CollectionStatus>> ListCollections();
+
+  // ---- secondary indexes (docs/indexes.md)
+
+  // Defines an index on the field path `path` (query syntax, e.g.
+  // customer.country); chunk servers build it in the background and queries
+  // use it once ListIndexes says ready. InvalidArgument for a bad path,
+  // NotFound for an unknown collection, AlreadyExists (same retry rule as
+  // CreateCollection).
+  Status CreateIndex(std::string_view collection, std::string_view path);
+  // NotFound (same retry rule).
+  Status DropIndex(std::string_view collection, std::string_view path);
+  // Every index of `collection` ("" for all) with its build progress.
+  Result<std::vector<IndexStatus>> ListIndexes(std::string_view collection = "");
+
   // The current map, fetched from the metaserver (not the cache).
   Result<ClusterMap> GetClusterMap();
 

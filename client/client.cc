@@ -362,4 +362,54 @@ Result<std::vector<CollectionStatus>> Client::ListCollections() {
   return out;
 }
 
+Status Client::CreateIndex(std::string_view collection, std::string_view path) {
+  RETURN_IF_ERROR(ValidateCollectionName(collection));
+  Backoff b = impl_->NewBackoff();
+  const std::string c(collection);
+  const std::string p(path);
+  Status s = impl_->CallMeta(b, [&](rpc::MetaServiceClient& m) {
+    rpc::CollectionInfo info;
+    m.CreateIndex(info, c, p);
+  });
+  // A retry after a lost answer finds the index our first attempt made.
+  if (s.code() == StatusCode::kAlreadyExists && b.attempts() > 1) s = Status::Ok();
+  return s;
+}
+
+Status Client::DropIndex(std::string_view collection, std::string_view path) {
+  RETURN_IF_ERROR(ValidateCollectionName(collection));
+  Backoff b = impl_->NewBackoff();
+  const std::string c(collection);
+  const std::string p(path);
+  Status s = impl_->CallMeta(b, [&](rpc::MetaServiceClient& m) {
+    rpc::CollectionInfo info;
+    m.DropIndex(info, c, p);
+  });
+  if (s.code() == StatusCode::kNotFound && b.attempts() > 1) s = Status::Ok();
+  return s;
+}
+
+Result<std::vector<IndexStatus>> Client::ListIndexes(std::string_view collection) {
+  if (!collection.empty()) RETURN_IF_ERROR(ValidateCollectionName(collection));
+  Backoff b = impl_->NewBackoff();
+  const std::string c(collection);
+  std::vector<rpc::IndexStatus> list;
+  RETURN_IF_ERROR(impl_->CallMeta(b, [&](rpc::MetaServiceClient& m) { m.ListIndexes(list, c); }));
+  std::vector<IndexStatus> out;
+  for (const rpc::IndexStatus& i : list) {
+    IndexStatus st;
+    st.collection = i.collection;
+    st.path = i.path;
+    st.docs_indexed = i.docs_indexed;
+    st.docs_total = i.docs_total;
+    st.entries = i.__isset.entries ? i.entries : 0;
+    st.nodes_ready = i.nodes_ready;
+    st.nodes_total = i.nodes_total;
+    st.ready = i.ready;
+    if (i.__isset.error) st.error = i.error;
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
 }  // namespace cairn::client

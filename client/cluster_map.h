@@ -49,6 +49,20 @@ struct CollectionStatus {
   std::vector<std::string> indexes;
 };
 
+// One secondary index across the cluster (MetaService.ListIndexes): what the
+// chunk servers last reported, summed.
+struct IndexStatus {
+  std::string collection;
+  std::string path;
+  int64_t docs_indexed = 0;
+  int64_t docs_total = 0;
+  int64_t entries = 0;
+  int32_t nodes_ready = 0;
+  int32_t nodes_total = 0;
+  bool ready = false;  // every live node holding replicas has built it
+  std::string error;
+};
+
 struct ClusterMap {
   int64_t version = 0;
   uint32_t partition_count = 0;

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
+#include "query/index_key.h"
 
 namespace cairn::fsd {
 
@@ -79,10 +80,10 @@ Attr Fs::DirAttr(InodeId ino) const {
   return a;
 }
 
-Attr Fs::SpecialAttr(InodeId ino, NodeKind, uint64_t size) const {
+Attr Fs::SpecialAttr(InodeId ino, NodeKind kind, uint64_t size) const {
   Attr a;
   a.ino = ino.value();
-  a.mode = S_IFREG | 0444u;
+  a.mode = S_IFREG | (kind == NodeKind::kIndexes ? 0644u : 0444u);
   a.size = size;
   a.uid = options_.owner_uid;
   a.gid = options_.owner_gid;
@@ -165,9 +166,12 @@ int Fs::GetAttr(InodeId ino, Attr* out) {
       *out = SpecialAttr(ino, key.kind, json.ok() ? json->size() : 0);
       return 0;
     }
-    case NodeKind::kIndexes:
-      *out = SpecialAttr(ino, key.kind, 0);
+    case NodeKind::kIndexes: {
+      Result<std::string> text = IndexesText(key.collection);
+      if (!text.ok()) return ErrnoOf(text.status());
+      *out = SpecialAttr(ino, key.kind, text->size());
       return 0;
+    }
     case NodeKind::kQueryFile: {
       std::shared_ptr<const QueryFile> q = QueryResultFor(ino, key, /*for_open=*/false);
       *out = SpecialAttr(ino, key.kind, q->size());
@@ -601,7 +605,7 @@ int Fs::Open(InodeId ino, int flags, OpenOut* out) {
       return EISDIR;
     case NodeKind::kStatus:
     case NodeKind::kIndexes: {
-      if (WantsWrite(flags)) return EPERM;
+      if (WantsWrite(flags) && key.kind == NodeKind::kStatus) return EPERM;
       auto h = std::make_shared<Handle>();
       h->ino = ino;
       h->kind = key.kind;
@@ -610,6 +614,21 @@ int Fs::Open(InodeId ino, int flags, OpenOut* out) {
         if (!json.ok()) return ErrnoOf(json.status());
         MutexLock lock(&h->mu);
         h->content = std::move(*json);
+      } else {
+        // .indexes: the current list; a writer edits a copy of it, applied
+        // at flush/close (see docs/indexes.md, "The .indexes file").
+        Result<std::string> text = IndexesText(key.collection);
+        if (!text.ok()) return ErrnoOf(text.status());
+        MutexLock lock(&h->mu);
+        h->content = std::move(*text);
+        if (WantsWrite(flags)) {
+          h->writable = true;
+          h->append = (flags & O_APPEND) != 0;
+          if ((flags & O_TRUNC) != 0) {
+            h->content.clear();
+            h->content_dirty = true;
+          }
+        }
       }
       out->fh = AddHandle(h);
       out->direct_io = true;  // generated content: its size is not known ahead
@@ -890,6 +909,15 @@ int Fs::Write(InodeId, uint64_t fh, uint64_t offset, std::string_view data) {
   std::shared_ptr<Handle> h = FindHandle(fh);
   if (!h) return EBADF;
   MutexLock lock(&h->mu);
+  if (h->kind == NodeKind::kIndexes && h->writable) {
+    constexpr uint64_t kMaxIndexesText = 1 << 20;
+    if (h->append) offset = h->content.size();
+    if (offset > kMaxIndexesText || data.size() > kMaxIndexesText - offset) return EFBIG;
+    if (h->content.size() < offset + data.size()) h->content.resize(offset + data.size(), '\n');
+    h->content.replace(offset, data.size(), data);
+    h->content_dirty = true;
+    return 0;
+  }
   if (!h->buf) return EBADF;
   Status s = FillBlocks(*h, h->buf->MissingForWrite(offset, data.size()));
   if (s.ok()) s = h->buf->Write(offset, data);
@@ -1027,6 +1055,7 @@ int Fs::Flush(InodeId, uint64_t fh) {
   std::shared_ptr<Handle> h = FindHandle(fh);
   if (!h) return EBADF;
   MutexLock lock(&h->mu);
+  if (h->kind == NodeKind::kIndexes) return ApplyIndexesHandle(*h);
   return CommitLogged(*h, "close");
 }
 
@@ -1034,6 +1063,7 @@ int Fs::Fsync(InodeId, uint64_t fh) {
   std::shared_ptr<Handle> h = FindHandle(fh);
   if (!h) return EBADF;
   MutexLock lock(&h->mu);
+  if (h->kind == NodeKind::kIndexes) return ApplyIndexesHandle(*h);
   return CommitLogged(*h, "fsync");
 }
 
@@ -1049,6 +1079,7 @@ void Fs::Release(InodeId ino, uint64_t fh) {
   {
     MutexLock lock(&h->mu);
     if (h->buf) CommitLogged(*h, "release");
+    if (h->kind == NodeKind::kIndexes) ApplyIndexesHandle(*h);
   }
   bool delete_hidden = false;
   {
@@ -1126,6 +1157,23 @@ int Fs::SetAttr(InodeId ino, std::optional<uint64_t> fh, const SetAttrIn& in, At
   NodeKey key;
   if (int e = KeyOf(ino, &key)) return e;
   if (key.kind != NodeKind::kDocument) {
+    if (key.kind == NodeKind::kIndexes && in.size) {
+      // Truncating .indexes: through a writer's handle it edits the text
+      // applied at close; by path it applies at once (size 0 drops all).
+      std::shared_ptr<Handle> h = fh ? FindHandle(*fh) : nullptr;
+      if (h && h->kind == NodeKind::kIndexes && h->writable) {
+        MutexLock lock(&h->mu);
+        h->content.resize(static_cast<size_t>(std::min<uint64_t>(*in.size, 1 << 20)), '\n');
+        h->content_dirty = true;
+      } else {
+        Result<std::string> text = IndexesText(key.collection);
+        if (!text.ok()) return ErrnoOf(text.status());
+        text->resize(static_cast<size_t>(std::min<uint64_t>(*in.size, 1 << 20)), '\n');
+        if (int e = ApplyIndexesText(key.collection, *text)) return e;
+      }
+      if (in.mode || in.uid || in.gid) return EPERM;
+      return GetAttr(ino, out);
+    }
     if (key.kind == NodeKind::kStatus || key.kind == NodeKind::kIndexes) {
       if (in.size || in.mode || in.uid || in.gid) return EPERM;
     }
@@ -1451,6 +1499,74 @@ int Fs::RemoveXattr(InodeId ino, const std::string& name) {
   w.xattrs = std::move(x);
   Attr a;
   return ChangeMetadata(ino, w, &a);
+}
+
+// ---------------------------------------------------------------- .indexes
+
+Result<std::string> Fs::IndexesText(const std::string& collection) {
+  ASSIGN_OR_RETURN(std::vector<client::IndexStatus> list, client_->ListIndexes(collection));
+  std::string text;
+  for (const client::IndexStatus& i : list) text += i.path + "\n";
+  return text;
+}
+
+int Fs::ApplyIndexesText(const std::string& collection, const std::string& text) {
+  std::set<std::string> want;
+  size_t line_no = 0;
+  for (size_t at = 0; at <= text.size();) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(at, end - at);
+    at = end + 1;
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    Result<query::Path> p = query::ParseIndexPath(line);
+    if (!p.ok()) {
+      LOG_WARN(log_) << collection << "/.indexes line " << line_no << ": " << p.status().message()
+                     << " (no index changed)";
+      return EINVAL;
+    }
+    want.insert(p->ToString());
+  }
+  Result<std::string> current = IndexesText(collection);
+  if (!current.ok()) return ErrnoOf(current.status());
+  std::set<std::string> have;
+  for (size_t at = 0; at < current->size();) {
+    const size_t end = current->find('\n', at);
+    have.insert(current->substr(at, end - at));
+    at = end + 1;
+  }
+  for (const std::string& p : want) {
+    if (have.count(p) != 0) continue;
+    Status s = client_->CreateIndex(collection, p);
+    if (!s.ok() && s.code() != StatusCode::kAlreadyExists) {
+      LOG_WARN(log_) << collection << "/.indexes: creating " << p << ": " << s.ToString();
+      return s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kTooLarge
+                 ? EINVAL
+                 : ErrnoOf(s);
+    }
+    LOG_INFO(log_) << collection << "/.indexes: created index " << p;
+  }
+  for (const std::string& p : have) {
+    if (want.count(p) != 0) continue;
+    Status s = client_->DropIndex(collection, p);
+    if (!s.ok() && s.code() != StatusCode::kNotFound) {
+      LOG_WARN(log_) << collection << "/.indexes: dropping " << p << ": " << s.ToString();
+      return ErrnoOf(s);
+    }
+    LOG_INFO(log_) << collection << "/.indexes: dropped index " << p;
+  }
+  return 0;
+}
+
+int Fs::ApplyIndexesHandle(Handle& h) {
+  if (!h.writable || !h.content_dirty) return 0;
+  NodeKey key;
+  if (int e = KeyOf(h.ino, &key)) return e;
+  const int e = ApplyIndexesText(key.collection, h.content);
+  // A bad text is reported once (at flush); release does not retry it.
+  h.content_dirty = false;
+  return e;
 }
 
 }  // namespace cairn::fsd

@@ -170,6 +170,9 @@ class Fs {
     std::string content GUARDED_BY(mu);      // specials
     std::shared_ptr<const QueryFile> query;  // query files; set before the handle is shared
     bool writable = false;
+    // .indexes opened for writing: content is the text to apply at flush.
+    bool append GUARDED_BY(mu) = false;         // O_APPEND: writes go to the end
+    bool content_dirty GUARDED_BY(mu) = false;  // written or truncated since applied
     uint32_t block_bytes GUARDED_BY(mu) = 0;
     client::DocInfo info GUARDED_BY(mu);  // version read, or the writer's base
     int64_t version GUARDED_BY(mu) = 0;   // == info.version; 0 = none (new)
@@ -205,6 +208,14 @@ class Fs {
   uint64_t AddHandle(std::shared_ptr<Handle> h);
   std::vector<std::shared_ptr<Handle>> WritersOf(InodeId ino);
   Result<std::string> StatusJson();
+  // The text of <collection>/.indexes: the indexed paths, one a line.
+  Result<std::string> IndexesText(const std::string& collection);
+  // Makes the collection's indexes those listed in `text` (one path a line,
+  // blank lines ignored): creates the missing, drops the others. EINVAL
+  // (logged, nothing changed) when a line is not a field path.
+  int ApplyIndexesText(const std::string& collection, const std::string& text);
+  // Applies a written .indexes handle's content if dirty (flush, release).
+  int ApplyIndexesHandle(Handle& h) REQUIRES(h.mu);
   int CollectionExists(const std::string& name);
   // Runs the query of a query file (key.id) and returns its result or
   // failure (logged); never null.

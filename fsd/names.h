@@ -16,7 +16,7 @@ enum class NodeKind : uint8_t {
   kRoot,        // the mount point
   kStatus,      // /.status (read-only JSON)
   kCollection,  // /<collection>/
-  kIndexes,     // /<collection>/.indexes (read-only, empty for now)
+  kIndexes,     // /<collection>/.indexes (indexed paths, one a line; writable)
   kQueryDir,    // /<collection>/.query/ (lists nothing)
   kQueryFile,   // /<collection>/.query/<query> (read-only; NodeKey::id holds the query text)
   kDocument,    // /<collection>/<id>

@@ -5,6 +5,7 @@
 #include "common/certs.h"
 #include "common/partitioning.h"
 #include "metaserver/placement.h"
+#include "query/index_key.h"
 
 namespace cairn::metaserver {
 namespace {
@@ -425,6 +426,120 @@ Status ClusterState::CheckPlaced() const {
   if (map_.Placed()) return Status::Ok();
   return Status::Unavailable("cluster not yet placed: " + std::to_string(map_.nodes.size()) +
                              " of " + std::to_string(options_.initial_nodes) + " nodes registered");
+}
+
+// ---------------------------------------------------------------- indexes
+
+namespace {
+
+Result<std::string> CanonicalIndexPath(std::string_view path) {
+  ASSIGN_OR_RETURN(query::Path p, query::ParseIndexPath(path));
+  return p.ToString();
+}
+
+Status UnknownCollection(std::string_view name) {
+  return Status::NotFound("no collection '" + std::string(name) + "'");
+}
+
+}  // namespace
+
+Result<CollectionEntry> ClusterState::CreateIndex(std::string_view collection,
+                                                  std::string_view path) {
+  RETURN_IF_ERROR(ValidateCollectionName(collection));
+  ASSIGN_OR_RETURN(const std::string canonical, CanonicalIndexPath(path));
+  CollectionEntry entry;
+  auto result = Mutate(
+      "create index " + std::string(collection) + " " + canonical,
+      [&](ClusterMap& m, bool* changed) -> Status {
+        auto it = m.collections.find(std::string(collection));
+        if (it == m.collections.end()) return UnknownCollection(collection);
+        std::vector<std::string>& ix = it->second.indexes;
+        if (std::find(ix.begin(), ix.end(), canonical) != ix.end()) {
+          return Status::AlreadyExists("collection '" + std::string(collection) +
+                                       "' already has an index on " + canonical);
+        }
+        if (ix.size() >= kMaxIndexesPerCollection) {
+          return Status::TooLarge("collection '" + std::string(collection) + "' has " +
+                                  std::to_string(kMaxIndexesPerCollection) + " indexes already");
+        }
+        ix.push_back(canonical);
+        std::sort(ix.begin(), ix.end());
+        entry = it->second;
+        *changed = true;
+        return Status::Ok();
+      });
+  if (!result.ok()) return result.status();
+  LOG_INFO(log_) << "created index " << collection << " " << canonical << " (map version "
+                 << result->version << ")";
+  return entry;
+}
+
+Result<CollectionEntry> ClusterState::DropIndex(std::string_view collection,
+                                                std::string_view path) {
+  RETURN_IF_ERROR(ValidateCollectionName(collection));
+  ASSIGN_OR_RETURN(const std::string canonical, CanonicalIndexPath(path));
+  CollectionEntry entry;
+  auto result = Mutate("drop index " + std::string(collection) + " " + canonical,
+                       [&](ClusterMap& m, bool* changed) -> Status {
+                         auto it = m.collections.find(std::string(collection));
+                         if (it == m.collections.end()) return UnknownCollection(collection);
+                         std::vector<std::string>& ix = it->second.indexes;
+                         auto at = std::find(ix.begin(), ix.end(), canonical);
+                         if (at == ix.end()) {
+                           return Status::NotFound("collection '" + std::string(collection) +
+                                                   "' has no index on " + canonical);
+                         }
+                         ix.erase(at);
+                         entry = it->second;
+                         *changed = true;
+                         return Status::Ok();
+                       });
+  if (!result.ok()) return result.status();
+  LOG_INFO(log_) << "dropped index " << collection << " " << canonical << " (map version "
+                 << result->version << ")";
+  return entry;
+}
+
+Result<std::vector<IndexStatus>> ClusterState::ListIndexes(std::string_view collection) {
+  MutexLock lock(&mu_);
+  if (!loaded_) return NotLoaded();
+  if (!collection.empty() && map_.collections.count(std::string(collection)) == 0) {
+    return UnknownCollection(collection);
+  }
+  // Nodes that hold replicas and are not DOWN: each must build every index.
+  std::set<NodeId> holders;
+  for (const PartitionEntry& p : map_.partitions)
+    holders.insert(p.replicas.begin(), p.replicas.end());
+  const Nanos now = clock_->Now();
+  std::vector<IndexStatus> out;
+  for (const auto& [name, c] : map_.collections) {
+    if (!collection.empty() && name != collection) continue;
+    for (const std::string& path : c.indexes) {
+      IndexStatus st;
+      st.collection = name;
+      st.path = path;
+      for (NodeId id : holders) {
+        auto soft = soft_.find(id);
+        if (soft != soft_.end() && StateAt(soft->second, now) == NodeState::kDown) continue;
+        ++st.nodes_total;
+        if (soft == soft_.end()) continue;
+        for (const IndexReport& r : soft->second.report.indexes) {
+          if (r.collection != name || r.path != path) continue;
+          st.docs_indexed += r.docs_indexed;
+          st.docs_total += r.docs_total;
+          st.entries += r.entries;
+          if (r.ready) ++st.nodes_ready;
+          if (!r.error.empty() && st.error.empty()) {
+            const NodeEntry* n = map_.FindNode(id);
+            st.error = (n != nullptr ? n->name : std::to_string(id.value())) + ": " + r.error;
+          }
+        }
+      }
+      st.ready = st.nodes_total > 0 && st.nodes_ready == st.nodes_total;
+      out.push_back(std::move(st));
+    }
+  }
+  return out;
 }
 
 }  // namespace cairn::metaserver

@@ -68,13 +68,42 @@ struct DiskReport {
   bool operator==(const DiskReport&) const = default;
 };
 
+// One secondary index's build state on one chunk server.
+struct IndexReport {
+  std::string collection;
+  std::string path;
+  int64_t docs_indexed = 0;
+  int64_t docs_total = 0;
+  int64_t entries = 0;
+  bool ready = false;
+  std::string error;
+  bool operator==(const IndexReport&) const = default;
+};
+
 // What a chunk server reports with each heartbeat.
 struct NodeReport {
   int64_t capacity_bytes = 0;
   int64_t used_bytes = 0;
   std::vector<DiskReport> disks;
+  std::vector<IndexReport> indexes;
   bool operator==(const NodeReport&) const = default;
 };
+
+// One index across the cluster: the live replica-holding nodes' reports.
+struct IndexStatus {
+  std::string collection;
+  std::string path;
+  int64_t docs_indexed = 0;  // summed over nodes
+  int64_t docs_total = 0;
+  int64_t entries = 0;
+  int32_t nodes_ready = 0;
+  int32_t nodes_total = 0;  // nodes not DOWN that hold partition replicas
+  bool ready = false;       // nodes_ready == nodes_total > 0
+  std::string error;        // one node's build error, prefixed with its name
+};
+
+// Indexes per collection (keeps the stored map small).
+inline constexpr size_t kMaxIndexesPerCollection = 32;
 
 struct NodeLiveness {
   NodeState state = NodeState::kUp;
@@ -156,6 +185,18 @@ class ClusterState {
   // removal is orphaned (chunk servers refuse puts once they see the map
   // without the collection).
   Status DropCollection(std::string_view name, CollectionProbe* probe);
+
+  // Adds a secondary index on `path` (a query field path, stored in its
+  // canonical spelling) to `collection`. InvalidArgument for a bad path,
+  // NotFound for an unknown collection, AlreadyExists for a duplicate,
+  // TooLarge past kMaxIndexesPerCollection. Returns the collection.
+  Result<CollectionEntry> CreateIndex(std::string_view collection, std::string_view path);
+  // NotFound for an unknown collection or index; InvalidArgument for a bad
+  // path.
+  Result<CollectionEntry> DropIndex(std::string_view collection, std::string_view path);
+  // Every index of `collection` (every collection when empty) with the build
+  // progress the nodes last reported; NotFound for an unknown collection.
+  Result<std::vector<IndexStatus>> ListIndexes(std::string_view collection);
 
   // The cached map (as of the last Load or change).
   Result<ClusterMap> Map() const;

@@ -37,6 +37,20 @@ rpc::CollectionInfo ToThrift(const CollectionEntry& c) {
   return out;
 }
 
+rpc::IndexStatus ToThrift(const IndexStatus& s) {
+  rpc::IndexStatus out;
+  out.collection = s.collection;
+  out.path = s.path;
+  out.docs_indexed = s.docs_indexed;
+  out.docs_total = s.docs_total;
+  out.nodes_ready = s.nodes_ready;
+  out.nodes_total = s.nodes_total;
+  out.ready = s.ready;
+  out.__set_entries(s.entries);
+  if (!s.error.empty()) out.__set_error(s.error);
+  return out;
+}
+
 rpc::ClusterMap ToThrift(const MapSnapshot& snapshot, uint32_t initial_nodes) {
   const ClusterMap& m = snapshot.map;
   rpc::ClusterMap out;
@@ -144,6 +158,19 @@ void MetaServiceHandler::Heartbeat(rpc::HeartbeatReply& out, const rpc::Heartbea
     report.disks.push_back(DiskReport{static_cast<uint32_t>(std::max(d.index, 0)), d.dir, d.state,
                                       d.io_errors, d.checksum_errors});
   }
+  if (req.__isset.indexes) {
+    // Bounded like the map's own index list, so a report cannot grow without end.
+    const size_t max = kMaxCollections * kMaxIndexesPerCollection;
+    if (req.indexes.size() > max) {
+      net::ThrowIfError(
+          Status::TooLarge("Heartbeat: more than " + std::to_string(max) + " index reports"));
+    }
+    for (const rpc::IndexReport& r : req.indexes) {
+      report.indexes.push_back(IndexReport{r.collection, r.path, r.docs_indexed, r.docs_total,
+                                           r.__isset.entries ? r.entries : 0, r.ready,
+                                           r.__isset.error ? r.error : std::string()});
+    }
+  }
   Result<uint64_t> version =
       state_->Heartbeat(NodeId(static_cast<uint32_t>(req.node_id)), caller, std::move(report));
   net::ThrowIfError(version.status());
@@ -173,6 +200,38 @@ void MetaServiceHandler::ListCollections(std::vector<rpc::CollectionInfo>& out) 
   net::ThrowIfError(m.status());
   out.clear();
   for (const auto& [name, c] : m->collections) out.push_back(ToThrift(c));
+}
+
+void MetaServiceHandler::CreateIndex(rpc::CollectionInfo& out, const std::string& collection,
+                                     const std::string& path) {
+  RequireCaller("CreateIndex");
+  RequireLeader();
+  Result<CollectionEntry> c = state_->CreateIndex(collection, path);
+  net::ThrowIfError(c.status());
+  LOG_INFO(log_) << net::CurrentCaller()->ToString() << " created index " << collection << " "
+                 << path;
+  out = ToThrift(*c);
+}
+
+void MetaServiceHandler::DropIndex(rpc::CollectionInfo& out, const std::string& collection,
+                                   const std::string& path) {
+  RequireCaller("DropIndex");
+  RequireLeader();
+  Result<CollectionEntry> c = state_->DropIndex(collection, path);
+  net::ThrowIfError(c.status());
+  LOG_INFO(log_) << net::CurrentCaller()->ToString() << " dropped index " << collection << " "
+                 << path;
+  out = ToThrift(*c);
+}
+
+void MetaServiceHandler::ListIndexes(std::vector<rpc::IndexStatus>& out,
+                                     const std::string& collection) {
+  RequireCaller("ListIndexes");
+  RequireLeader();
+  Result<std::vector<IndexStatus>> list = state_->ListIndexes(collection);
+  net::ThrowIfError(list.status());
+  out.clear();
+  for (const IndexStatus& s : *list) out.push_back(ToThrift(s));
 }
 
 }  // namespace cairn::metaserver

@@ -29,6 +29,11 @@ class MetaServiceHandler final : public rpc::MetaServiceIf {
   void CreateCollection(rpc::CollectionInfo& out, const std::string& name) override;
   void DropCollection(const std::string& name) override;
   void ListCollections(std::vector<rpc::CollectionInfo>& out) override;
+  void CreateIndex(rpc::CollectionInfo& out, const std::string& collection,
+                   const std::string& path) override;
+  void DropIndex(rpc::CollectionInfo& out, const std::string& collection,
+                 const std::string& path) override;
+  void ListIndexes(std::vector<rpc::IndexStatus>& out, const std::string& collection) override;
 
  private:
   // Throws PERMISSION_DENIED unless the caller is a node; returns its name.
@@ -47,5 +52,6 @@ class MetaServiceHandler final : public rpc::MetaServiceIf {
 // Plain <-> Thrift conversions (also for tests).
 rpc::ClusterMap ToThrift(const MapSnapshot& snapshot, uint32_t initial_nodes);
 rpc::CollectionInfo ToThrift(const CollectionEntry& c);
+rpc::IndexStatus ToThrift(const IndexStatus& s);
 
 }  // namespace cairn::metaserver

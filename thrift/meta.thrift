@@ -87,6 +87,18 @@ struct InSyncChange {
   5: i32 node,
 }
 
+// Secondary indexes (docs/indexes.md): one index's build state on one chunk
+// server, all its partitions together, as each heartbeat reports it.
+struct IndexReport {
+  1: string collection,
+  2: string path,           // canonical field path text
+  3: i64 docs_indexed,      // documents the current (or last) build scanned
+  4: i64 docs_total,        // documents of the collection when that build started
+  5: bool ready,            // built and maintained: queries may use it
+  6: optional i64 entries,  // documents in the index now
+  7: optional string error, // the last build error, while it waits to retry
+}
+
 struct HeartbeatRequest {
   1: i32 node_id,
   2: i64 map_version,
@@ -96,6 +108,22 @@ struct HeartbeatRequest {
   6: optional list<ReplicaReport> replicas,
   7: optional i64 sent_at_ns,   // the node's monotonic clock
   8: optional i64 incarnation,  // grows with every start of the chunk server
+  // Field numbers 9..19 are left to other work in flight.
+  20: optional list<IndexReport> indexes,
+}
+
+// One index across the cluster (ListIndexes): the chunk servers' reports
+// summed. ready when every live node holding replicas reports it ready.
+struct IndexStatus {
+  1: string collection,
+  2: string path,
+  3: i64 docs_indexed,
+  4: i64 docs_total,
+  5: i32 nodes_ready,
+  6: i32 nodes_total,       // live nodes that hold partition replicas
+  7: bool ready,
+  8: optional i64 entries,
+  9: optional string error, // one node's build error, if any
 }
 
 struct HeartbeatReply {
@@ -126,4 +154,14 @@ service MetaService {
   void DropCollection(1: string name) throws (1: cairn.CairnError e),
   // Every collection, sorted by name (the same list as GetMap's).
   list<CollectionInfo> ListCollections() throws (1: cairn.CairnError e),
+  // Secondary indexes (docs/indexes.md). `path` is a query field path
+  // (INVALID_ARGUMENT when it does not parse); it is stored canonical.
+  // NOT_FOUND for an unknown collection; ALREADY_EXISTS for a duplicate;
+  // TOO_LARGE past the per-collection limit. Returns the collection.
+  CollectionInfo CreateIndex(1: string collection, 2: string path) throws (1: cairn.CairnError e),
+  // NOT_FOUND for an unknown collection or index.
+  CollectionInfo DropIndex(1: string collection, 2: string path) throws (1: cairn.CairnError e),
+  // Every index of `collection` ("" for all), sorted by collection and path,
+  // with its build progress. NOT_FOUND for an unknown collection.
+  list<IndexStatus> ListIndexes(1: string collection) throws (1: cairn.CairnError e),
 }

@@ -262,10 +262,69 @@ int CollectionList(Client* c, const Args&) {
   return kExitOk;
 }
 
+std::string IndexState(const client::IndexStatus& i) {
+  if (i.ready) return "ready";
+  return i.error.empty() ? "building" : "error";
+}
+
+nlohmann::json IndexJson(const client::IndexStatus& i) {
+  nlohmann::json j = {{"collection", i.collection},     {"path", i.path},
+                      {"state", IndexState(i)},         {"ready", i.ready},
+                      {"docs_indexed", i.docs_indexed}, {"docs_total", i.docs_total},
+                      {"entries", i.entries},           {"nodes_ready", i.nodes_ready},
+                      {"nodes_total", i.nodes_total}};
+  if (!i.error.empty()) j["error"] = i.error;
+  return j;
+}
+
+// One line per index: collection, path, state, docs indexed/total, nodes.
+void PrintIndexTable(const std::vector<client::IndexStatus>& list) {
+  std::cout << std::left << std::setw(20) << "COLLECTION" << std::setw(28) << "PATH"
+            << std::setw(10) << "STATE" << std::setw(22) << "DOCS"
+            << "NODES\n";
+  for (const client::IndexStatus& i : list) {
+    std::ostringstream docs;
+    docs << i.docs_indexed << "/" << i.docs_total;
+    std::ostringstream nodes;
+    nodes << i.nodes_ready << "/" << i.nodes_total << " ready";
+    std::cout << std::left << std::setw(20) << i.collection << std::setw(28) << i.path
+              << std::setw(10) << IndexState(i) << std::setw(22) << docs.str() << nodes.str()
+              << "\n";
+    if (!i.error.empty()) std::cout << "  error: " << i.error << "\n";
+  }
+}
+
+int IndexCreate(Client* c, const Args& a) {
+  Status s = c->CreateIndex(a.positional[0], a.positional[1]);
+  return s.ok() ? kExitOk : Fail("index create " + a.positional[0] + " " + a.positional[1], s);
+}
+
+int IndexDrop(Client* c, const Args& a) {
+  Status s = c->DropIndex(a.positional[0], a.positional[1]);
+  return s.ok() ? kExitOk : Fail("index drop " + a.positional[0] + " " + a.positional[1], s);
+}
+
+int IndexList(Client* c, const Args& a) {
+  const std::string coll = a.positional.empty() ? "" : a.positional[0];
+  Result<std::vector<client::IndexStatus>> r = c->ListIndexes(coll);
+  if (!r.ok()) return Fail("index list", r.status());
+  if (a.Has("--json")) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const client::IndexStatus& i : *r) j.push_back(IndexJson(i));
+    std::cout << j.dump(2) << "\n";
+    return kExitOk;
+  }
+  PrintIndexTable(*r);
+  return kExitOk;
+}
+
 int StatusCmd(Client* c, const Args& a) {
   Result<client::ClusterMap> r = c->GetClusterMap();
   if (!r.ok()) return Fail("status", r.status());
   const client::ClusterMap& m = *r;
+  // Index build progress comes from the metaserver's aggregation of the
+  // heartbeats; a failure to get it does not hide the rest of the status.
+  Result<std::vector<client::IndexStatus>> indexes = c->ListIndexes();
   std::map<uint32_t, std::vector<uint32_t>> primary_of;  // node -> partitions
   size_t unplaced = 0;
   for (const client::PartitionStatus& p : m.partitions) {
@@ -303,6 +362,11 @@ int StatusCmd(Client* c, const Args& a) {
                         {"unplaced_partitions", unplaced},
                         {"nodes", nodes},
                         {"collections", colls}};
+    if (indexes.ok()) {
+      nlohmann::json ix = nlohmann::json::array();
+      for (const client::IndexStatus& i : *indexes) ix.push_back(IndexJson(i));
+      j["indexes"] = std::move(ix);
+    }
     std::cout << j.dump(2) << "\n";
     return kExitOk;
   }
@@ -332,6 +396,12 @@ int StatusCmd(Client* c, const Args& a) {
       std::cout << "  " << n.name << " disk " << d.index << " " << d.dir << ": " << d.state << ", "
                 << d.io_errors << " I/O errors, " << d.checksum_errors << " checksum errors\n";
     }
+  }
+  if (!indexes.ok()) {
+    std::cout << "\nindexes: unknown (" << indexes.status().ToString() << ")\n";
+  } else if (!indexes->empty()) {
+    std::cout << "\nindexes:\n";
+    PrintIndexTable(*indexes);
   }
   return kExitOk;
 }
@@ -606,9 +676,38 @@ const std::vector<Command>& Commands() {
        CollectionDrop,
        nullptr},
       {"collection list", "", "Lists the collections.\n", {}, 0, 0, true, CollectionList, nullptr},
+      {"index create",
+       "<collection> <path>",
+       "Defines a secondary index on a field path (query syntax: a.b, `first name`).\n"
+       "Chunk servers build it in the background; queries use it once it is ready.\n",
+       {},
+       2,
+       2,
+       true,
+       IndexCreate,
+       nullptr},
+      {"index drop",
+       "<collection> <path>",
+       "Drops a secondary index.\n",
+       {},
+       2,
+       2,
+       true,
+       IndexDrop,
+       nullptr},
+      {"index list",
+       "[<collection>] [--json]",
+       "Lists secondary indexes with their build progress (documents indexed of the\n"
+       "total, nodes ready).\n",
+       {{}, {"--json"}},
+       0,
+       1,
+       true,
+       IndexList,
+       nullptr},
       {"status",
        "[--json]",
-       "Shows the cluster: map version, nodes, partitions per node, disks.\n",
+       "Shows the cluster: map version, nodes, partitions per node, disks, indexes.\n",
        {{}, {"--json"}},
        0,
        0,
@@ -671,7 +770,7 @@ int Main(int argc, char** argv) {
   }
   std::string name = words[0];
   size_t used = 1;
-  if ((name == "collection" || name == "certs")) {
+  if ((name == "collection" || name == "certs" || name == "index")) {
     if (words.size() < 2 || words[1].empty() || words[1][0] == '-') {
       if (g->help) {
         PrintHelp();

@@ -81,6 +81,13 @@ class TinyMeta : public rpc::MetaServiceIf {
   }
   void DropCollection(const std::string&) override { throw rpc::CairnError(); }
   void ListCollections(std::vector<rpc::CollectionInfo>&) override {}
+  void CreateIndex(rpc::CollectionInfo&, const std::string&, const std::string&) override {
+    throw rpc::CairnError();
+  }
+  void DropIndex(rpc::CollectionInfo&, const std::string&, const std::string&) override {
+    throw rpc::CairnError();
+  }
+  void ListIndexes(std::vector<rpc::IndexStatus>&, const std::string&) override {}
   int heartbeats() {
     MutexLock lock(&mu_);
     return heartbeats_;

@@ -274,7 +274,7 @@ TEST_F(FsdPosix, ErrnoOfEachMisuse) {
   EXPECT_EQ(Errno(::mkdir(P("err/.query/q").c_str(), 0755)), EEXIST);
   EXPECT_EQ(Errno(::open(P("rootfile").c_str(), O_WRONLY | O_CREAT, 0644)), EPERM);
   EXPECT_EQ(Errno(::open(P(".status").c_str(), O_WRONLY)), EPERM);
-  EXPECT_EQ(Errno(::open(P("err/.indexes").c_str(), O_WRONLY)), EPERM);
+  // (.indexes is writable: IndexesFileEditsIndexes.)
   EXPECT_EQ(Errno(::unlink(P(".status").c_str())), EPERM);
   EXPECT_EQ(Errno(::unlink(P("err/.indexes").c_str())), EPERM);
   EXPECT_EQ(Errno(::rmdir(P("err/.query").c_str())), EPERM);
@@ -284,6 +284,52 @@ TEST_F(FsdPosix, ErrnoOfEachMisuse) {
   // Hidden files (editors' swap files) are ordinary documents.
   EXPECT_TRUE(WriteFile(P("err/.file.swp"), "swap"));
   EXPECT_TRUE(List(P("err")).count(".file.swp"));
+}
+
+// <collection>/.indexes: one indexed path a line; appending or rewriting it
+// creates and drops indexes at close; a bad line is EINVAL at close (and a
+// log line) with nothing changed; rename over it is EPERM.
+TEST_F(FsdPosix, IndexesFileEditsIndexes) {
+  MakeCollection("ix");
+  const std::string f = P("ix/.indexes");
+  auto listed = [&] {
+    std::string out;
+    auto l = client_->ListIndexes("ix");
+    EXPECT_TRUE(l.ok()) << l.status().ToString();
+    if (l.ok()) {
+      for (const client::IndexStatus& i : *l) out += i.path + "\n";
+    }
+    return out;
+  };
+  EXPECT_EQ(ReadFile(f), "");
+  EXPECT_TRUE(WriteFile(f, "status\n", O_APPEND));
+  EXPECT_EQ(ReadFile(f), "status\n");
+  auto sh = RunCommand({"/bin/sh", "-c", "echo 'customer.`first name`' >> '" + f + "'"});
+  ASSERT_TRUE(sh.ok());
+  EXPECT_EQ(sh->exit_code, 0) << sh->output;
+  EXPECT_EQ(ReadFile(f), "customer.`first name`\nstatus\n");
+  EXPECT_EQ(listed(), ReadFile(f));
+  // An in-place edit (truncate, write): the difference is applied.
+  EXPECT_TRUE(WriteFile(f, "total\n\n  status  \n"));
+  EXPECT_EQ(ReadFile(f), "status\ntotal\n");
+  EXPECT_EQ(listed(), "status\ntotal\n");
+  // A bad path: EINVAL at close, logged, nothing changed.
+  int fd = ::open(f.c_str(), O_WRONLY | O_APPEND);
+  ASSERT_GE(fd, 0) << std::strerror(errno);
+  ASSERT_EQ(::write(fd, "a ==\nnew\n", 10), 10);
+  EXPECT_EQ(Errno(::close(fd)), EINVAL);
+  EXPECT_EQ(ReadFile(f), "status\ntotal\n");
+  EXPECT_NE(mount_->Log().find(".indexes line 3"), std::string::npos) << mount_->Log();
+  // Rename over .indexes (an editor's save through a temporary) is refused.
+  EXPECT_TRUE(WriteFile(P("ix/tmp"), "x\n"));
+  EXPECT_EQ(Errno(::rename(P("ix/tmp").c_str(), f.c_str())), EPERM);
+  // truncate to 0 by path drops them all.
+  EXPECT_EQ(Errno(::truncate(f.c_str(), 0)), 0);
+  EXPECT_EQ(ReadFile(f), "");
+  EXPECT_EQ(listed(), "");
+  struct stat st;
+  ASSERT_EQ(::stat(f.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
 }
 
 TEST_F(FsdPosix, AttributesKeptWithTheDocument) {

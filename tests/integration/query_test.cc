@@ -6,8 +6,12 @@
 // a malformed query; the CLI (`cairn query`, JSON Lines and table).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ChunkService.h"
@@ -149,6 +153,87 @@ TEST_F(IntegrationQuery, RandomQueriesEqualOracleAndForwarding) {
     ++forwarded;
   }
   EXPECT_EQ(forwarded, 3);
+}
+
+// The same property with real secondary indexes: indexes on the paths the
+// generator queries are created on a loaded collection and built in the
+// background; once ready, random queries (many of them planned on an index)
+// must equal the brute-force oracle, also after updates and deletes, and after
+// a chunk server is killed with SIGKILL and restarted (its indexes rebuilt
+// before queries use them again).
+TEST_F(IntegrationQuery, RandomQueriesWithIndexesEqualOracle) {
+  client::Client& c = *client_;
+  IT_ASSERT_OK(c.CreateCollection("qi"));
+  const uint64_t seed = Seeds(1, 7101)[0];
+  query::testgen::Gen g(seed);
+  std::map<std::string, std::string> docs;  // id -> body
+  for (int i = 0; i < kDocs; ++i) docs["id-" + std::to_string(i)] = g.DocText(i);
+  auto put_all = [&](const std::vector<std::pair<std::string, std::string>>& batch) {
+    std::atomic<int> failures{0};
+    ParallelFor(batch.size(), 8, [&](size_t i) {
+      auto r = c.Put("qi", batch[i].first, batch[i].second);
+      if (!r.ok() && failures.fetch_add(1) < 5) ADD_FAILURE() << r.status().ToString();
+    });
+    return failures.load() == 0;
+  };
+  ASSERT_TRUE(put_all({docs.begin(), docs.end()}));
+  const std::vector<std::string> paths = {"a", "b", "s", "n.x", "tags", "`first name`"};
+  for (const std::string& p : paths) IT_ASSERT_OK(c.CreateIndex("qi", p));
+  auto wait_ready = [&]() -> bool {
+    for (int i = 0; i < 600; ++i) {
+      Result<std::vector<client::IndexStatus>> l = c.ListIndexes("qi");
+      if (l.ok() && l->size() == paths.size() &&
+          std::all_of(l->begin(), l->end(), [](const client::IndexStatus& s) { return s.ready; })) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_ready()) << "indexes not ready in 60 s";
+
+  int indexed_queries = 0;
+  auto check = [&](const std::string& phase) {
+    std::vector<query::oracle::Doc> odocs;
+    for (const auto& [id, body] : docs) odocs.push_back(query::oracle::MakeDoc(id, body));
+    for (int k = 0; k < 40; ++k) {
+      const std::string text = g.QueryText();
+      Result<query::Query> q = query::Parse(text);
+      ASSERT_TRUE(q.ok()) << text;
+      const auto want = query::oracle::Run(*q, odocs);
+      Result<client::QueryResult> got = c.Query("qi", text);
+      const std::string ctx = SeedTrace(seed) + " " + phase + " query: " + text;
+      ASSERT_TRUE(got.ok()) << ctx << ": " << got.status().ToString();
+      ASSERT_EQ(got->rows.size(), want.size()) << ctx << " (index " << got->stats.index_used << ")";
+      for (size_t i = 0; i < want.size(); ++i) {
+        ASSERT_EQ(got->rows[i].id, want[i].id) << ctx << " row " << i;
+        ASSERT_EQ(Json::parse(got->rows[i].json, nullptr, false), want[i].row) << ctx;
+      }
+      if (got->stats.partitions_indexed > 0) ++indexed_queries;
+    }
+  };
+  check("built");
+  // Updates (new values, other types, non-JSON) and deletes.
+  std::vector<std::pair<std::string, std::string>> updates;
+  for (int i = 0; i < 300; ++i) {
+    const std::string id = "id-" + std::to_string((i * 7) % kDocs);
+    docs[id] = i % 10 == 0 ? std::string("not json ") + std::to_string(i) : g.DocText(kDocs + i);
+    updates.emplace_back(id, docs[id]);
+  }
+  ASSERT_TRUE(put_all(updates));
+  for (int i = 0; i < 200; ++i) {
+    const std::string id = "id-" + std::to_string((i * 13 + 5) % kDocs);
+    if (docs.erase(id) == 1) IT_ASSERT_OK(c.Delete("qi", id));
+  }
+  check("updated");
+  // A chunk server killed and restarted: its indexes are rebuilt from the
+  // store before they drive a query again.
+  IT_ASSERT_OK(cluster_->KillChunkServer(1));
+  IT_ASSERT_OK(cluster_->RestartChunkServer(1));
+  ASSERT_TRUE(wait_ready()) << "indexes not rebuilt in 60 s";
+  check("restarted");
+  EXPECT_GT(indexed_queries, 20) << "few queries used an index";
+  for (const std::string& p : paths) IT_ASSERT_OK(c.DropIndex("qi", p));
 }
 
 TEST_F(IntegrationQuery, LimitsAndMalformedQueries) {

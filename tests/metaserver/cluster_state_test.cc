@@ -232,7 +232,7 @@ TEST_F(ClusterStateTest, HeartbeatsDriveNodeStates) {
   const NodeId n2 = *state.RegisterNode("n2", "127.0.0.2", 7100);
   EXPECT_TRUE(state.Tick().empty());
 
-  NodeReport report{1000, 10, {DiskReport{0, "/d0", "healthy", 0, 0}}};
+  NodeReport report{1000, 10, {DiskReport{0, "/d0", "healthy", 0, 0}}, {}};
   auto v = state.Heartbeat(n1, "n1", report);
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(*v, state.Map()->version);
@@ -458,6 +458,96 @@ TEST_F(ClusterStateTest, RandomOperationsMatchAModel) {
       }
     }
   }
+}
+
+}  // namespace
+}  // namespace cairn::metaserver
+
+namespace cairn::metaserver {
+namespace {
+
+// Secondary index definitions in the map, and the progress heartbeats report.
+TEST_F(ClusterStateTest, CreateDropAndListIndexes) {
+  ClusterState state(&store_, &clock_, Options(8, 2));
+  ASSERT_TRUE(state.Load().ok());
+  const NodeId n1 = *state.RegisterNode("n1", "127.0.0.1", 7100);
+  const NodeId n2 = *state.RegisterNode("n2", "127.0.0.2", 7100);
+  ASSERT_TRUE(state.CreateCollection("orders").ok());
+  const uint64_t v0 = state.Map()->version;
+
+  auto c = state.CreateIndex("orders", " customer.country ");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->indexes, std::vector<std::string>{"customer.country"});
+  EXPECT_EQ(state.Map()->version, v0 + 1);
+  ASSERT_TRUE(state.CreateIndex("orders", "`first name`").ok());
+  ASSERT_TRUE(state.CreateIndex("orders", "total").ok());
+  EXPECT_EQ(state.Map()->collections.at("orders").indexes,
+            (std::vector<std::string>{"`first name`", "customer.country", "total"}));
+
+  // Errors: duplicates (in any spelling), bad paths, unknown collection.
+  EXPECT_EQ(state.CreateIndex("orders", "customer . country").status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(state.CreateIndex("orders", "customer.`country`").status().code(),
+            StatusCode::kAlreadyExists);
+  Result<CollectionEntry> bad = state.CreateIndex("orders", "a ==");
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("bad index path"), std::string::npos)
+      << bad.status().ToString();
+  EXPECT_EQ(state.CreateIndex("orders", "").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(state.CreateIndex("nope", "a").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(state.DropIndex("orders", "nope").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(state.DropIndex("nope", "a").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(state.ListIndexes("nope").status().code(), StatusCode::kNotFound);
+  const uint64_t v1 = state.Map()->version;
+  EXPECT_EQ(v1, v0 + 3);  // failures write nothing
+
+  // Survives a reload from the store (a new leader).
+  ClusterState next(&store_, &clock_, Options(8, 2));
+  ASSERT_TRUE(next.Load().ok());
+  EXPECT_EQ(next.Map()->collections.at("orders").indexes.size(), 3u);
+
+  // Progress: nothing reported yet; then n1 ready, n2 halfway.
+  auto list = state.ListIndexes("orders");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[2].path, "total");
+  EXPECT_EQ((*list)[2].nodes_total, 2);
+  EXPECT_EQ((*list)[2].nodes_ready, 0);
+  EXPECT_FALSE((*list)[2].ready);
+  NodeReport r1;
+  r1.indexes.push_back(IndexReport{"orders", "total", 10, 10, 8, true, ""});
+  NodeReport r2;
+  r2.indexes.push_back(IndexReport{"orders", "total", 5, 12, 4, false, "disk on fire"});
+  ASSERT_TRUE(state.Heartbeat(n1, "n1", r1).ok());
+  ASSERT_TRUE(state.Heartbeat(n2, "n2", r2).ok());
+  list = state.ListIndexes("");
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 3u);
+  const IndexStatus& t = (*list)[2];
+  EXPECT_EQ(t.docs_indexed, 15);
+  EXPECT_EQ(t.docs_total, 22);
+  EXPECT_EQ(t.entries, 12);
+  EXPECT_EQ(t.nodes_ready, 1);
+  EXPECT_EQ(t.nodes_total, 2);
+  EXPECT_FALSE(t.ready);
+  EXPECT_EQ(t.error, "n2: disk on fire");
+  r2.indexes[0] = IndexReport{"orders", "total", 12, 12, 9, true, ""};
+  ASSERT_TRUE(state.Heartbeat(n2, "n2", r2).ok());
+  list = state.ListIndexes("orders");
+  EXPECT_TRUE((*list)[2].ready);
+  // A DOWN node no longer counts.
+  clock_.Advance(seconds(11));
+  ASSERT_TRUE(state.Heartbeat(n1, "n1", r1).ok());
+  state.Tick();
+  list = state.ListIndexes("orders");
+  EXPECT_EQ((*list)[2].nodes_total, 1);
+  EXPECT_TRUE((*list)[2].ready);
+
+  auto d = state.DropIndex("orders", "customer.country");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->indexes, (std::vector<std::string>{"`first name`", "total"}));
+  EXPECT_EQ(state.Map()->version, v1 + 1);
+  EXPECT_EQ(state.ListIndexes("orders")->size(), 2u);
 }
 
 }  // namespace
