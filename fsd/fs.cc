@@ -49,7 +49,10 @@ struct Fs::DirHandle {
 };
 
 Fs::Fs(client::Client* client, FsOptions options)
-    : client_(client), options_(std::move(options)), cache_(options_.cache_bytes) {
+    : client_(client),
+      options_(std::move(options)),
+      mounted_ns_(NowNanos()),
+      cache_(options_.cache_bytes) {
   const int workers = options_.prefetch_blocks > 0 ? 2 : 0;
   for (int i = 0; i < workers; ++i) prefetchers_.emplace_back([this] { PrefetchLoop(); });
 }
@@ -77,6 +80,7 @@ Attr Fs::DirAttr(InodeId ino) const {
   a.mode = S_IFDIR | (kind == NodeKind::kRoot         ? 0755u
                       : kind == NodeKind::kCollection ? 01777u
                                                       : 0555u);
+  a.mtime_ns = a.ctime_ns = mounted_ns_;
   return a;
 }
 

@@ -252,6 +252,9 @@ class Fs {
 
   client::Client* const client_;
   const FsOptions options_;
+  // The times of the root, the collections and .query/ (the map keeps no
+  // directory times): when this mount started, not 1970.
+  const int64_t mounted_ns_;
   Logger log_{"fsd"};
   InodeTable inodes_;
   BlockCache cache_;

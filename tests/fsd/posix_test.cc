@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <set>
 #include <string>
@@ -240,6 +241,14 @@ TEST_F(FsdPosix, RenameOverAnOpenFileKeepsItsReaderReading) {
 TEST_F(FsdPosix, MkdirRmdir) {
   MakeCollection("dirs");
   EXPECT_EQ(Errno(::mkdir(P("dirs").c_str(), 0755)), EEXIST);
+  // Directories carry the mount's start time, not the epoch (ls -l, find
+  // -newer and rsync see a plausible time).
+  struct stat st;
+  ASSERT_EQ(::stat(P("dirs").c_str(), &st), 0);
+  EXPECT_GT(st.st_mtime, ::time(nullptr) - 24 * 3600);
+  EXPECT_LE(st.st_mtime, ::time(nullptr) + 60);
+  ASSERT_EQ(::stat(mount_->path().c_str(), &st), 0);
+  EXPECT_GT(st.st_mtime, ::time(nullptr) - 24 * 3600);
   ASSERT_TRUE(WriteFile(P("dirs/x"), "x"));
   EXPECT_EQ(Errno(::rmdir(P("dirs").c_str())), ENOTEMPTY);
   ASSERT_EQ(::unlink(P("dirs/x").c_str()), 0);
