@@ -51,6 +51,7 @@ struct Config {
   int loaders = 32;
   uint32_t partitions = 16;
   bool pg = true;
+  std::vector<std::string> chunkserver_set;  // --set key=value
   uint64_t seed = 42;
   int cluster_cores = 2;
 };
@@ -323,10 +324,12 @@ int Main(int argc, char** argv) {
       cfg.scan_runs = 3;
     } else if (a == "--no-pg") {
       cfg.pg = false;
+    } else if (a == "--set") {
+      cfg.chunkserver_set.push_back(next());
     } else {
       std::fprintf(stderr,
                    "usage: query_cluster_bench [--docs N] [--runs R] [--scan-runs S] "
-                   "[--loaders L] [--quick] [--no-pg]\n");
+                   "[--loaders L] [--quick] [--no-pg] [--set key=value]\n");
       return 64;
     }
   }
@@ -352,6 +355,7 @@ int Main(int argc, char** argv) {
   co.chunk_servers = 3;
   co.partitions = cfg.partitions;
   co.chunkserver_set = {"log_level=warn"};
+  for (const auto& kv : cfg.chunkserver_set) co.chunkserver_set.push_back(kv);
   auto started = test::Cluster::Start(co);
   if (!started.ok()) return Fail("cannot start the cluster: " + started.status().ToString());
   std::unique_ptr<test::Cluster> cluster = std::move(*started);
@@ -444,6 +448,11 @@ int Main(int argc, char** argv) {
   PGconn* pc = nullptr;
   std::unique_ptr<PGconn, void (*)(PGconn*)> pc_owner(nullptr, PQfinish);
   int64_t pg_rel_bytes = 0;
+  if (!cfg.chunkserver_set.empty()) {
+    std::printf("# chunk servers:");
+    for (const auto& kv : cfg.chunkserver_set) std::printf(" --set %s", kv.c_str());
+    std::printf("\n");
+  }
   if (cfg.pg) {
     std::string err;
     if (!pg.Start(&err)) return Fail(err);
@@ -530,6 +539,8 @@ int Main(int argc, char** argv) {
   uint64_t mismatches = 0;
 
   // ---- Q1: indexed equality, ~100 rows
+  std::printf("# Q1: indexed equality\n");
+  std::fflush(stdout);
   std::vector<double> c1, p1;
   uint64_t q1_rows = 0;
   std::string q1_index;
@@ -564,6 +575,8 @@ int Main(int argc, char** argv) {
   }
 
   // ---- Q2: range + sort + limit 20 over ~3% of the orders
+  std::printf("# Q2: range, sort, limit 20\n");
+  std::fflush(stdout);
   std::vector<double> c2, p2;
   std::string q2_index;
   uint64_t q2_matched = 0;
@@ -607,6 +620,8 @@ int Main(int argc, char** argv) {
   }
 
   // ---- Q3: full scan with a filter on un-indexed fields
+  std::printf("# Q3: full scan\n");
+  std::fflush(stdout);
   std::vector<double> c3_ms, c3_mbs, p3_ms, p3_mbs;
   uint64_t c3_bytes = 0, c3_docs = 0;
   size_t q3_count = 0;
