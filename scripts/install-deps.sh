@@ -21,6 +21,9 @@ PACKAGES=(
   etcd-server etcd-client
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # bench/query_cluster_bench talks to PostgreSQL with libpq (the server itself,
+  # postgresql, is installed by hand: only that benchmark uses it)
+  libpq-dev
   # tools the cairn-fsd tests run on the mount (tests/fsd/tools_test.cc)
   rsync jq
   # libFuzzer for the query parser fuzzer (clang's -fsanitize=fuzzer)
