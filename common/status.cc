@@ -7,25 +7,44 @@ namespace cairn {
 
 std::string_view StatusCodeName(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return "OK";
-    case StatusCode::kNotFound: return "NotFound";
-    case StatusCode::kCorruption: return "Corruption";
-    case StatusCode::kDataLoss: return "DataLoss";
-    case StatusCode::kIOError: return "IOError";
-    case StatusCode::kInvalidArgument: return "InvalidArgument";
-    case StatusCode::kUnavailable: return "Unavailable";
-    case StatusCode::kNotPrimary: return "NotPrimary";
-    case StatusCode::kStaleEpoch: return "StaleEpoch";
-    case StatusCode::kTimeout: return "Timeout";
-    case StatusCode::kPermissionDenied: return "PermissionDenied";
-    case StatusCode::kAlreadyExists: return "AlreadyExists";
-    case StatusCode::kNoSpace: return "NoSpace";
-    case StatusCode::kFailedPrecondition: return "FailedPrecondition";
-    case StatusCode::kVersionMismatch: return "VersionMismatch";
-    case StatusCode::kTooLarge: return "TooLarge";
-    case StatusCode::kNotEmpty: return "NotEmpty";
-    case StatusCode::kLimitExceeded: return "LimitExceeded";
-    case StatusCode::kInternal: return "Internal";
+    case StatusCode::kOk:
+      return "OK";
+    case StatusCode::kNotFound:
+      return "NotFound";
+    case StatusCode::kCorruption:
+      return "Corruption";
+    case StatusCode::kDataLoss:
+      return "DataLoss";
+    case StatusCode::kIOError:
+      return "IOError";
+    case StatusCode::kInvalidArgument:
+      return "InvalidArgument";
+    case StatusCode::kUnavailable:
+      return "Unavailable";
+    case StatusCode::kNotPrimary:
+      return "NotPrimary";
+    case StatusCode::kStaleEpoch:
+      return "StaleEpoch";
+    case StatusCode::kTimeout:
+      return "Timeout";
+    case StatusCode::kPermissionDenied:
+      return "PermissionDenied";
+    case StatusCode::kAlreadyExists:
+      return "AlreadyExists";
+    case StatusCode::kNoSpace:
+      return "NoSpace";
+    case StatusCode::kFailedPrecondition:
+      return "FailedPrecondition";
+    case StatusCode::kVersionMismatch:
+      return "VersionMismatch";
+    case StatusCode::kTooLarge:
+      return "TooLarge";
+    case StatusCode::kNotEmpty:
+      return "NotEmpty";
+    case StatusCode::kLimitExceeded:
+      return "LimitExceeded";
+    case StatusCode::kInternal:
+      return "Internal";
   }
   return "Unknown";
 }
@@ -41,16 +60,27 @@ Status Status::FromErrno(int err, std::string_view context) {
   msg += std::strerror(err);  // NOLINT(concurrency-mt-unsafe): glibc's is thread-safe
   StatusCode code = StatusCode::kIOError;
   switch (err) {
-    case ENOENT: code = StatusCode::kNotFound; break;
-    case EEXIST: code = StatusCode::kAlreadyExists; break;
+    case ENOENT:
+      code = StatusCode::kNotFound;
+      break;
+    case EEXIST:
+      code = StatusCode::kAlreadyExists;
+      break;
     case EACCES:
-    case EPERM: code = StatusCode::kPermissionDenied; break;
+    case EPERM:
+      code = StatusCode::kPermissionDenied;
+      break;
     case ENOSPC:
-    case EDQUOT: code = StatusCode::kNoSpace; break;
+    case EDQUOT:
+      code = StatusCode::kNoSpace;
+      break;
     case EINVAL:
     case ENAMETOOLONG:
-    case ENOTDIR: code = StatusCode::kInvalidArgument; break;
-    default: break;
+    case ENOTDIR:
+      code = StatusCode::kInvalidArgument;
+      break;
+    default:
+      break;
   }
   return Status(code, std::move(msg));
 }

@@ -21,8 +21,8 @@ namespace cairn {
 enum class StatusCode : uint8_t {
   kOk = 0,
   kNotFound,
-  kCorruption,        // stored bytes fail verification; leads to repair
-  kDataLoss,          // more damage than redundancy can repair: unrecoverable
+  kCorruption,  // stored bytes fail verification; leads to repair
+  kDataLoss,    // more damage than redundancy can repair: unrecoverable
   kIOError,
   kInvalidArgument,
   kUnavailable,
@@ -33,11 +33,11 @@ enum class StatusCode : uint8_t {
   kAlreadyExists,
   kNoSpace,
   kFailedPrecondition,
-  kVersionMismatch,   // an expected version did not match the current one
-  kTooLarge,          // a size limit was exceeded; the message names it
-  kNotEmpty,          // e.g. dropping a collection that still has documents
-  kLimitExceeded,     // an execution limit (a query's time, result size); the message names it
-  kInternal,          // a bug or an unexpected state; the message says where
+  kVersionMismatch,  // an expected version did not match the current one
+  kTooLarge,         // a size limit was exceeded; the message names it
+  kNotEmpty,         // e.g. dropping a collection that still has documents
+  kLimitExceeded,    // an execution limit (a query's time, result size); the message names it
+  kInternal,         // a bug or an unexpected state; the message says where
 };
 
 std::string_view StatusCodeName(StatusCode code);
@@ -110,7 +110,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     CAIRN_CHECK(!std::get<Status>(v_).ok()) << "Result built from an OK status";
   }
@@ -144,9 +144,9 @@ class [[nodiscard]] Result {
 }  // namespace cairn
 
 // Returns the status from the enclosing function if it is not OK.
-#define RETURN_IF_ERROR(expr)                  \
-  do {                                         \
-    ::cairn::Status cairn_status_ = (expr);    \
+#define RETURN_IF_ERROR(expr)                      \
+  do {                                             \
+    ::cairn::Status cairn_status_ = (expr);        \
     if (!cairn_status_.ok()) return cairn_status_; \
   } while (0)
 
