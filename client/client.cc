@@ -362,31 +362,37 @@ Result<std::vector<CollectionStatus>> Client::ListCollections() {
   return out;
 }
 
-Status Client::CreateIndex(std::string_view collection, std::string_view path) {
+namespace {
+
+// CreateIndex and DropIndex are idempotent in effect: when a retry (after a
+// lost answer) meets `done` (AlreadyExists / NotFound), the first attempt did
+// the change, and that is success.
+using IndexCall = void (rpc::MetaServiceClient::*)(rpc::CollectionInfo&, const std::string&,
+                                                   const std::string&);
+Status ChangeIndex(Client::Impl& impl, std::string_view collection, std::string_view path,
+                   IndexCall call, StatusCode done) {
   RETURN_IF_ERROR(ValidateCollectionName(collection));
-  Backoff b = impl_->NewBackoff();
+  Backoff b = impl.NewBackoff();
   const std::string c(collection);
   const std::string p(path);
-  Status s = impl_->CallMeta(b, [&](rpc::MetaServiceClient& m) {
+  Status s = impl.CallMeta(b, [&](rpc::MetaServiceClient& m) {
     rpc::CollectionInfo info;
-    m.CreateIndex(info, c, p);
+    (m.*call)(info, c, p);
   });
-  // A retry after a lost answer finds the index our first attempt made.
-  if (s.code() == StatusCode::kAlreadyExists && b.attempts() > 1) s = Status::Ok();
+  if (s.code() == done && b.attempts() > 1) s = Status::Ok();
   return s;
 }
 
+}  // namespace
+
+Status Client::CreateIndex(std::string_view collection, std::string_view path) {
+  return ChangeIndex(*impl_, collection, path, &rpc::MetaServiceClient::CreateIndex,
+                     StatusCode::kAlreadyExists);
+}
+
 Status Client::DropIndex(std::string_view collection, std::string_view path) {
-  RETURN_IF_ERROR(ValidateCollectionName(collection));
-  Backoff b = impl_->NewBackoff();
-  const std::string c(collection);
-  const std::string p(path);
-  Status s = impl_->CallMeta(b, [&](rpc::MetaServiceClient& m) {
-    rpc::CollectionInfo info;
-    m.DropIndex(info, c, p);
-  });
-  if (s.code() == StatusCode::kNotFound && b.attempts() > 1) s = Status::Ok();
-  return s;
+  return ChangeIndex(*impl_, collection, path, &rpc::MetaServiceClient::DropIndex,
+                     StatusCode::kNotFound);
 }
 
 Result<std::vector<IndexStatus>> Client::ListIndexes(std::string_view collection) {
