@@ -49,6 +49,8 @@ Status DocIndex::Apply(const MutationRecord& r) {
       PutEntry(&part, std::move(*e));
       return Status::Ok();
     }
+    case RecordType::kNoop:  // an epoch's first entry: only the LSN moves
+      return Status::Ok();
     default:
       CAIRN_CHECK(false) << "not a mutation record type " << static_cast<int>(r.type);
   }

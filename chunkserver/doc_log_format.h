@@ -39,7 +39,12 @@ enum class RecordType : uint8_t {
   kRename = 4,          // within one partition
   kCheckpointPart = 5,  // a slice of one partition's checkpointed state
   kCheckpointEnd = 6,   // lists the parts of a checkpoint; the root points here
-  // 7 is reserved for issue 6 (cutting a replica's unacknowledged tail).
+  // Replication (docs/design-replication.md): a replica's uncommitted tail
+  // cut off, and the no-op entry that starts a primary's epoch. Both use the
+  // mutation prefix with an empty collection and id; a truncate's LSN is the
+  // last entry it keeps. Builds before these types refuse them as unknown.
+  kTruncate = 7,
+  kNoop = 8,
 };
 
 // ---- block record payload ----
@@ -59,7 +64,7 @@ enum class BlockCodec : uint8_t {
   kZstd = 1,  // one zstd frame
 };
 
-// ---- mutation records (put, delete, rename) ----
+// ---- mutation records (put, delete, rename; truncate and no-op too) ----
 // Common prefix: partition u32, lsn u64, epoch u64, request id (3 x u64),
 // version u64; then per type (strings are u16 length + bytes unless noted):
 //   put:    collection, id, metadata, body_hash u64, u32 count x block ref

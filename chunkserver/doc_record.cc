@@ -14,7 +14,7 @@ Status Bad(uint64_t offset, const std::string& what) {
 
 bool KnownType(uint8_t t) {
   return t >= static_cast<uint8_t>(RecordType::kBlock) &&
-         t <= static_cast<uint8_t>(RecordType::kCheckpointEnd);
+         t <= static_cast<uint8_t>(RecordType::kNoop);
 }
 
 bool KnownCodec(uint8_t c) {
@@ -86,6 +86,10 @@ Status VerifyPayload(const RecordHeader& h, std::span<const std::byte> payload, 
 bool IsMutation(RecordType t) {
   return t == RecordType::kPut || t == RecordType::kDelete || t == RecordType::kRename;
 }
+
+bool IsLogEntry(RecordType t) { return IsMutation(t) || t == RecordType::kNoop; }
+
+bool HasMutationPrefix(RecordType t) { return IsLogEntry(t) || t == RecordType::kTruncate; }
 
 // ---- block records ----
 
@@ -235,7 +239,7 @@ std::vector<std::byte> EncodeMutation(const MutationRecord& m) {
 
 Result<MutationRecord> DecodeMutation(RecordType type, std::span<const std::byte> payload,
                                       uint64_t offset) {
-  if (!IsMutation(type)) return Bad(offset, "not a mutation record");
+  if (!HasMutationPrefix(type)) return Bad(offset, "not a mutation record");
   MutationRecord m;
   m.type = type;
   Decoder d(payload);
@@ -254,6 +258,9 @@ Result<MutationRecord> DecodeMutation(RecordType type, std::span<const std::byte
     m.to_id = d.GetString16();
   }
   if (!d.done()) return Bad(offset, "malformed mutation record");
+  if (!IsMutation(type) && (!m.collection.empty() || !m.id.empty())) {
+    return Bad(offset, "a truncate or no-op record names a document");
+  }
   return m;
 }
 

@@ -41,7 +41,12 @@ Result<RecordHeader> DecodeRecordHeader(std::span<const std::byte> header, uint6
 // Corruption if `payload` does not match the header's checksum.
 Status VerifyPayload(const RecordHeader& h, std::span<const std::byte> payload, uint64_t offset);
 
+// Put, delete, rename: records that change a document.
 bool IsMutation(RecordType t);
+// A replicated log entry: a mutation or a no-op (each takes one LSN).
+bool IsLogEntry(RecordType t);
+// Encoded with the mutation prefix (EncodeMutation): log entries and truncates.
+bool HasMutationPrefix(RecordType t);
 
 // ---- block records ----
 
@@ -60,7 +65,9 @@ Status CheckBlockMatchesRef(const RecordHeader& h, const BlockHeader& b, const B
 
 // What a put, delete or rename record says happened.
 struct MutationRecord {
-  RecordType type = RecordType::kPut;  // kPut, kDelete or kRename
+  // kPut, kDelete, kRename; or kNoop / kTruncate (collection and id empty;
+  // a truncate's lsn is the last entry it keeps)
+  RecordType type = RecordType::kPut;
   PartitionId partition;
   Lsn lsn;
   Epoch epoch;

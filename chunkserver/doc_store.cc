@@ -4,6 +4,7 @@
 // doc_store_maintenance.cc.
 #include "chunkserver/doc_store.h"
 
+#include <set>
 #include <string>
 #include <utility>
 
@@ -77,7 +78,10 @@ PartitionState DocStore::partition_state(PartitionId p) const {
 
 std::vector<PartitionId> DocStore::partitions() const {
   MutexLock lock(&mu_);
-  return index_.Partitions();
+  std::set<PartitionId> all;
+  for (PartitionId p : index_.Partitions()) all.insert(p);
+  for (const auto& [p, last] : latest_lsn_) all.insert(p);  // also those only logged
+  return {all.begin(), all.end()};
 }
 
 DocStoreStats DocStore::stats() const {

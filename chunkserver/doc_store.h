@@ -166,6 +166,40 @@ class DocStore {
   Result<ListPage> List(PartitionId p, std::string_view collection, std::string_view after_id,
                         size_t limit) const;
 
+  // ---- the replicated log (issue 6, docs/design-replication.md "Doc store")
+  // With replication a partition's replica state machine decides what is
+  // committed. Log() appends an entry of the partition's log without applying
+  // it, SyncLog() makes what was logged durable, Commit() applies the logged
+  // entries through an LSN, Truncate() cuts the uncommitted tail. A partition
+  // is written either this way or through Apply(), not both. Reads (Lookup,
+  // List, FindRequest) see committed entries only.
+
+  // Appends `m` as the entry right after the partition's last logged one
+  // (m.lsn must be last + 1). With `check_state` (a primary taking a client's
+  // mutation) the expected version and existence are checked against the
+  // latest logged state, with Apply()'s errors; without (a backup copying the
+  // primary's log) they are not. Returns the record's end offset: the entry is
+  // durable once SyncLog() has returned an offset at or past it.
+  Result<uint64_t> Log(const Mutation& m, bool check_state);
+  // The no-op entry that starts a primary's epoch.
+  Result<uint64_t> LogNoop(PartitionId p, Lsn lsn, Epoch epoch);
+  // Cuts the logged entries of `p` after `after`, which must not be below the
+  // partition's committed LSN (FailedPrecondition). Durable with the next
+  // SyncLog(), before any entry logged after it. Returns the end offset.
+  Result<uint64_t> Truncate(PartitionId p, Lsn after, Epoch epoch);
+  // Syncs the volume (group commit), applies committed durable entries, and
+  // returns the durable offset.
+  Result<uint64_t> SyncLog();
+  // Entries of `p` through `through` are committed: the durable ones are
+  // applied now (in LSN order, observer included), the rest once durable.
+  Status Commit(PartitionId p, Lsn through);
+  // The logged entries of `p` not yet applied, in LSN order (after a restart
+  // with options.replicated: every entry after the checkpoint).
+  std::vector<MutationRecord> LoggedEntries(PartitionId p) const;
+  // The last logged LSN of `p` and its epoch (applied or not).
+  std::pair<Lsn, Epoch> last_logged(PartitionId p) const;
+
+  // The applied state: the last applied LSN is the committed one.
   PartitionState partition_state(PartitionId p) const;
   std::vector<PartitionId> partitions() const;
 
@@ -192,6 +226,7 @@ class DocStore {
     uint64_t offset = 0;
     uint64_t end = 0;
     MutationRecord rec;
+    bool logged = false;  // Log(): applied only through Commit()
   };
   // The latest state of a document touched by pending mutations.
   struct Overlay {
@@ -236,6 +271,14 @@ class DocStore {
   // change queued before the call has been delivered.
   void DeliverChanges() EXCLUDES(notify_mu_, mu_);
   void ApplyDurableLocked() REQUIRES(mu_);
+  void ApplyPendingLocked(Pending* p) REQUIRES(mu_);
+  // Drops the logged entries of `p` after `after` (Truncate, and replay).
+  void CutLoggedLocked(PartitionId p, Lsn after) REQUIRES(mu_);
+  Lsn CommittedLocked(PartitionId p) const REQUIRES(mu_);
+  std::pair<Lsn, Epoch> last_logged_locked(PartitionId p) const REQUIRES(mu_);
+  // Appends the framed record of `rec` (a log entry or a truncate).
+  Result<uint64_t> AppendMutationRecord(const MutationRecord& rec, uint64_t* end)
+      REQUIRES(write_mu_);
   // Queues the change of (p, collection, id) just applied for the observer.
   void QueueChangeLocked(PartitionId p, const std::string& collection, const std::string& id,
                          Lsn lsn) REQUIRES(mu_);
@@ -298,6 +341,9 @@ class DocStore {
   std::map<DocKey, Overlay> overlay_ GUARDED_BY(mu_);
   std::map<std::pair<PartitionId, RequestId>, ApplyResult> pending_requests_ GUARDED_BY(mu_);
   std::map<PartitionId, std::pair<Lsn, Epoch>> latest_lsn_ GUARDED_BY(mu_);  // incl. pending
+  // Commit(): logged entries through here may be applied (soft: after a
+  // restart every logged entry waits for its replica to commit it again).
+  std::map<PartitionId, Lsn> commit_through_ GUARDED_BY(mu_);
   // Compaction: blocks moved by the last kForwardingGenerations compactions
   // (old record offset -> where the block is now), the old offsets each one
   // added, and the ranges of segments being or already released.

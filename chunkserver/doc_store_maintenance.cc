@@ -117,10 +117,15 @@ Result<CompactionReport> DocStore::Compact() {
   {
     const std::vector<raidlib::SegmentInfo> segs = volume_->Segments();
     MutexLock lock(&mu_);
+    // Records of entries not yet applied (a replica's logged, uncommitted
+    // entries may sit there for long) are replayed from the log after a
+    // restart: their segments stay. Pending entries are only removed or
+    // added at the end, so this bound only grows.
+    const uint64_t keep_from = pending_.empty() ? UINT64_MAX : pending_.front().offset;
     for (size_t i = 0; i + 1 < segs.size(); ++i) {
       const uint64_t start = segs[i].logical_start;
       const uint64_t end = segs[i + 1].logical_start;
-      if (!segs[i].sealed || end <= start) continue;
+      if (!segs[i].sealed || end <= start || end > keep_from) continue;
       const double live =
           static_cast<double>(index_.LiveBytesIn(start, end)) / static_cast<double>(end - start);
       if (live < options_.compact_live_fraction) {

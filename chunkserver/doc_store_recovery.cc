@@ -25,7 +25,7 @@ Status DocStore::Recover() {
     torn = root.skips.size() != skips;
     for (PartitionId p : index_.Partitions()) {
       PartitionState s = index_.State(p);
-      latest_lsn_[p] = {s.last_lsn, s.last_epoch};
+      latest_lsn_.try_emplace(p, s.last_lsn, s.last_epoch);  // logged entries are newer
     }
     documents = index_.documents();
   }
@@ -112,12 +112,31 @@ Status DocStore::Replay(DocRoot* root) {
     ASSIGN_OR_RETURN(const bool more, scan.Next());
     if (!more) break;
     const RecordHeader& h = scan.header();
-    if (!IsMutation(h.type)) continue;  // blocks and checkpoints: nothing to apply
+    if (!HasMutationPrefix(h.type)) continue;  // blocks and checkpoints: nothing to apply
     ASSIGN_OR_RETURN(std::vector<std::byte> payload, scan.ReadPayload());
     ASSIGN_OR_RETURN(MutationRecord rec, DecodeMutation(h.type, payload, scan.offset()));
+    if (rec.type == RecordType::kTruncate) {
+      // Cuts the entries logged before it; the ones after it are the new
+      // primary's. Only a replicated store writes these.
+      if (!options_.replicated) {
+        return Status::FailedPrecondition(
+            "document log record at " + std::to_string(scan.offset()) +
+            " cuts a replicated partition's log: open the store with replication on");
+      }
+      CutLoggedLocked(rec.partition, rec.lsn);
+      continue;
+    }
     // Records the checkpoint already holds: a partition is checkpointed at
     // some point after replay_from, and its LSNs only grow in the log.
     if (rec.lsn <= index_.State(rec.partition).last_lsn) continue;
+    if (options_.replicated) {
+      // Committed or not, it waits for the partition's replica to commit it
+      // again (the checkpoint is the base every replica restarts from).
+      const uint64_t at = scan.offset();
+      AddPendingLocked(Pending{at, at + h.record_len(), std::move(rec), /*logged=*/true});
+      ++applied;
+      continue;
+    }
     Status s = index_.Apply(rec);
     if (!s.ok()) {
       LOG_ERROR(log_) << "replaying record at " << scan.offset() << ": " << s.ToString();
@@ -129,7 +148,8 @@ Status DocStore::Replay(DocRoot* root) {
                    << "): an unacknowledged tail, skipped";
     root->skips.emplace_back(*scan.torn_at(), end);
   }
-  LOG_INFO(log_) << "replayed " << applied << " mutations from " << root->replay_from;
+  LOG_INFO(log_) << (options_.replicated ? "logged " : "replayed ") << applied
+                 << " entries from " << root->replay_from;
   return Status::Ok();
 }
 

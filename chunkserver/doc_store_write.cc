@@ -318,32 +318,85 @@ void DocStore::AddPendingLocked(Pending p) {
   pending_.push_back(std::move(p));
 }
 
+Lsn DocStore::CommittedLocked(PartitionId p) const {
+  auto it = commit_through_.find(p);
+  return it == commit_through_.end() ? Lsn(0) : it->second;
+}
+
 void DocStore::ApplyDurableLocked() {
   const uint64_t durable = volume_->durable_offset();
-  while (!pending_.empty() && pending_.front().end <= durable) {
-    Pending& p = pending_.front();
-    MutationRecord& r = p.rec;
-    // Compaction may have moved blocks since the record was logged; the
-    // checkpoint it writes before releasing anything holds the new places.
-    for (BlockRef& b : r.blocks) {
-      auto f = forwarding_.find(b.offset);
-      if (f != forwarding_.end()) b = f->second;
+  // In log order, which is LSN order within a partition. Logged entries wait
+  // for their Commit(); later entries of the same partition have higher LSNs
+  // and wait too, while other partitions' entries go ahead.
+  auto it = pending_.begin();
+  while (it != pending_.end() && it->end <= durable) {
+    if (it->logged && it->rec.lsn > CommittedLocked(it->rec.partition)) {
+      ++it;
+      continue;
     }
-    Status s = index_.Apply(r);
-    if (!s.ok()) {
-      LOG_ERROR(log_) << "applying LSN " << r.lsn.value() << ": " << s.ToString();
-    } else if (observer_ != nullptr && observer_->Wants(r.partition, r.collection)) {
-      QueueChangeLocked(r.partition, r.collection, r.type == RecordType::kRename ? r.to_id : r.id,
-                        r.lsn);
-      if (r.type == RecordType::kRename) QueueChangeLocked(r.partition, r.collection, r.id, r.lsn);
+    ApplyPendingLocked(&*it);
+    it = pending_.erase(it);
+  }
+}
+
+void DocStore::ApplyPendingLocked(Pending* p) {
+  MutationRecord& r = p->rec;
+  // Compaction may have moved blocks since the record was logged; the
+  // checkpoint it writes before releasing anything holds the new places.
+  for (BlockRef& b : r.blocks) {
+    auto f = forwarding_.find(b.offset);
+    if (f != forwarding_.end()) b = f->second;
+  }
+  Status s = index_.Apply(r);
+  if (!s.ok()) {
+    LOG_ERROR(log_) << "applying LSN " << r.lsn.value() << ": " << s.ToString();
+  } else if (IsMutation(r.type) && observer_ != nullptr &&
+             observer_->Wants(r.partition, r.collection)) {
+    QueueChangeLocked(r.partition, r.collection, r.type == RecordType::kRename ? r.to_id : r.id,
+                      r.lsn);
+    if (r.type == RecordType::kRename) QueueChangeLocked(r.partition, r.collection, r.id, r.lsn);
+  }
+  if (IsMutation(r.type)) ReleaseOverlayLocked(DocKey(r.partition, r.collection, r.id));
+  if (r.type == RecordType::kRename) {
+    ReleaseOverlayLocked(DocKey(r.partition, r.collection, r.to_id));
+  }
+  if (!r.request_id.empty()) {
+    auto req = pending_requests_.find({r.partition, r.request_id});
+    if (req != pending_requests_.end() && req->second.lsn == r.lsn) pending_requests_.erase(req);
+  }
+}
+
+void DocStore::CutLoggedLocked(PartitionId p, Lsn after) {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    const MutationRecord& r = it->rec;
+    if (r.partition != p || r.lsn <= after) {
+      ++it;
+      continue;
     }
-    ReleaseOverlayLocked(DocKey(r.partition, r.collection, r.id));
+    CAIRN_CHECK(it->logged) << "partition " << p.value() << ": cutting LSN " << r.lsn.value()
+                            << ", which was not logged for replication";
+    if (IsMutation(r.type)) ReleaseOverlayLocked(DocKey(r.partition, r.collection, r.id));
     if (r.type == RecordType::kRename) {
       ReleaseOverlayLocked(DocKey(r.partition, r.collection, r.to_id));
     }
-    if (!r.request_id.empty()) pending_requests_.erase({r.partition, r.request_id});
-    pending_.pop_front();
+    if (!r.request_id.empty()) {
+      auto req = pending_requests_.find({r.partition, r.request_id});
+      if (req != pending_requests_.end() && req->second.lsn == r.lsn) {
+        pending_requests_.erase(req);
+      }
+    }
+    it = pending_.erase(it);
   }
+  // The last entry now: the newest kept pending one, else the applied state.
+  std::optional<std::pair<Lsn, Epoch>> last;
+  for (const Pending& q : pending_) {
+    if (q.rec.partition == p) last = {q.rec.lsn, q.rec.epoch};
+  }
+  if (!last) {
+    const PartitionState st = index_.State(p);
+    last = {st.last_lsn, st.last_epoch};
+  }
+  latest_lsn_[p] = *last;
 }
 
 void DocStore::QueueChangeLocked(PartitionId p, const std::string& collection,
@@ -490,6 +543,161 @@ Result<ApplyResult> DocStore::Apply(const Mutation& m) {
   }
   counters_.mutations_applied.fetch_add(1);
   return ApplyResult{rec.lsn, rec.version, false};
+}
+
+// ---------------------------------------------------------------- the replicated log
+
+Result<uint64_t> DocStore::AppendMutationRecord(const MutationRecord& rec, uint64_t* end) {
+  std::vector<std::byte> payload = EncodeMutation(rec);
+  if (payload.size() > kMaxPayloadBytes) {
+    return Status::InvalidArgument("mutation record of " + std::to_string(payload.size()) +
+                                   " bytes is too large");
+  }
+  std::vector<std::byte> framed = FrameRecord(rec.type, payload);
+  ASSIGN_OR_RETURN(const uint64_t offset, AppendRecord(framed));
+  *end = offset + framed.size();
+  return offset;
+}
+
+Result<uint64_t> DocStore::Log(const Mutation& m, bool check_state) {
+  RETURN_IF_ERROR(CheckArgs(m));
+  RETURN_IF_ERROR(sticky());
+  std::vector<BlockRef> refs;
+  if (m.type == MutationType::kPut) {
+    refs = m.blocks;
+    RETURN_IF_ERROR(CheckBlockRefs(&refs));
+  }
+  MutexLock write_lock(&write_mu_);
+  {
+    MutexLock lock(&mu_);
+    const auto [last, last_epoch] = last_logged_locked(m.partition);
+    if (m.lsn.value() != last.value() + 1) {
+      return Status::InvalidArgument(
+          "partition " + std::to_string(m.partition.value()) + ": LSN " +
+          std::to_string(m.lsn.value()) + " does not follow the last logged one, " +
+          std::to_string(last.value()));
+    }
+    if (m.epoch < last_epoch) {
+      return Status(StatusCode::kStaleEpoch,
+                    "partition " + std::to_string(m.partition.value()) + ": epoch " +
+                        std::to_string(m.epoch.value()) + " is older than " +
+                        std::to_string(last_epoch.value()));
+    }
+    if (check_state) RETURN_IF_ERROR(CheckStateLocked(m));
+    RETURN_IF_ERROR(TranslateRefsLocked(&refs));
+  }
+  MutationRecord rec;
+  rec.type = RecordTypeOf(m.type);
+  rec.partition = m.partition;
+  rec.lsn = m.lsn;
+  rec.epoch = m.epoch;
+  rec.request_id = m.request_id;
+  rec.version = m.lsn.value();
+  rec.collection = m.collection;
+  rec.id = m.id;
+  if (m.type == MutationType::kRename) rec.to_id = m.to_id;
+  if (m.type == MutationType::kPut) {
+    rec.meta = m.meta;
+    rec.body_hash = m.body_hash;
+    rec.blocks = std::move(refs);
+  }
+  uint64_t end = 0;
+  ASSIGN_OR_RETURN(const uint64_t offset, AppendMutationRecord(rec, &end));
+  MutexLock lock(&mu_);
+  AddPendingLocked(Pending{offset, end, std::move(rec), /*logged=*/true});
+  MutexLock u(&unclaimed_mu_);
+  for (const BlockRef& b : m.blocks) unclaimed_.erase(b.offset);
+  return end;
+}
+
+Result<uint64_t> DocStore::LogNoop(PartitionId p, Lsn lsn, Epoch epoch) {
+  RETURN_IF_ERROR(sticky());
+  MutexLock write_lock(&write_mu_);
+  {
+    MutexLock lock(&mu_);
+    const auto [last, last_epoch] = last_logged_locked(p);
+    if (lsn.value() != last.value() + 1 || epoch < last_epoch) {
+      return Status::InvalidArgument("partition " + std::to_string(p.value()) + ": no-op at LSN " +
+                                     std::to_string(lsn.value()) + " epoch " +
+                                     std::to_string(epoch.value()) + " does not follow LSN " +
+                                     std::to_string(last.value()) + " epoch " +
+                                     std::to_string(last_epoch.value()));
+    }
+  }
+  MutationRecord rec;
+  rec.type = RecordType::kNoop;
+  rec.partition = p;
+  rec.lsn = lsn;
+  rec.epoch = epoch;
+  rec.version = lsn.value();
+  uint64_t end = 0;
+  ASSIGN_OR_RETURN(const uint64_t offset, AppendMutationRecord(rec, &end));
+  MutexLock lock(&mu_);
+  AddPendingLocked(Pending{offset, end, std::move(rec), /*logged=*/true});
+  return end;
+}
+
+Result<uint64_t> DocStore::Truncate(PartitionId p, Lsn after, Epoch epoch) {
+  RETURN_IF_ERROR(sticky());
+  MutexLock write_lock(&write_mu_);
+  {
+    MutexLock lock(&mu_);
+    const Lsn committed = std::max(CommittedLocked(p), index_.State(p).last_lsn);
+    if (after < committed) {
+      return Status::FailedPrecondition(
+          "partition " + std::to_string(p.value()) + ": cannot cut the log after LSN " +
+          std::to_string(after.value()) + ", LSN " + std::to_string(committed.value()) +
+          " is committed");
+    }
+  }
+  MutationRecord rec;
+  rec.type = RecordType::kTruncate;
+  rec.partition = p;
+  rec.lsn = after;
+  rec.epoch = epoch;
+  rec.version = after.value();
+  uint64_t end = 0;
+  RETURN_IF_ERROR(AppendMutationRecord(rec, &end).status());
+  MutexLock lock(&mu_);
+  CutLoggedLocked(p, after);
+  return end;
+}
+
+Result<uint64_t> DocStore::SyncLog() {
+  RETURN_IF_ERROR(SyncAndApply());
+  return volume_->durable_offset();
+}
+
+Status DocStore::Commit(PartitionId p, Lsn through) {
+  {
+    MutexLock lock(&mu_);
+    Lsn& c = commit_through_[p];
+    if (through > c) c = through;
+    ApplyDurableLocked();
+  }
+  DeliverChanges();
+  return sticky();
+}
+
+std::vector<MutationRecord> DocStore::LoggedEntries(PartitionId p) const {
+  MutexLock lock(&mu_);
+  std::vector<MutationRecord> out;
+  for (const Pending& q : pending_) {
+    if (q.rec.partition == p && q.logged) out.push_back(q.rec);
+  }
+  return out;
+}
+
+std::pair<Lsn, Epoch> DocStore::last_logged(PartitionId p) const {
+  MutexLock lock(&mu_);
+  return last_logged_locked(p);
+}
+
+std::pair<Lsn, Epoch> DocStore::last_logged_locked(PartitionId p) const {
+  auto it = latest_lsn_.find(p);
+  if (it != latest_lsn_.end()) return it->second;
+  const PartitionState s = index_.State(p);
+  return {s.last_lsn, s.last_epoch};
 }
 
 }  // namespace cairn::chunkserver

@@ -147,6 +147,11 @@ struct DocStoreOptions {
   // as the query executor never matches them (keep it equal to the
   // executor's query_max_body_bytes).
   uint64_t index_max_document_bytes = 16ull << 20;
+  // Replication (docs/design-replication.md "Doc store"): a restart applies
+  // only the checkpoint and keeps the entries logged after it for the
+  // partitions' replicas to commit again (DocStore::LoggedEntries). Off: the
+  // single-copy behaviour, where every durable mutation is applied at once.
+  bool replicated = false;
 
   Status Validate() const;
 };
