@@ -181,6 +181,8 @@ class DocStore {
   // primary's log) they are not. Returns the record's end offset: the entry is
   // durable once SyncLog() has returned an offset at or past it.
   Result<uint64_t> Log(const Mutation& m, bool check_state);
+  // Log()'s checks with check_state, block references aside, writing nothing.
+  Status CheckLog(const Mutation& m) const;
   // The no-op entry that starts a primary's epoch.
   Result<uint64_t> LogNoop(PartitionId p, Lsn lsn, Epoch epoch);
   // Cuts the logged entries of `p` after `after`, which must not be below the
@@ -276,6 +278,7 @@ class DocStore {
   void CutLoggedLocked(PartitionId p, Lsn after) REQUIRES(mu_);
   Lsn CommittedLocked(PartitionId p) const REQUIRES(mu_);
   std::pair<Lsn, Epoch> last_logged_locked(PartitionId p) const REQUIRES(mu_);
+  Status CheckLogLocked(const Mutation& m, bool check_state) const REQUIRES(mu_);
   // Appends the framed record of `rec` (a log entry or a truncate).
   Result<uint64_t> AppendMutationRecord(const MutationRecord& rec, uint64_t* end)
       REQUIRES(write_mu_);

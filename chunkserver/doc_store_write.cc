@@ -559,6 +559,31 @@ Result<uint64_t> DocStore::AppendMutationRecord(const MutationRecord& rec, uint6
   return offset;
 }
 
+Status DocStore::CheckLogLocked(const Mutation& m, bool check_state) const {
+  const auto [last, last_epoch] = last_logged_locked(m.partition);
+  if (m.lsn.value() != last.value() + 1) {
+    return Status::InvalidArgument(
+        "partition " + std::to_string(m.partition.value()) + ": LSN " +
+        std::to_string(m.lsn.value()) + " does not follow the last logged one, " +
+        std::to_string(last.value()));
+  }
+  if (m.epoch < last_epoch) {
+    return Status(StatusCode::kStaleEpoch,
+                  "partition " + std::to_string(m.partition.value()) + ": epoch " +
+                      std::to_string(m.epoch.value()) + " is older than " +
+                      std::to_string(last_epoch.value()));
+  }
+  if (check_state) RETURN_IF_ERROR(CheckStateLocked(m));
+  return Status::Ok();
+}
+
+Status DocStore::CheckLog(const Mutation& m) const {
+  RETURN_IF_ERROR(CheckArgs(m));
+  RETURN_IF_ERROR(sticky());
+  MutexLock lock(&mu_);
+  return CheckLogLocked(m, /*check_state=*/true);
+}
+
 Result<uint64_t> DocStore::Log(const Mutation& m, bool check_state) {
   RETURN_IF_ERROR(CheckArgs(m));
   RETURN_IF_ERROR(sticky());
@@ -570,20 +595,7 @@ Result<uint64_t> DocStore::Log(const Mutation& m, bool check_state) {
   MutexLock write_lock(&write_mu_);
   {
     MutexLock lock(&mu_);
-    const auto [last, last_epoch] = last_logged_locked(m.partition);
-    if (m.lsn.value() != last.value() + 1) {
-      return Status::InvalidArgument(
-          "partition " + std::to_string(m.partition.value()) + ": LSN " +
-          std::to_string(m.lsn.value()) + " does not follow the last logged one, " +
-          std::to_string(last.value()));
-    }
-    if (m.epoch < last_epoch) {
-      return Status(StatusCode::kStaleEpoch,
-                    "partition " + std::to_string(m.partition.value()) + ": epoch " +
-                        std::to_string(m.epoch.value()) + " is older than " +
-                        std::to_string(last_epoch.value()));
-    }
-    if (check_state) RETURN_IF_ERROR(CheckStateLocked(m));
+    RETURN_IF_ERROR(CheckLogLocked(m, check_state));
     RETURN_IF_ERROR(TranslateRefsLocked(&refs));
   }
   MutationRecord rec;

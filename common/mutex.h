@@ -4,6 +4,7 @@
 // libstdc++'s std::mutex has no annotations, hence these thin wrappers.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 
@@ -58,6 +59,14 @@ class CondVar {
     std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
     cv_.wait(lock, pred);
     lock.release();
+  }
+  // The same with a time limit: whether pred() holds on return.
+  template <typename Rep, typename Period, typename Pred>
+  bool WaitFor(Mutex* mu, std::chrono::duration<Rep, Period> limit, Pred pred) REQUIRES(mu) {
+    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
+    const bool ok = cv_.wait_for(lock, limit, pred);
+    lock.release();
+    return ok;
   }
   void NotifyAll() { cv_.notify_all(); }
 

@@ -1,0 +1,542 @@
+#include "chunkserver/replica_host.h"
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+#include <utility>
+
+#include "chunkserver/doc_record.h"
+#include "common/assert.h"
+
+namespace cairn::chunkserver {
+namespace {
+
+std::string ToString(const std::vector<std::byte>& b) {
+  return std::string(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+std::span<const std::byte> Bytes(std::string_view s) {
+  return std::as_bytes(std::span(s.data(), s.size()));
+}
+
+MutationRecord RecordOf(const Mutation& m) {
+  MutationRecord rec;
+  switch (m.type) {
+    case MutationType::kPut:
+      rec.type = RecordType::kPut;
+      break;
+    case MutationType::kDelete:
+      rec.type = RecordType::kDelete;
+      break;
+    case MutationType::kRename:
+      rec.type = RecordType::kRename;
+      break;
+  }
+  rec.partition = m.partition;
+  rec.lsn = m.lsn;
+  rec.epoch = m.epoch;
+  rec.request_id = m.request_id;
+  rec.version = m.lsn.value();
+  rec.collection = m.collection;
+  rec.id = m.id;
+  rec.to_id = m.to_id;
+  rec.meta = m.meta;
+  rec.body_hash = m.body_hash;
+  rec.blocks = m.blocks;
+  return rec;
+}
+
+// The mutation a logged record stands for (checks already passed on the
+// primary: a replica copies it as it is).
+Mutation MutationOf(const MutationRecord& rec) {
+  Mutation m;
+  m.type = rec.type == RecordType::kDelete   ? MutationType::kDelete
+           : rec.type == RecordType::kRename ? MutationType::kRename
+                                             : MutationType::kPut;
+  m.partition = rec.partition;
+  m.lsn = rec.lsn;
+  m.epoch = rec.epoch;
+  m.request_id = rec.request_id;
+  m.collection = rec.collection;
+  m.id = rec.id;
+  m.to_id = rec.to_id;
+  m.replace = true;
+  m.meta = rec.meta;
+  m.body_hash = rec.body_hash;
+  m.blocks = rec.blocks;
+  return m;
+}
+
+// A log entry's payload here: the record type byte, then the encoded record.
+std::string EncodePayload(const MutationRecord& rec) {
+  std::string out(1, static_cast<char>(rec.type));
+  out += ToString(EncodeMutation(rec));
+  return out;
+}
+
+LogEntry EntryOf(const MutationRecord& rec) {
+  LogEntry e;
+  e.lsn = rec.lsn;
+  e.epoch = rec.epoch;
+  e.request_id = rec.request_id;
+  e.noop = rec.type == RecordType::kNoop;
+  if (!e.noop) e.payload = EncodePayload(rec);
+  return e;
+}
+
+Result<MutationRecord> DecodePayload(std::string_view payload) {
+  if (payload.empty()) return Status::InvalidArgument("empty log entry payload");
+  const auto type = static_cast<RecordType>(payload[0]);
+  if (!IsMutation(type)) return Status::InvalidArgument("log entry payload of unknown type");
+  return DecodeMutation(type, Bytes(payload.substr(1)), 0);
+}
+
+void PutU32(std::string* out, uint32_t v) {
+  char b[4];
+  std::memcpy(b, &v, 4);  // little-endian hosts only (x86-64, aarch64)
+  out->append(b, 4);
+}
+
+bool GetU32(std::string_view* in, uint32_t* v) {
+  if (in->size() < 4) return false;
+  std::memcpy(v, in->data(), 4);
+  in->remove_prefix(4);
+  return true;
+}
+
+}  // namespace
+
+std::string EncodeWirePayload(std::string_view record, const std::vector<std::string>& blocks) {
+  std::string out;
+  PutU32(&out, static_cast<uint32_t>(record.size()));
+  out.append(record);
+  PutU32(&out, static_cast<uint32_t>(blocks.size()));
+  for (const std::string& b : blocks) {
+    PutU32(&out, static_cast<uint32_t>(b.size()));
+    out.append(b);
+  }
+  return out;
+}
+
+Status DecodeWirePayload(std::string_view wire, std::string* record,
+                         std::vector<std::string>* blocks) {
+  uint32_t n = 0;
+  if (!GetU32(&wire, &n) || wire.size() < n) return Status::InvalidArgument("short wire payload");
+  record->assign(wire.substr(0, n));
+  wire.remove_prefix(n);
+  uint32_t count = 0;
+  if (!GetU32(&wire, &count)) return Status::InvalidArgument("short wire payload");
+  blocks->clear();
+  for (uint32_t i = 0; i < count; ++i) {
+    if (!GetU32(&wire, &n) || wire.size() < n) {
+      return Status::InvalidArgument("short wire payload block");
+    }
+    blocks->emplace_back(wire.substr(0, n));
+    wire.remove_prefix(n);
+  }
+  if (!wire.empty()) return Status::InvalidArgument("trailing bytes in a wire payload");
+  return Status::Ok();
+}
+
+ReplicaHost::ReplicaHost(NodeId self, DocStore* store, ReplicaHostOptions options,
+                         ReplicaTransport* transport, ReplicaMetaLink* meta, Clock* clock)
+    : self_(self),
+      store_(store),
+      options_(options),
+      transport_(transport),
+      meta_(meta),
+      clock_(clock),
+      log_("replica", "node=" + std::to_string(self.value())) {}
+
+ReplicaHost::~ReplicaHost() { Stop(); }
+
+Status ReplicaHost::Start() {
+  if (!store_->options().replicated) {
+    return Status::FailedPrecondition("replication needs the doc store opened with replicated");
+  }
+  for (PartitionId p : store_->partitions()) {
+    const PartitionState st = store_->partition_state(p);
+    RecoveredLog log;
+    log.base_lsn = st.last_lsn;
+    log.base_epoch = st.last_epoch;
+    for (const MutationRecord& rec : store_->LoggedEntries(p)) log.entries.push_back(EntryOf(rec));
+    auto slot = std::make_unique<Slot>();
+    {
+      MutexLock l(&slot->mu);
+      slot->replica = std::make_unique<Replica>(self_, p, options_.replica, std::move(log));
+    }
+    MutexLock l(&slots_mu_);
+    slots_[p] = std::move(slot);
+  }
+  sync_thread_ = std::thread([this] { SyncLoop(); });
+  tick_thread_ = std::thread([this] { TickLoop(); });
+  return Status::Ok();
+}
+
+void ReplicaHost::Stop() {
+  {
+    MutexLock l(&run_mu_);
+    if (stopping_ && !sync_thread_.joinable()) return;
+    stopping_ = true;
+    run_cv_.NotifyAll();
+  }
+  if (sync_thread_.joinable()) sync_thread_.join();
+  if (tick_thread_.joinable()) tick_thread_.join();
+  MutexLock w(&waiters_mu_);
+  for (auto& [token, waiter] : waiters_) {
+    if (!waiter.done) {
+      waiter.done = true;
+      waiter.status = Status::Unavailable("chunk server stopping");
+    }
+  }
+  waiters_cv_.NotifyAll();
+}
+
+ReplicaHost::Slot* ReplicaHost::Find(PartitionId p) {
+  MutexLock l(&slots_mu_);
+  auto it = slots_.find(p);
+  return it == slots_.end() ? nullptr : it->second.get();
+}
+
+ReplicaHost::Slot* ReplicaHost::FindOrCreate(PartitionId p) {
+  MutexLock l(&slots_mu_);
+  auto& slot = slots_[p];
+  if (!slot) {
+    slot = std::make_unique<Slot>();
+    RecoveredLog log;
+    const auto [last, epoch] = store_->last_logged(p);
+    log.base_lsn = last;
+    log.base_epoch = epoch;
+    log.fresh = last.value() == 0;  // never held here: it cannot have led anything
+    MutexLock s(&slot->mu);
+    slot->replica = std::make_unique<Replica>(self_, p, options_.replica, std::move(log));
+  }
+  return slot.get();
+}
+
+void ReplicaHost::Fail(const Status& s) {
+  if (!failed_.exchange(true)) {
+    LOG_ERROR(log_) << "replication stops on this node: " << s.ToString()
+                    << "; restart the chunk server";
+  }
+}
+
+// ---------------------------------------------------------------- inputs
+
+void ReplicaHost::OnConfig(const ReplicaConfig& config) {
+  if (failed_) return;
+  Slot* slot = FindOrCreate(config.partition);
+  MutexLock l(&slot->mu);
+  Run(slot, slot->replica->OnConfig(config, clock_->Now()));
+}
+
+void ReplicaHost::OnLease(PartitionId p, Epoch epoch, Nanos sent_at) {
+  if (failed_) return;
+  Slot* slot = Find(p);
+  if (slot == nullptr) return;
+  MutexLock l(&slot->mu);
+  Run(slot, slot->replica->OnLease(epoch, sent_at, clock_->Now()));
+}
+
+void ReplicaHost::OnMessage(const PeerMessage& msg) {
+  if (failed_) return;
+  Slot* slot = Find(PartitionOfMessage(msg));
+  if (slot == nullptr) return;  // not configured here (yet): the sender retries
+  MutexLock l(&slot->mu);
+  std::map<Lsn, std::vector<BlockRef>> written;
+  Result<PeerMessage> local = Localize(slot, msg, &written);
+  if (!local.ok()) {
+    LOG_WARN(log_) << "dropping a replication message: " << local.status().ToString();
+    return;
+  }
+  Effects fx = slot->replica->OnMessage(*local, clock_->Now());
+  // Blocks of entries the replica did not append are nobody's.
+  for (const ReplicaEffect& e : fx) {
+    if (const auto* a = std::get_if<AppendEffect>(&e)) {
+      for (const LogEntry& le : a->entries) written.erase(le.lsn);
+    }
+  }
+  for (const auto& [lsn, refs] : written) store_->ForgetBlocks(refs);
+  Run(slot, std::move(fx));
+}
+
+Result<ApplyResult> ReplicaHost::Mutate(Mutation m) {
+  if (failed_) return Status::Unavailable("replication stopped on this node after a disk error");
+  Slot* slot = Find(m.partition);
+  if (slot == nullptr) {
+    return Status(StatusCode::kNotPrimary,
+                  "partition " + std::to_string(m.partition.value()) + " is not held here");
+  }
+  if (std::optional<ApplyResult> first = store_->FindRequest(m.partition, m.request_id)) {
+    first->deduplicated = true;
+    return *first;
+  }
+  const uint64_t token = ++next_token_;
+  {
+    MutexLock w(&waiters_mu_);
+    waiters_[token] = Waiter{};
+  }
+  {
+    MutexLock l(&slot->mu);
+    const Nanos now = clock_->Now();
+    Status ready = slot->replica->CheckRead(now);
+    if (ready.ok()) {
+      m.lsn = slot->replica->last_lsn().Next();
+      m.epoch = slot->replica->epoch();
+      ready = store_->CheckLog(m);
+    }
+    if (!ready.ok()) {
+      MutexLock w(&waiters_mu_);
+      waiters_.erase(token);
+      return ready;
+    }
+    Run(slot, slot->replica->OnClientMutation(token, m.request_id, EncodePayload(RecordOf(m)),
+                                              now));
+  }
+  MutexLock w(&waiters_mu_);
+  const bool done = waiters_cv_.WaitFor(&waiters_mu_, options_.mutation_timeout,
+                                        [&] { return waiters_[token].done; });
+  Waiter waiter = waiters_[token];
+  waiters_.erase(token);
+  if (!done) {
+    return Status::Unavailable("partition " + std::to_string(m.partition.value()) +
+                               ": not committed within the time limit; retry with the same "
+                               "request id");
+  }
+  if (!waiter.status.ok()) return waiter.status;
+  return ApplyResult{waiter.lsn, waiter.lsn.value(), false};
+}
+
+Status ReplicaHost::CheckRead(PartitionId p) {
+  Slot* slot = Find(p);
+  if (slot == nullptr) {
+    return Status(StatusCode::kNotPrimary,
+                  "partition " + std::to_string(p.value()) + " is not held here");
+  }
+  MutexLock l(&slot->mu);
+  return slot->replica->CheckRead(clock_->Now());
+}
+
+std::vector<ReplicaReport> ReplicaHost::Reports() {
+  std::vector<Slot*> all;
+  {
+    MutexLock l(&slots_mu_);
+    for (auto& [p, s] : slots_) all.push_back(s.get());
+  }
+  std::vector<ReplicaReport> out;
+  for (Slot* s : all) {
+    MutexLock l(&s->mu);
+    out.push_back(s->replica->Report());
+  }
+  return out;
+}
+
+std::optional<ReplicaReport> ReplicaHost::Report(PartitionId p) {
+  Slot* s = Find(p);
+  if (s == nullptr) return std::nullopt;
+  MutexLock l(&s->mu);
+  return s->replica->Report();
+}
+
+// ---------------------------------------------------------------- effects
+
+Status ReplicaHost::DoAppend(Slot* slot, const AppendEffect& a) {
+  uint64_t end = 0;
+  for (const LogEntry& e : a.entries) {
+    if (e.noop) {
+      ASSIGN_OR_RETURN(end, store_->LogNoop(slot->replica->partition(), e.lsn, e.epoch));
+      continue;
+    }
+    ASSIGN_OR_RETURN(MutationRecord rec, DecodePayload(e.payload));
+    if (rec.lsn != e.lsn || rec.epoch != e.epoch || rec.partition != slot->replica->partition()) {
+      return Status::Internal("log entry " + std::to_string(e.lsn.value()) +
+                              " does not match its record");
+    }
+    ASSIGN_OR_RETURN(end, store_->Log(MutationOf(rec), /*check_state=*/false));
+  }
+  slot->unsynced.emplace_back(a.seq, end);
+  return Status::Ok();
+}
+
+void ReplicaHost::Run(Slot* slot, Effects fx) {
+  bool want_sync = false;
+  const PartitionId p = slot->replica->partition();
+  for (ReplicaEffect& effect : fx) {
+    if (failed_) return;
+    if (auto* a = std::get_if<AppendEffect>(&effect)) {
+      Status s = DoAppend(slot, *a);
+      if (!s.ok()) return Fail(s.WithContext("partition " + std::to_string(p.value())));
+      want_sync = true;
+    } else if (auto* t = std::get_if<TruncateEffect>(&effect)) {
+      Result<uint64_t> end = store_->Truncate(p, t->after, slot->replica->epoch());
+      if (!end.ok()) return Fail(end.status());
+      slot->unsynced.emplace_back(t->seq, *end);
+      want_sync = true;
+    } else if (auto* c = std::get_if<CompactEffect>(&effect)) {
+      // The doc store folds by its own checkpoints; nothing to write.
+      slot->unsynced.emplace_back(c->seq, 0);
+      want_sync = true;
+    } else if (std::get_if<InstallSnapshotEffect>(&effect) != nullptr) {
+      return Fail(Status::Internal("installing a snapshot is not implemented yet"));
+    } else if (auto* send = std::get_if<SendEffect>(&effect)) {
+      Result<PeerMessage> wire = Hydrate(send->msg);
+      if (!wire.ok()) {
+        LOG_WARN(log_) << "partition " << p.value() << ": cannot send to node "
+                       << send->to.value() << ": " << wire.status().ToString();
+        continue;
+      }
+      transport_->Send(send->to, std::move(*wire));
+    } else if (auto* ss = std::get_if<SendSnapshotEffect>(&effect)) {
+      LOG_WARN(log_) << "partition " << p.value() << ": node " << ss->to.value()
+                     << " is behind the kept log and needs a snapshot (not implemented yet)";
+    } else if (auto* ap = std::get_if<ApplyEffect>(&effect)) {
+      Status committed = store_->Commit(p, ap->entry.lsn);
+      if (!committed.ok()) return Fail(committed);
+    } else if (auto* r = std::get_if<ReplyEffect>(&effect)) {
+      MutexLock w(&waiters_mu_);
+      auto it = waiters_.find(r->token);
+      if (it != waiters_.end()) {
+        it->second.done = true;
+        it->second.status = r->status;
+        it->second.lsn = r->lsn;
+        waiters_cv_.NotifyAll();
+      }
+    } else if (auto* mr = std::get_if<MetaRequestEffect>(&effect)) {
+      meta_->RequestInSync(mr->request);
+    }
+  }
+  if (want_sync) {
+    MutexLock l(&run_mu_);
+    sync_wanted_ = true;
+    run_cv_.NotifyAll();
+  }
+}
+
+Result<PeerMessage> ReplicaHost::Hydrate(const PeerMessage& msg) {
+  const auto* rm = std::get_if<ReplicateMsg>(&msg);
+  if (rm == nullptr || rm->entries.empty()) return msg;
+  ReplicateMsg out = *rm;
+  for (LogEntry& e : out.entries) {
+    if (e.noop) continue;
+    ASSIGN_OR_RETURN(MutationRecord rec, DecodePayload(e.payload));
+    std::vector<std::string> blocks;
+    if (rec.type == RecordType::kPut) {
+      DocEntry doc;
+      doc.partition = rec.partition;
+      doc.collection = rec.collection;
+      doc.id = rec.id;
+      doc.meta = rec.meta;
+      doc.blocks = rec.blocks;
+      for (const BlockRef& b : rec.blocks) {
+        DocEntry one = doc;
+        one.blocks = {b};
+        one.meta.size = b.raw_len;
+        std::string raw(b.raw_len, '\0');
+        RETURN_IF_ERROR(store_->ReadRange(one, 0, std::as_writable_bytes(std::span(raw))));
+        blocks.push_back(std::move(raw));
+      }
+    }
+    e.payload = EncodeWirePayload(e.payload, blocks);
+  }
+  return PeerMessage(std::move(out));
+}
+
+Result<PeerMessage> ReplicaHost::Localize(Slot* slot, const PeerMessage& msg,
+                                          std::map<Lsn, std::vector<BlockRef>>* written) {
+  const auto* rm = std::get_if<ReplicateMsg>(&msg);
+  if (rm == nullptr || rm->entries.empty()) return msg;
+  ReplicateMsg out = *rm;
+  for (LogEntry& e : out.entries) {
+    if (e.noop) continue;
+    // An entry the replica already holds is skipped by it: no blocks needed.
+    if (const LogEntry* have = slot->replica->EntryAt(e.lsn);
+        have != nullptr && have->epoch == e.epoch) {
+      e.payload = have->payload;
+      continue;
+    }
+    std::string record;
+    std::vector<std::string> blocks;
+    RETURN_IF_ERROR(DecodeWirePayload(e.payload, &record, &blocks));
+    ASSIGN_OR_RETURN(MutationRecord rec, DecodePayload(record));
+    if (rec.type == RecordType::kPut) {
+      if (blocks.size() != rec.blocks.size()) {
+        return Status::InvalidArgument("entry " + std::to_string(e.lsn.value()) + " carries " +
+                                       std::to_string(blocks.size()) + " blocks for " +
+                                       std::to_string(rec.blocks.size()));
+      }
+      std::vector<BlockRef>& refs = (*written)[e.lsn];
+      for (size_t i = 0; i < blocks.size(); ++i) {
+        Result<BlockRef> ref = store_->WriteBlock(Bytes(blocks[i]));
+        if (!ref.ok()) {
+          store_->ForgetBlocks(refs);
+          return ref.status();
+        }
+        if (ref->hash != rec.blocks[i].hash || ref->raw_len != rec.blocks[i].raw_len) {
+          refs.push_back(*ref);
+          return Status::DataLoss("entry " + std::to_string(e.lsn.value()) + ": block " +
+                                  std::to_string(i) + " does not match its hash");
+        }
+        refs.push_back(*ref);
+      }
+      rec.blocks = refs;
+    }
+    e.payload = EncodePayload(rec);
+  }
+  return PeerMessage(std::move(out));
+}
+
+// ---------------------------------------------------------------- threads
+
+void ReplicaHost::SyncLoop() {
+  for (;;) {
+    {
+      MutexLock l(&run_mu_);
+      run_cv_.Wait(&run_mu_, [&] { return stopping_ || sync_wanted_; });
+      if (stopping_) return;
+      sync_wanted_ = false;
+    }
+    Result<uint64_t> durable = store_->SyncLog();
+    if (!durable.ok()) {
+      Fail(durable.status());
+      return;
+    }
+    std::vector<Slot*> all;
+    {
+      MutexLock l(&slots_mu_);
+      for (auto& [p, s] : slots_) all.push_back(s.get());
+    }
+    for (Slot* s : all) {
+      MutexLock l(&s->mu);
+      // In seq order, which is log order: the durable writes are a prefix.
+      uint64_t seq = 0;
+      size_t n = 0;
+      while (n < s->unsynced.size() && s->unsynced[n].second <= *durable) {
+        seq = s->unsynced[n].first;
+        ++n;
+      }
+      s->unsynced.erase(s->unsynced.begin(), s->unsynced.begin() + static_cast<long>(n));
+      if (seq != 0 && !failed_) Run(s, s->replica->OnDurable(seq, clock_->Now()));
+    }
+  }
+}
+
+void ReplicaHost::TickLoop() {
+  for (;;) {
+    {
+      MutexLock l(&run_mu_);
+      if (run_cv_.WaitFor(&run_mu_, options_.tick, [&] { return stopping_; })) return;
+    }
+    if (failed_) continue;
+    std::vector<Slot*> all;
+    {
+      MutexLock l(&slots_mu_);
+      for (auto& [p, s] : slots_) all.push_back(s.get());
+    }
+    for (Slot* s : all) {
+      MutexLock l(&s->mu);
+      Run(s, s->replica->OnTick(clock_->Now()));
+    }
+  }
+}
+
+}  // namespace cairn::chunkserver

@@ -1,0 +1,435 @@
+// ReplicaHost over real doc stores: three in-process chunk servers, each with
+// its own volume on a MemDisk, connected by an in-process network, and a
+// small stand-in for the metaserver that sends configurations, grants leases
+// and applies in-sync requests. The tests check what replication promises:
+// an acknowledged write is committed on every in-sync replica, a failover to
+// an in-sync backup keeps every acknowledged write, and a primary that
+// crashed comes back, has its divergent tail cut, catches up and joins.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "chunkserver/replica_host.h"
+#include "tests/chunkserver/doc_test_util.h"
+
+namespace cairn::chunkserver {
+namespace {
+
+using namespace std::chrono_literals;
+using dtest::RigOptions;
+using dtest::StoreRig;
+
+constexpr char kColl[] = "orders";
+
+// ---------------------------------------------------------------- the network
+
+class Net {
+ public:
+  Net() : thread_([this] { Loop(); }) {}
+  ~Net() {
+    {
+      MutexLock l(&mu_);
+      stop_ = true;
+      cv_.NotifyAll();
+    }
+    thread_.join();
+  }
+  void Attach(NodeId n, ReplicaHost* host) {
+    MutexLock l(&hosts_mu_);
+    hosts_[n] = host;
+  }
+  // Returns once no delivery to `n` is in progress.
+  void Detach(NodeId n) {
+    MutexLock l(&hosts_mu_);
+    hosts_.erase(n);
+  }
+  void Send(NodeId from, NodeId to, PeerMessage msg) {
+    MutexLock l(&mu_);
+    queue_.push_back({from, to, std::move(msg)});
+    cv_.NotifyAll();
+  }
+
+ private:
+  struct Item {
+    NodeId from, to;
+    PeerMessage msg;
+  };
+  void Loop() {
+    for (;;) {
+      Item item;
+      {
+        MutexLock l(&mu_);
+        cv_.Wait(&mu_, [&] { return stop_ || !queue_.empty(); });
+        if (stop_) return;
+        item = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      MutexLock l(&hosts_mu_);
+      // Both ends must be up: a crashed node neither sends nor receives.
+      auto to = hosts_.find(item.to);
+      if (to != hosts_.end() && hosts_.count(item.from) != 0) to->second->OnMessage(item.msg);
+    }
+  }
+
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<Item> queue_ GUARDED_BY(mu_);
+  bool stop_ GUARDED_BY(mu_) = false;
+  Mutex hosts_mu_;
+  std::map<NodeId, ReplicaHost*> hosts_ GUARDED_BY(hosts_mu_);
+  std::thread thread_;
+};
+
+class NodeTransport : public ReplicaTransport {
+ public:
+  NodeTransport(Net* net, NodeId self) : net_(net), self_(self) {}
+  void Send(NodeId to, PeerMessage msg) override { net_->Send(self_, to, std::move(msg)); }
+
+ private:
+  Net* net_;
+  NodeId self_;
+};
+
+// ---------------------------------------------------------------- the metaserver
+
+class Meta : public ReplicaMetaLink {
+ public:
+  explicit Meta(Nanos lease) : lease_(lease) {}
+  ~Meta() override { StopThread(); }
+
+  void Start() { thread_ = std::thread([this] { Loop(); }); }
+  void StopThread() {
+    {
+      MutexLock l(&mu_);
+      stop_ = true;
+      cv_.NotifyAll();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+  void SetHost(NodeId n, ReplicaHost* h) {
+    MutexLock c(&call_mu_);  // no call into the host it replaces is in progress after this
+    MutexLock l(&mu_);
+    if (h == nullptr) {
+      hosts_.erase(n);
+    } else {
+      hosts_[n] = h;
+    }
+  }
+  // A new configuration for a partition, sent to every live replica.
+  void Configure(ReplicaConfig c) {
+    MutexLock l(&mu_);
+    configs_[c.partition] = c;
+    dirty_ = true;
+    cv_.NotifyAll();
+  }
+  ReplicaConfig Config(PartitionId p) {
+    MutexLock l(&mu_);
+    return configs_.at(p);
+  }
+  void RequestInSync(const InSyncRequest& r) override {
+    MutexLock l(&mu_);
+    requests_.push_back(r);
+    cv_.NotifyAll();
+  }
+
+ private:
+  void Loop() {
+    for (;;) {
+      std::vector<std::pair<ReplicaHost*, ReplicaConfig>> sends;
+      {
+        MutexLock l(&mu_);
+        cv_.WaitFor(&mu_, 50ms, [&] { return stop_ || dirty_ || !requests_.empty(); });
+        if (stop_) return;
+        for (const InSyncRequest& r : requests_) {
+          ReplicaConfig& c = configs_.at(r.partition);
+          if (c.epoch != r.epoch || c.replicas.front() != r.primary) continue;
+          auto& in = c.in_sync;
+          if (r.kind == InSyncRequest::Kind::kDrop) {
+            in.erase(std::remove(in.begin(), in.end(), r.node), in.end());
+          } else if (std::find(in.begin(), in.end(), r.node) == in.end()) {
+            in.push_back(r.node);
+          }
+          c.epoch = c.epoch.Next();
+          dirty_ = true;
+        }
+        requests_.clear();
+        // Every tick resends the configuration (as heartbeat answers do) and
+        // grants the primary its lease.
+        for (const auto& [p, c] : configs_) {
+          for (NodeId n : c.replicas) {
+            auto h = hosts_.find(n);
+            if (h != hosts_.end()) sends.emplace_back(h->second, c);
+          }
+        }
+        dirty_ = false;
+      }
+      MutexLock calls(&call_mu_);
+      {
+        MutexLock l(&mu_);  // hosts may have gone while the lock was released
+        std::erase_if(sends, [&](const auto& s) {
+          return std::none_of(hosts_.begin(), hosts_.end(),
+                              [&](const auto& h) { return h.second == s.first; });
+        });
+      }
+      for (const auto& [h, c] : sends) {
+        h->OnConfig(c);
+        if (h->self() == c.replicas.front()) h->OnLease(c.partition, c.epoch, RealClock().Now());
+      }
+    }
+  }
+
+  const Nanos lease_;
+  Mutex call_mu_ ACQUIRED_BEFORE(mu_);  // held across calls into hosts
+  Mutex mu_;
+  CondVar cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  bool dirty_ GUARDED_BY(mu_) = false;
+  std::map<NodeId, ReplicaHost*> hosts_ GUARDED_BY(mu_);
+  std::map<PartitionId, ReplicaConfig> configs_ GUARDED_BY(mu_);
+  std::vector<InSyncRequest> requests_ GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+// ---------------------------------------------------------------- one node
+
+struct Node {
+  Node(NodeId node_id, Net* network, Meta* metaserver)
+      : id(node_id), net(network), meta(metaserver), transport(network, node_id) {
+    RigOptions o;
+    o.store.replicated = true;
+    o.store.block_bytes = 4096;
+    rig = std::make_unique<StoreRig>(o);
+    EXPECT_TRUE(rig->Create().ok());
+  }
+  ~Node() { Down(/*crash=*/false); }
+
+  void Up() {
+    ASSERT_TRUE(rig->Open().ok());
+    ReplicaHostOptions ho;
+    ho.replica.lease = 800ms;
+    ho.replica.replication_timeout = 500ms;
+    ho.replica.retransmit = 50ms;
+    ho.tick = 10ms;
+    host = std::make_unique<ReplicaHost>(id, rig->store(), ho, &transport, meta, &RealClock());
+    ASSERT_TRUE(host->Start().ok());
+    net->Attach(id, host.get());
+    meta->SetHost(id, host.get());
+  }
+  // A power cut (unsynced writes lost) or a clean stop.
+  void Down(bool crash) {
+    if (!host) return;
+    meta->SetHost(id, nullptr);
+    net->Detach(id);
+    host->Stop();
+    host.reset();
+    if (crash) {
+      rig->Crash(dtest::CrashMode::kDropUnsynced, 0);
+    } else {
+      rig->Close(false);
+    }
+  }
+
+  NodeId id;
+  Net* net;
+  Meta* meta;
+  NodeTransport transport;
+  std::unique_ptr<StoreRig> rig;
+  std::unique_ptr<ReplicaHost> host;
+};
+
+class ReplicaHostTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    meta_ = std::make_unique<Meta>(800ms);
+    for (uint32_t i = 1; i <= 3; ++i) {
+      nodes_.push_back(std::make_unique<Node>(NodeId(i), &net_, meta_.get()));
+      nodes_.back()->Up();
+    }
+    meta_->Start();
+  }
+  void TearDown() override {
+    meta_->StopThread();
+    nodes_.clear();
+  }
+  Node& node(uint32_t id) { return *nodes_[id - 1]; }
+
+  static ReplicaConfig Config(uint32_t p, uint64_t epoch, std::vector<uint32_t> replicas,
+                              std::vector<uint32_t> in_sync) {
+    ReplicaConfig c;
+    c.partition = PartitionId(p);
+    c.epoch = Epoch(epoch);
+    for (uint32_t r : replicas) c.replicas.push_back(NodeId(r));
+    for (uint32_t r : in_sync) c.in_sync.push_back(NodeId(r));
+    return c;
+  }
+
+  // Puts `body` as `id` through node `n`, retrying while the partition is
+  // not ready there (a new primary reconciling, no lease yet).
+  Result<ApplyResult> Put(uint32_t n, uint32_t p, const std::string& id, const std::string& body,
+                          uint64_t seq) {
+    Status last;
+    for (int attempt = 0; attempt < 300; ++attempt) {
+      DocStore* store = node(n).rig->store();
+      Mutation m;
+      m.type = MutationType::kPut;
+      m.partition = PartitionId(p);
+      m.collection = kColl;
+      m.id = id;
+      m.request_id = RequestId{7, 7, seq};
+      m.meta.size = body.size();
+      m.meta.mode = 0644;
+      m.body_hash = 1;
+      auto ref = store->WriteBlock(std::as_bytes(std::span(body.data(), body.size())));
+      if (!ref.ok()) return ref.status();
+      m.blocks = {*ref};
+      Result<ApplyResult> r = node(n).host->Mutate(m);
+      if (r.ok() || (r.status().code() != StatusCode::kUnavailable &&
+                     r.status().code() != StatusCode::kNotPrimary)) {
+        return r;
+      }
+      store->ForgetBlocks(m.blocks);
+      last = r.status();
+      std::this_thread::sleep_for(20ms);
+    }
+    return last;
+  }
+
+  static std::string Body(const std::string& id, uint64_t v) {
+    return "{\"id\":\"" + id + "\",\"v\":" + std::to_string(v) + ",\"pad\":\"" +
+           std::string(200 + v % 300, 'x') + "\"}";
+  }
+
+  // The committed documents of partition `p` on node `n`: id -> body.
+  std::map<std::string, std::string> Docs(uint32_t n, uint32_t p) {
+    std::map<std::string, std::string> out;
+    DocStore* store = node(n).rig->store();
+    std::string after;
+    for (;;) {
+      auto page = store->List(PartitionId(p), kColl, after, 100);
+      EXPECT_TRUE(page.ok()) << page.status().ToString();
+      if (!page.ok()) return out;
+      for (const ListItem& it : page->items) {
+        auto e = store->Lookup(PartitionId(p), kColl, it.id);
+        EXPECT_TRUE(e.ok() && e->has_value());
+        if (!e.ok() || !e->has_value()) continue;
+        std::string body((*e)->meta.size, '\0');
+        EXPECT_TRUE(
+            store->ReadRange(**e, 0, std::as_writable_bytes(std::span(body))).ok());
+        out[it.id] = body;
+      }
+      if (!page->more) break;
+      after = page->items.back().id;
+    }
+    return out;
+  }
+
+  // Waits until every listed node has committed through `lsn` on `p`.
+  bool WaitCommitted(std::vector<uint32_t> ns, uint32_t p, Lsn lsn) {
+    for (int i = 0; i < 500; ++i) {
+      bool all = true;
+      for (uint32_t n : ns) {
+        all = all && node(n).rig->store()->partition_state(PartitionId(p)).last_lsn >= lsn;
+      }
+      if (all) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+
+  Net net_;
+  std::unique_ptr<Meta> meta_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+};
+
+TEST_F(ReplicaHostTest, AcknowledgedWritesAreCommittedOnEveryInSyncReplica) {
+  meta_->Configure(Config(0, 1, {1, 2, 3}, {1, 2, 3}));
+  meta_->Configure(Config(1, 1, {2, 3, 1}, {2, 3, 1}));
+  std::map<std::string, std::string> want0, want1;
+  Lsn last0, last1;
+  for (uint64_t i = 0; i < 60; ++i) {
+    const std::string id = "o" + std::to_string(i % 25);
+    const std::string body = Body(id, i);
+    auto r0 = Put(1, 0, id, body, i);
+    ASSERT_TRUE(r0.ok()) << r0.status().ToString();
+    want0[id] = body;
+    last0 = r0->lsn;
+    auto r1 = Put(2, 1, id, body + " ", 1000 + i);
+    ASSERT_TRUE(r1.ok()) << r1.status().ToString();
+    want1[id] = body + " ";
+    last1 = r1->lsn;
+    // Acknowledged means committed on the primary: readable there at once.
+    EXPECT_EQ(Docs(1, 0).at(id), body);
+  }
+  ASSERT_TRUE(WaitCommitted({1, 2, 3}, 0, last0));
+  ASSERT_TRUE(WaitCommitted({1, 2, 3}, 1, last1));
+  for (uint32_t n = 1; n <= 3; ++n) {
+    EXPECT_EQ(Docs(n, 0), want0) << "node " << n;
+    EXPECT_EQ(Docs(n, 1), want1) << "node " << n;
+  }
+  // A retry of an acknowledged request is answered from the first time.
+  auto again = Put(1, 0, "o0", "something else", 0);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->deduplicated);
+  EXPECT_EQ(Docs(1, 0).at("o0"), want0.at("o0"));
+  // A backup refuses client writes.
+  Mutation m;
+  m.type = MutationType::kDelete;
+  m.partition = PartitionId(0);
+  m.collection = kColl;
+  m.id = "o1";
+  EXPECT_EQ(node(2).host->Mutate(m).status().code(), StatusCode::kNotPrimary);
+}
+
+TEST_F(ReplicaHostTest, FailoverKeepsAcknowledgedWritesAndTheOldPrimaryCatchesUp) {
+  meta_->Configure(Config(0, 1, {1, 2, 3}, {1, 2, 3}));
+  std::map<std::string, std::string> acked;
+  uint64_t seq = 0;
+  for (; seq < 40; ++seq) {
+    const std::string id = "o" + std::to_string(seq % 15);
+    auto r = Put(1, 0, id, Body(id, seq), seq);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    acked[id] = Body(id, seq);
+  }
+  // The primary dies with a power cut; the metaserver waits out its lease
+  // and promotes an in-sync backup.
+  node(1).Down(/*crash=*/true);
+  std::this_thread::sleep_for(900ms);
+  meta_->Configure(Config(0, 2, {2, 3, 1}, {2, 3}));
+  for (; seq < 80; ++seq) {
+    const std::string id = "o" + std::to_string(seq % 15);
+    auto r = Put(2, 0, id, Body(id, seq), seq);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    acked[id] = Body(id, seq);
+  }
+  EXPECT_EQ(Docs(2, 0), acked);
+
+  // The old primary restarts from its disk as a learner, catches up, and
+  // the new primary asks for it to join the in-sync set.
+  node(1).Up();
+  for (int i = 0; i < 500; ++i) {
+    if (meta_->Config(PartitionId(0)).in_sync.size() == 3) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  const ReplicaConfig c = meta_->Config(PartitionId(0));
+  EXPECT_EQ(c.in_sync.size(), 3u) << "node 1 never joined";
+  EXPECT_EQ(c.replicas.front(), NodeId(2));
+  const Lsn last = node(2).rig->store()->partition_state(PartitionId(0)).last_lsn;
+  ASSERT_TRUE(WaitCommitted({1, 2, 3}, 0, last));
+  for (uint32_t n = 1; n <= 3; ++n) EXPECT_EQ(Docs(n, 0), acked) << "node " << n;
+
+  // And it takes writes as a backup again.
+  auto r = Put(2, 0, "late", Body("late", 1), 999);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(WaitCommitted({1, 2, 3}, 0, r->lsn));
+  EXPECT_EQ(Docs(1, 0).at("late"), Body("late", 1));
+}
+
+}  // namespace
+}  // namespace cairn::chunkserver
