@@ -2,11 +2,15 @@
 
 #include <sys/statvfs.h>
 
+#include <algorithm>
+#include <deque>
 #include <filesystem>
 #include <random>
+#include <set>
 
 #include "ChunkService.h"
 #include "chunkserver/chunk_service.h"
+#include "chunkserver/replica_transport.h"
 #include "common/certs.h"
 #include "thrift/rpc_client.h"
 #include "thrift/rpc_server.h"
@@ -30,6 +34,64 @@ bool DirMissingOrEmpty(const std::string& dir) {
   if (!std::filesystem::exists(dir, ec)) return true;
   return std::filesystem::is_directory(dir, ec) && std::filesystem::is_empty(dir, ec);
 }
+
+// Sends a primary's in-sync requests to the metaserver from a thread of its
+// own (ReplicaHost asks under a partition's lock), then fetches the map so
+// that the answer (a new epoch) reaches the replicas at once.
+class InSyncLink : public ReplicaMetaLink {
+ public:
+  InSyncLink(MetaClient* meta, std::function<void()> refresh)
+      : meta_(meta), refresh_(std::move(refresh)), log_("replication") {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~InSyncLink() override {
+    {
+      MutexLock l(&mu_);
+      stop_ = true;
+      cv_.NotifyAll();
+    }
+    thread_.join();
+  }
+  InSyncLink(const InSyncLink&) = delete;
+  InSyncLink& operator=(const InSyncLink&) = delete;
+
+  void RequestInSync(const InSyncRequest& request) override {
+    MutexLock l(&mu_);
+    queue_.push_back(request);
+    cv_.NotifyAll();
+  }
+
+ private:
+  void Loop() {
+    for (;;) {
+      InSyncRequest r;
+      {
+        MutexLock l(&mu_);
+        cv_.Wait(&mu_, [&] { return stop_ || !queue_.empty(); });
+        if (stop_) return;
+        r = queue_.front();
+        queue_.pop_front();
+      }
+      Result<uint64_t> v = meta_->ChangeInSync(r);
+      if (!v.ok()) {
+        LOG_EVERY_N_SEC(log_, kWarn, 5)
+            << "in-sync " << (r.kind == InSyncRequest::Kind::kDrop ? "drop" : "join")
+            << " of node " << r.node.value() << " on partition " << r.partition.value()
+            << " refused: " << v.status().ToString();
+      }
+      refresh_();
+    }
+  }
+
+  MetaClient* const meta_;
+  const std::function<void()> refresh_;
+  Logger log_;
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<InSyncRequest> queue_ GUARDED_BY(mu_);
+  bool stop_ GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -80,6 +142,17 @@ void ChunkServerOptions::Register(OptionSet* set) {
   set->Int("index_build_docs_per_s", &index_build_docs_per_s,
            "documents per second an index build reads, all builds together (0: no limit)", 0,
            int64_t{1} << 32);
+  set->Bool("replication", &replication,
+            "keep every partition's replicas in step through its primary "
+            "(docs/design-replication.md); needs the metaserver's failover = true. A volume "
+            "written with replication must keep it");
+  set->Int("lease_ms", &lease_ms,
+           "replication: the primary lease the metaserver grants; equal to its lease_ms", 100,
+           600000);
+  set->Int("replication_timeout_ms", &replication_timeout_ms,
+           "replication: a backup that has not acknowledged for this long is reported to the "
+           "metaserver, which drops it from the in-sync set",
+           10, 600000);
   set->String("log_level", &log_level, "debug | info | warn | error");
 }
 
@@ -146,6 +219,7 @@ Status ChunkServer::OpenStorage() {
   so.cache_bytes = options_.cache_bytes;
   so.max_document_bytes = options_.max_document_bytes;
   so.index_max_document_bytes = options_.query_max_body_bytes;  // what queries can match
+  so.replicated = options_.replication;
   RETURN_IF_ERROR(so.Validate());
   ASSIGN_OR_RETURN(store_, DocStore::Open(volume_.get(), so));
   LOG_INFO(log_) << "store open: " << store_->stats().documents << " documents in "
@@ -183,6 +257,8 @@ Status ChunkServer::Init() {
   logic_ = std::make_unique<PartitionLogic>(limits, std::random_device{}());
   service_ = std::make_unique<DocService>(store_.get(), logic_.get(), &RealClock());
   service_->SetMapRefresher([this] { RefreshMap(); });
+  if (options_.replication) service_->EnableReplication();
+  incarnation_ = static_cast<uint64_t>(RealClock().WallNanos());
   // The secondary indexes drive queries, unless a test gives its own source.
   IndexSource* source = index_source_ != nullptr ? index_source_ : index_.get();
   executor_ = std::make_unique<QueryExecutor>(store_.get(), source, &RealClock());
@@ -207,6 +283,7 @@ Status ChunkServer::Init() {
   deps.query_limits.max_body_bytes = options_.query_max_body_bytes;
   deps.node_name = options_.name;
   deps.metaserver_reachable = [this] { return reachable_.load(); };
+  deps.replication = [this] { return replica_host_.load(); };
   auto handler = std::make_shared<ChunkServiceHandler>(std::move(deps));
   net::ServerOptions so;
   so.host = listen.host;
@@ -248,7 +325,51 @@ bool ChunkServer::TryRegister() {
   logic_->SetSelf(*id);
   registered_ = true;
   reachable_ = true;
+  if (options_.replication && replicas_ == nullptr) {
+    Status s = StartReplication();
+    if (!s.ok()) LOG_ERROR(log_) << "cannot start replication: " << s.ToString();
+  }
   return true;
+}
+
+Status ChunkServer::StartReplication() {
+  PartitionLogic* logic = logic_.get();
+  replica_transport_ = std::make_unique<ThriftReplicaTransport>(
+      pool_.get(), [logic](NodeId n) -> std::optional<HostPort> {
+        for (const NodeAddress& a : logic->map().nodes) {
+          if (a.id == n) return HostPort{a.host, a.port};
+        }
+        return std::nullopt;
+      });
+  replica_meta_ = std::make_unique<InSyncLink>(meta_, [this] { RefreshMap(); });
+  ReplicaHostOptions ho;
+  ho.replica.lease = std::chrono::milliseconds(options_.lease_ms);
+  ho.replica.replication_timeout = std::chrono::milliseconds(options_.replication_timeout_ms);
+  replicas_ = std::make_unique<ReplicaHost>(logic_->self(), store_.get(), ho,
+                                            replica_transport_.get(), replica_meta_.get(),
+                                            &RealClock());
+  RETURN_IF_ERROR(replicas_->Start());
+  replica_host_ = replicas_.get();
+  service_->SetReplicaHost(replicas_.get());
+  LOG_INFO(log_) << "replication running as node " << logic_->self().value();
+  PushConfigs();
+  return Status::Ok();
+}
+
+void ChunkServer::PushConfigs() {
+  ReplicaHost* host = replica_host_.load();
+  if (host == nullptr) return;
+  const ClusterView map = logic_->map();
+  const NodeId self = logic_->self();
+  std::set<PartitionId> held;
+  for (const ReplicaReport& r : host->Reports()) held.insert(r.partition);
+  for (uint32_t i = 0; i < map.partitions.size(); ++i) {
+    const PartitionPlacement& pl = map.partitions[i];
+    const PartitionId p(i);
+    const bool mine = std::find(pl.replicas.begin(), pl.replicas.end(), self) != pl.replicas.end();
+    if (pl.replicas.empty() || (!mine && held.count(p) == 0)) continue;
+    host->OnConfig(ReplicaConfig{p, pl.epoch, pl.replicas, pl.in_sync});
+  }
 }
 
 void ChunkServer::RefreshMap() {
@@ -273,6 +394,7 @@ void ChunkServer::RefreshMap() {
   if (logic_->UpdateMap(std::move(*map))) {
     LOG_INFO(log_) << "map version " << version;
     if (index_) index_->SetDefinitions(logic_->map().indexes);
+    PushConfigs();
   }
 }
 
@@ -304,15 +426,25 @@ void ChunkServer::HeartbeatOnce() {
                                            p.entries, p.ready, p.error});
     }
   }
-  Result<uint64_t> version = meta_->Heartbeat(hb);
-  if (!version.ok()) {
+  ReplicaHost* host = replica_host_.load();
+  if (host != nullptr) {
+    hb.replicas = host->Reports();
+    hb.incarnation = incarnation_;
+  }
+  hb.sent_at = RealClock().Now();  // a lease runs from here, on this node's clock
+  Result<HeartbeatAnswer> answer = meta_->Heartbeat(hb);
+  if (!answer.ok()) {
     reachable_ = false;
-    LOG_EVERY_N_SEC(log_, kWarn, 10) << "heartbeat failed: " << version.status().ToString();
-    if (version.status().code() == StatusCode::kNotFound) registered_ = false;  // forgotten
+    LOG_EVERY_N_SEC(log_, kWarn, 10) << "heartbeat failed: " << answer.status().ToString();
+    if (answer.status().code() == StatusCode::kNotFound) registered_ = false;  // forgotten
     return;
   }
   reachable_ = true;
-  if (*version > logic_->map_version()) RefreshMap();
+  if (answer->map_version > logic_->map_version()) RefreshMap();
+  if (host != nullptr) {
+    PushConfigs();
+    for (const auto& [p, epoch] : answer->leases) host->OnLease(p, epoch, hb.sent_at);
+  }
 }
 
 void ChunkServer::HeartbeatLoop() {
@@ -370,6 +502,12 @@ Status ChunkServer::Stop() {
   stop_cv_.notify_all();
   if (heartbeat_.joinable()) heartbeat_.join();
   if (maintenance_.joinable()) maintenance_.join();
+  replica_host_ = nullptr;
+  if (service_) service_->SetReplicaHost(nullptr);
+  if (replicas_) replicas_->Stop();
+  replica_meta_.reset();  // its thread may refresh the map: before what that uses goes
+  replica_transport_.reset();
+  replicas_.reset();
   Status s;
   if (store_) {
     s = store_->Checkpoint();

@@ -33,6 +33,7 @@
 #include "chunkserver/meta_client.h"
 #include "chunkserver/partition.h"
 #include "chunkserver/query_executor.h"
+#include "chunkserver/replica_host.h"
 #include "chunkserver/secondary_index.h"
 #include "common/clock.h"
 #include "common/config.h"
@@ -72,6 +73,11 @@ struct ChunkServerOptions {
   // Secondary indexes (docs/indexes.md); bodies over query_max_body_bytes are
   // left out of them, as queries never match those.
   int64_t index_build_docs_per_s = 50000;
+  // Replication (docs/design-replication.md): the partitions' replicas are
+  // kept in step by their primaries; needs the metaserver's failover on.
+  bool replication = false;
+  int64_t lease_ms = 2000;                // equal to the metaserver's lease_ms
+  int64_t replication_timeout_ms = 1000;  // a backup this late is reported
   std::string log_level = "info";
 
   // Registers every option with its description, default and bounds.
@@ -109,6 +115,9 @@ class ChunkServer {
   DocService* service() { return service_.get(); }
   PartitionLogic* logic() { return logic_.get(); }
   DocStore* store() { return store_.get(); }
+  // The replicas' host while replication runs (registered, map known), else
+  // nullptr.
+  ReplicaHost* replicas() { return replica_host_.load(); }
   // The secondary indexes (the query executor's IndexSource).
   SecondaryIndex* index() { return index_.get(); }
   raidlib::Volume* volume() { return volume_.get(); }
@@ -118,6 +127,11 @@ class ChunkServer {
   Status Init();
   Status OpenStorage();
   bool TryRegister();
+  // Replication: starts the replicas' host once this node has its id.
+  Status StartReplication();
+  // Hands the map's configuration of every partition this node holds or
+  // held to its replica.
+  void PushConfigs();
   void HeartbeatLoop();
   void MaintenanceLoop();
 
@@ -135,6 +149,12 @@ class ChunkServer {
   std::unique_ptr<QueryExecutor> executor_;
   std::unique_ptr<net::RpcServer> server_;
   HostPort advertise_;
+  // Replication (options_.replication).
+  std::unique_ptr<ReplicaTransport> replica_transport_;
+  std::unique_ptr<ReplicaMetaLink> replica_meta_;
+  std::unique_ptr<ReplicaHost> replicas_;
+  std::atomic<ReplicaHost*> replica_host_{nullptr};
+  uint64_t incarnation_ = 0;
 
   std::atomic<bool> reachable_{false};
   std::atomic<bool> registered_{false};

@@ -2,6 +2,7 @@
 
 #include <sys/statvfs.h>
 
+#include "chunkserver/replica_wire.h"
 #include "query/parser.h"
 #include "thrift/rpc_client.h"
 #include "thrift/rpc_errors.h"
@@ -84,6 +85,12 @@ void ChunkServiceHandler::Authorize(Access access, const char* call) const {
   if (caller == nullptr)
     Throw(Status::PermissionDenied(std::string(call) + ": no caller identity"));
   if (access == Access::kClient) return;  // every role
+  if (access == Access::kNode) {
+    if (caller->role == Role::kNode) return;
+    LOG_WARN(log_) << "refused " << call << " to " << caller->ToString();
+    Throw(Status::PermissionDenied(std::string(call) + " is for chunk servers only, not " +
+                                   caller->ToString()));
+  }
   if (caller->role == Role::kNode || caller->role == Role::kAdmin) return;
   LOG_WARN(log_) << "refused " << call << " to " << caller->ToString();
   Throw(Status::PermissionDenied(std::string(call) + " is for nodes and admins, not " +
@@ -343,6 +350,24 @@ void ChunkServiceHandler::GetStatus(rpc::NodeStatus& out) {
   out.open_uploads = static_cast<int32_t>(logic->open_uploads());
   out.metaserver_reachable = deps_.metaserver_reachable && deps_.metaserver_reachable();
   out.block_bytes = static_cast<int32_t>(logic->limits().block_bytes);
+}
+
+void ChunkServiceHandler::Replicate(const rpc::ReplicateRequest& req) {
+  Authorize(Access::kNode, "Replicate");
+  ReplicaHost* host = deps_.replication ? deps_.replication() : nullptr;
+  if (host == nullptr) Throw(Status::Unavailable("replication is not running on this node"));
+  Result<ReplicateMsg> m = FromWire(req);
+  if (!m.ok()) Throw(m.status());
+  host->OnMessage(PeerMessage(std::move(*m)));
+}
+
+void ChunkServiceHandler::ReplicateAcknowledge(const rpc::ReplicateAck& ack) {
+  Authorize(Access::kNode, "ReplicateAcknowledge");
+  ReplicaHost* host = deps_.replication ? deps_.replication() : nullptr;
+  if (host == nullptr) Throw(Status::Unavailable("replication is not running on this node"));
+  Result<ReplicateAck> m = FromWire(ack);
+  if (!m.ok()) Throw(m.status());
+  host->OnMessage(PeerMessage(*m));
 }
 
 }  // namespace cairn::chunkserver

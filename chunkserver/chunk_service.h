@@ -23,6 +23,7 @@
 #include "ChunkService.h"
 #include "chunkserver/doc_service.h"
 #include "chunkserver/query_executor.h"
+#include "chunkserver/replica_host.h"
 #include "common/logging.h"
 #include "raidlib/volume.h"
 
@@ -42,6 +43,9 @@ struct ChunkServiceDeps {
   std::string node_name;
   // Whether the last register/heartbeat reached a metaserver (GetStatus).
   std::function<bool()> metaserver_reachable;
+  // Replication on: returns the replicas' host (borrowed), nullptr while it
+  // is not running (Replicate calls then answer UNAVAILABLE).
+  std::function<ReplicaHost*()> replication;
 };
 
 class ChunkServiceHandler : public rpc::ChunkServiceIf {
@@ -57,6 +61,9 @@ class ChunkServiceHandler : public rpc::ChunkServiceIf {
   void Get(rpc::GetResult& out, const rpc::GetRequest& req) override;
   void Stat(rpc::DocMeta& out, int32_t partition, int64_t epoch, const std::string& collection,
             const std::string& id) override;
+  // Node to node only (docs/design-replication.md).
+  void Replicate(const rpc::ReplicateRequest& req) override;
+  void ReplicateAcknowledge(const rpc::ReplicateAck& ack) override;
   void Delete(const rpc::DeleteRequest& req) override;
   void Rename(rpc::DocMeta& out, const rpc::RenameRequest& req) override;
   void List(rpc::ListPage& out, const rpc::ListRequest& req) override;
@@ -65,7 +72,7 @@ class ChunkServiceHandler : public rpc::ChunkServiceIf {
   void GetStatus(rpc::NodeStatus& out) override;
 
  private:
-  enum class Access { kClient, kNodeOrAdmin };
+  enum class Access { kClient, kNodeOrAdmin, kNode };
   // Throws PERMISSION_DENIED unless the current caller may make `call`.
   void Authorize(Access access, const char* call) const;
   // If the request should go to another node, calls `fn` on a client to it

@@ -40,7 +40,25 @@ Status DocService::CheckRequest(PartitionId p, Epoch epoch, std::string_view col
     refresh_();
     s = logic_->CheckRequest(p, epoch, collection, id);
   }
+  if (s.ok()) s = CheckReplica(p);
   return s;
+}
+
+Status DocService::CheckReplica(PartitionId p) {
+  if (!replicated_) return Status::Ok();
+  ReplicaHost* host = replication_.load();
+  if (host == nullptr) {
+    return Status::Unavailable("this chunk server is starting (not registered yet); retry");
+  }
+  // Served only by the partition's active primary under its lease.
+  return host->CheckRead(p);
+}
+
+Result<ApplyResult> DocService::Commit(const Mutation& m) {
+  if (!replicated_) return store_->Apply(m);
+  ReplicaHost* host = replication_.load();
+  if (host == nullptr) return Status::Unavailable("this chunk server is starting; retry");
+  return host->Mutate(m);
 }
 
 Result<DocEntry> DocService::AnswerFor(const Mutation& m, const ApplyResult& r) {
@@ -135,7 +153,7 @@ Result<DocEntry> DocService::Put(const PutInput& in) {
     Status s = VerifyBodyByReading(*m);
     if (!s.ok()) return finish(s);
   }
-  Result<ApplyResult> r = store_->Apply(*m);
+  Result<ApplyResult> r = Commit(*m);
   if (!r.ok()) return finish(MapApplyError(r.status(), *m));
   committed = true;
   finish(Status::Ok()).IgnoreError();  // OK by construction
@@ -216,7 +234,7 @@ Status DocService::Delete(const DeleteInput& in) {
   MutexLock lock(&PartitionMutex(in.partition));
   if (store_->FindRequest(in.partition, in.request_id)) return Status::Ok();
   ASSIGN_OR_RETURN(Mutation m, logic_->BuildDelete(in, store_->partition_state(in.partition)));
-  Result<ApplyResult> r = store_->Apply(m);
+  Result<ApplyResult> r = Commit(m);
   if (!r.ok()) return MapApplyError(r.status(), m);
   return Status::Ok();
 }
@@ -228,7 +246,7 @@ Result<DocEntry> DocService::Rename(const RenameInput& in) {
   if (std::optional<ApplyResult> first = store_->FindRequest(in.partition, in.request_id)) {
     return AnswerFor(m, *first);
   }
-  Result<ApplyResult> r = store_->Apply(m);
+  Result<ApplyResult> r = Commit(m);
   if (!r.ok()) return MapApplyError(r.status(), m);
   return AnswerFor(m, *r);
 }
@@ -240,6 +258,7 @@ Status DocService::CheckCollectionRequest(PartitionId p, Epoch epoch, std::strin
     refresh_();
     s = logic_->CheckCollection(collection);
   }
+  if (s.ok()) s = CheckReplica(p);
   return s;
 }
 

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -29,6 +30,7 @@
 
 #include "chunkserver/doc_store.h"
 #include "chunkserver/partition.h"
+#include "chunkserver/replica_host.h"
 #include "common/clock.h"
 #include "common/logging.h"
 #include "common/mutex.h"
@@ -59,6 +61,13 @@ class DocService {
   // Called (synchronously) when a request names a collection the map does not
   // know, before answering NotFound: the daemon fetches the map then.
   void SetMapRefresher(std::function<void()> refresh);
+  // Replication on (call before serving): every call is refused as
+  // Unavailable until SetReplicaHost; from then on mutations go through the
+  // host (committed on every in-sync replica before they are answered) and
+  // every call checks that this node is the partition's active primary under
+  // its lease.
+  void EnableReplication() { replicated_ = true; }
+  void SetReplicaHost(ReplicaHost* host) { replication_ = host; }
 
   // Returns the new current version (or, for a retried request id, the
   // current version if it is still the one the first attempt wrote).
@@ -107,12 +116,18 @@ class DocService {
   // Reads the blocks of `m` back and compares their hash with m.body_hash.
   Status VerifyBodyByReading(const Mutation& m);
   Result<DocEntry> AnswerFor(const Mutation& m, const ApplyResult& r);
+  // Replicated: OK when this node may serve `p` now.
+  Status CheckReplica(PartitionId p);
+  // Applies `m` (through the replicas when replicated).
+  Result<ApplyResult> Commit(const Mutation& m);
 
   DocStore* const store_;
   PartitionLogic* const logic_;
   Clock* const clock_;
   Logger log_;
   std::function<void()> refresh_;  // set before serving
+  std::atomic<bool> replicated_{false};
+  std::atomic<ReplicaHost*> replication_{nullptr};
   // Serializes the mutations of a partition (LSN assignment through Apply).
   std::array<Mutex, 64> partition_mu_;
 };

@@ -1,6 +1,7 @@
 #include "chunkserver/meta_client.h"
 
 #include "MetaService.h"
+#include "chunkserver/replica_wire.h"
 #include "thrift/rpc_client.h"
 
 namespace cairn::chunkserver {
@@ -33,6 +34,7 @@ ClusterView FromThrift(const rpc::ClusterMap& m) {
     PartitionPlacement& pl = v.partitions[static_cast<uint32_t>(p.id)];
     pl.epoch = Epoch(static_cast<uint64_t>(std::max<int64_t>(0, p.epoch)));
     for (int32_t r : p.replicas) pl.replicas.push_back(NodeId(static_cast<uint32_t>(r)));
+    for (int32_t r : p.in_sync) pl.in_sync.push_back(NodeId(static_cast<uint32_t>(r)));
   }
   for (const rpc::CollectionInfo& c : m.collections) {
     v.collections.insert(c.name);
@@ -91,7 +93,7 @@ Result<NodeId> ThriftMetaClient::Register(const std::string& name, const HostPor
   return NodeId(static_cast<uint32_t>(id));
 }
 
-Result<uint64_t> ThriftMetaClient::Heartbeat(const HeartbeatInfo& info) {
+Result<HeartbeatAnswer> ThriftMetaClient::Heartbeat(const HeartbeatInfo& info) {
   rpc::HeartbeatRequest req;
   req.node_id = static_cast<int32_t>(info.node.value());
   req.map_version = static_cast<int64_t>(info.map_version);
@@ -119,9 +121,23 @@ Result<uint64_t> ThriftMetaClient::Heartbeat(const HeartbeatInfo& info) {
     indexes.push_back(std::move(r));
   }
   req.__set_indexes(std::move(indexes));
+  if (info.replicas) {
+    std::vector<rpc::ReplicaReport> reps;
+    for (const ReplicaReport& r : *info.replicas) reps.push_back(ToWire(r));
+    req.__set_replicas(std::move(reps));
+    req.__set_sent_at_ns(info.sent_at.count());
+    req.__set_incarnation(static_cast<int64_t>(info.incarnation));
+  }
   rpc::HeartbeatReply reply;
   RETURN_IF_ERROR(CallAny([&](rpc::MetaServiceClient& c) { c.Heartbeat(reply, req); }));
-  return static_cast<uint64_t>(std::max<int64_t>(0, reply.map_version));
+  HeartbeatAnswer out;
+  out.map_version = static_cast<uint64_t>(std::max<int64_t>(0, reply.map_version));
+  for (const rpc::PrimaryLease& l : reply.leases) {
+    if (l.partition < 0 || l.epoch <= 0) continue;
+    out.leases.emplace_back(PartitionId(static_cast<uint32_t>(l.partition)),
+                            Epoch(static_cast<uint64_t>(l.epoch)));
+  }
+  return out;
 }
 
 Result<ClusterView> ThriftMetaClient::GetMap(uint64_t known_version) {
@@ -129,6 +145,14 @@ Result<ClusterView> ThriftMetaClient::GetMap(uint64_t known_version) {
   RETURN_IF_ERROR(CallAny(
       [&](rpc::MetaServiceClient& c) { c.GetMap(map, static_cast<int64_t>(known_version)); }));
   return FromThrift(map);
+}
+
+Result<uint64_t> ThriftMetaClient::ChangeInSync(const InSyncRequest& request) {
+  const rpc::InSyncChange change = ToWire(request);
+  int64_t version = 0;
+  RETURN_IF_ERROR(
+      CallAny([&](rpc::MetaServiceClient& c) { version = c.ChangeInSync(change); }));
+  return static_cast<uint64_t>(std::max<int64_t>(0, version));
 }
 
 }  // namespace cairn::chunkserver

@@ -4,10 +4,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
 #include "chunkserver/partition.h"
+#include "chunkserver/replica.h"
 #include "common/config.h"
 #include "common/mutex.h"
 #include "common/status.h"
@@ -44,6 +47,17 @@ struct HeartbeatInfo {
   uint64_t capacity_bytes = 0;
   uint64_t used_bytes = 0;
   std::vector<IndexReportInfo> indexes;
+  // Replication on: every replica's state, the send time on this node's
+  // monotonic clock (leases run from it) and the process incarnation.
+  std::optional<std::vector<ReplicaReport>> replicas;
+  Nanos sent_at{0};
+  uint64_t incarnation = 0;
+};
+
+struct HeartbeatAnswer {
+  uint64_t map_version = 0;
+  // Leases granted for (partition, epoch), running from HeartbeatInfo::sent_at.
+  std::vector<std::pair<PartitionId, Epoch>> leases;
 };
 
 // Thread-safety: implementations are thread-safe.
@@ -52,9 +66,15 @@ class MetaClient {
   virtual ~MetaClient() = default;
   // Registers (or re-registers) this node; returns its id.
   virtual Result<NodeId> Register(const std::string& name, const HostPort& advertise) = 0;
-  // Returns the metaserver's map version.
-  virtual Result<uint64_t> Heartbeat(const HeartbeatInfo& info) = 0;
+  // Returns the metaserver's map version and the leases it granted.
+  virtual Result<HeartbeatAnswer> Heartbeat(const HeartbeatInfo& info) = 0;
   virtual Result<ClusterView> GetMap(uint64_t known_version) = 0;
+  // A primary's in-sync drop or join (replication); returns the new map
+  // version. Fakes without replication keep the default.
+  virtual Result<uint64_t> ChangeInSync(const InSyncRequest& request) {
+    (void)request;
+    return Status::Unavailable("ChangeInSync is not supported by this metaserver client");
+  }
 };
 
 // MetaService over mutual TLS. Tries the metaserver that answered last
@@ -65,8 +85,9 @@ class ThriftMetaClient : public MetaClient {
   // `pool` is borrowed and must outlive the client.
   ThriftMetaClient(std::vector<HostPort> metaservers, net::ConnectionPool* pool);
   Result<NodeId> Register(const std::string& name, const HostPort& advertise) override;
-  Result<uint64_t> Heartbeat(const HeartbeatInfo& info) override;
+  Result<HeartbeatAnswer> Heartbeat(const HeartbeatInfo& info) override;
   Result<ClusterView> GetMap(uint64_t known_version) override;
+  Result<uint64_t> ChangeInSync(const InSyncRequest& request) override;
 
  private:
   template <class Fn>

@@ -65,6 +65,7 @@ struct NodeAddress {
 struct PartitionPlacement {
   Epoch epoch;
   std::vector<NodeId> replicas;  // primary first; empty: not placed yet
+  std::vector<NodeId> in_sync;   // replication: the replicas an acknowledged write is on
   bool operator==(const PartitionPlacement&) const = default;
 };
 

@@ -273,5 +273,10 @@ service ChunkService {
   i64 CountDocuments(1: string collection) throws (1: cairn.CairnError e),
   // Disks, partitions and store counters of this node (never forwarded).
   NodeStatus GetStatus() throws (1: cairn.CairnError e),
+  // Replication (docs/design-replication.md), node to node only: a primary's
+  // entries (payloads carry the put's block bytes) and a replica's
+  // acknowledgement. Answered at once; the effects travel as new calls.
+  void Replicate(1: ReplicateRequest req) throws (1: cairn.CairnError e),
+  void ReplicateAcknowledge(1: ReplicateAck ack) throws (1: cairn.CairnError e),
 }
 

@@ -36,12 +36,14 @@ class FakeMeta : public MetaClient {
     ++version_;
     return it->second;
   }
-  Result<uint64_t> Heartbeat(const HeartbeatInfo& info) override {
+  Result<HeartbeatAnswer> Heartbeat(const HeartbeatInfo& info) override {
     MutexLock lock(&mu_);
     if (down_) return Status::Unavailable("fake metaserver down");
     ++heartbeats_;
     last_disks_ = info.disks.size();
-    return version_;
+    HeartbeatAnswer a;
+    a.map_version = version_;
+    return a;
   }
   Result<ClusterView> GetMap(uint64_t) override {
     MutexLock lock(&mu_);
