@@ -78,7 +78,7 @@ struct PrimaryLease {
 
 // A primary's request to drop a backup from, or admit a learner to, the
 // in-sync set; applied only if the map is still at `epoch` with the caller as
-// primary (issue 6 phase 2 adds the MetaService call).
+// primary (MetaService.ChangeInSync).
 struct InSyncChange {
   1: bool join,             // false: drop
   2: i32 partition,
@@ -164,4 +164,15 @@ service MetaService {
   // Every index of `collection` ("" for all), sorted by collection and path,
   // with its build progress. NOT_FOUND for an unknown collection.
   list<IndexStatus> ListIndexes(1: string collection) throws (1: cairn.CairnError e),
+  // Replication (docs/design-replication.md): a primary asks to drop a backup
+  // from, or admit a learner to, the in-sync set of its partition. Nodes only;
+  // the caller must be `change.primary`. Applied only if the map is still at
+  // `change.epoch` with the caller as primary; every applied change makes a
+  // new epoch. Returns the new map version. STALE_EPOCH when the map moved
+  // on (also for a duplicate of an applied request), NOT_PRIMARY when the
+  // caller no longer leads the partition, FAILED_PRECONDITION when `node` is
+  // not a backup of it or when failover is off (the metaserver's `failover`
+  // option), INVALID_ARGUMENT for an unknown partition, PERMISSION_DENIED
+  // when the caller is not node `change.primary`.
+  i64 ChangeInSync(1: InSyncChange change) throws (1: cairn.CairnError e),
 }

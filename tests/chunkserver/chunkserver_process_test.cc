@@ -88,6 +88,7 @@ class TinyMeta : public rpc::MetaServiceIf {
     throw rpc::CairnError();
   }
   void ListIndexes(std::vector<rpc::IndexStatus>&, const std::string&) override {}
+  int64_t ChangeInSync(const rpc::InSyncChange&) override { throw rpc::CairnError(); }
   int heartbeats() {
     MutexLock lock(&mu_);
     return heartbeats_;
