@@ -384,6 +384,13 @@ Result<ClusterMap> ClusterState::Map() const {
   return map_;
 }
 
+Status ClusterState::ReadMap(const std::function<void(const ClusterMap&)>& fn) const {
+  MutexLock lock(&mu_);
+  if (!loaded_) return NotLoaded();
+  fn(map_);
+  return Status::Ok();
+}
+
 Result<MapSnapshot> ClusterState::Snapshot() {
   const Nanos now = clock_->Now();
   MutexLock lock(&mu_);

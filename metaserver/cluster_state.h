@@ -200,6 +200,10 @@ class ClusterState {
 
   // The cached map (as of the last Load or change).
   Result<ClusterMap> Map() const;
+  // Calls `fn` with the cached map under the read lock, without copying it
+  // (the failover heartbeat path). `fn` must be quick and must not call back
+  // into this object. Unavailable when not loaded.
+  Status ReadMap(const std::function<void(const ClusterMap&)>& fn) const;
   Result<MapSnapshot> Snapshot();
   // Recomputes node states on the clock; returns the changes since the last
   // Tick (or Load).

@@ -2,6 +2,8 @@
 
 #include <thrift/TProcessor.h>
 
+#include <algorithm>
+
 #include "MetaService.h"
 #include "common/certs.h"
 #include "common/partitioning.h"
@@ -71,6 +73,38 @@ void RegisterOptions(OptionSet* set, MetaServerOptions* o) {
            "TTL of the leader's store lease: a dead leader is replaced after about this long", 1,
            60);
   set->String("log_level", &o->log_level, "debug, info, warn or error");
+  set->Int("replication", &o->replication,
+           "replicas per partition when partitions are placed (1..5, at most initial_nodes); "
+           "more than 1 needs chunk servers that replicate (issue 6)",
+           1, 5);
+  set->Bool("failover", &o->failover,
+            "manage replication: grant primary leases in heartbeat answers, detect failed nodes, "
+            "promote in-sync backups, apply in-sync changes, replace long-dead replicas. Off by "
+            "default: today's chunk servers do not speak the protocol (see README)");
+  set->Int("heartbeat_interval_ms", &o->heartbeat_interval_ms,
+           "how often chunk servers heartbeat; the failover timer plans every half of it", 10,
+           60'000);
+  set->Int("failure_timeout_ms", &o->failure_timeout_ms,
+           "failover: a node without a heartbeat this long is failed (its primaries are replaced, "
+           "it leaves in-sync sets)",
+           20, 3'600'000);
+  set->Int("lease_ms", &o->lease_ms,
+           "failover: the primary lease granted with a heartbeat answer; no new primary is named "
+           "before the last one granted has run out (at most failure_timeout_ms)",
+           10, 3'600'000);
+  set->Int("replacement_timeout_ms", &o->replacement_timeout_ms,
+           "failover: a replica failed this long gets a substitute on another node", 20,
+           7 * 24 * 3'600'000LL);
+}
+
+FailoverOptions MetaServerOptions::Failover() const {
+  FailoverOptions f;
+  f.heartbeat_interval = std::chrono::milliseconds(heartbeat_interval_ms);
+  f.failure_timeout = std::chrono::milliseconds(failure_timeout_ms);
+  f.lease = std::chrono::milliseconds(lease_ms);
+  f.replacement_timeout = std::chrono::milliseconds(replacement_timeout_ms);
+  f.replication = static_cast<uint32_t>(std::clamp<int64_t>(replication, 0, 1000));
+  return f;
 }
 
 Status MetaServerOptions::Validate() const {
@@ -100,6 +134,16 @@ Status MetaServerOptions::Validate() const {
                                    ") must be at least heartbeat_timeout_ms (" +
                                    std::to_string(heartbeat_timeout_ms) + ")");
   }
+  if (replication < 1 || replication > 5) {
+    return Status::InvalidArgument("replication must be 1..5, got " + std::to_string(replication));
+  }
+  if (initial_nodes < replication) {
+    return Status::InvalidArgument(
+        "initial_nodes (" + std::to_string(initial_nodes) + ") must be at least replication (" +
+        std::to_string(replication) + "): placement puts each replica on its own node");
+  }
+  RETURN_IF_ERROR(Failover().Validate().WithContext(
+      "heartbeat_interval_ms / failure_timeout_ms / lease_ms / replacement_timeout_ms"));
   LogLevel level;
   if (!ParseLogLevel(log_level, &level)) {
     return Status::InvalidArgument("log_level must be debug, info, warn or error, got '" +
@@ -145,6 +189,7 @@ Result<std::unique_ptr<MetaServer>> MetaServer::Start(const MetaServerOptions& o
   cluster.initial_nodes = static_cast<uint32_t>(options.initial_nodes);
   cluster.heartbeat_timeout = std::chrono::milliseconds(options.heartbeat_timeout_ms);
   cluster.node_down = std::chrono::milliseconds(options.node_down_ms);
+  cluster.replication = static_cast<uint32_t>(options.replication);
   RETURN_IF_ERROR(cluster.Validate());
 
   // Refuse to start against a map of another partition count: every leader
@@ -165,6 +210,13 @@ Result<std::unique_ptr<MetaServer>> MetaServer::Start(const MetaServerOptions& o
   }
 
   s->state_ = std::make_unique<ClusterState>(s->store_, s->clock_, cluster);
+  if (options.failover) {
+    s->failover_ =
+        std::make_unique<FailoverService>(s->state_.get(), s->clock_, options.Failover());
+    LOG_WARN(s->log_) << "failover = true: this metaserver grants primary leases, promotes "
+                         "backups and changes in-sync sets; the chunk servers must speak the "
+                         "replication protocol (docs/design-replication.md)";
+  }
   net::ClientOptions client;
   client.tls = tls;
   client.call_timeout_ms = 10000;
@@ -172,12 +224,14 @@ Result<std::unique_ptr<MetaServer>> MetaServer::Start(const MetaServerOptions& o
   s->probe_ = std::make_unique<ChunkServiceProbe>(s->pool_.get());
 
   MetaServer* self = s.get();
-  auto handler =
-      std::make_shared<MetaServiceHandler>(s->state_.get(), s->probe_.get(), [self]() -> Status {
+  auto handler = std::make_shared<MetaServiceHandler>(
+      s->state_.get(), s->probe_.get(),
+      [self]() -> Status {
         LeaderElection* e = self->election_ready_.load();
         if (e == nullptr) return Status::Unavailable("metaserver starting; retry");
         return e->CheckLeader();
-      });
+      },
+      s->failover_.get());
   auto processor = std::make_shared<rpc::MetaServiceProcessor>(handler);
   ASSIGN_OR_RETURN(HostPort listen, ParseListen(options.listen));
   net::ServerOptions server;
@@ -193,19 +247,26 @@ Result<std::unique_ptr<MetaServer>> MetaServer::Start(const MetaServerOptions& o
   election.advertise = s->advertise_;
   election.ttl = std::chrono::seconds(options.election_ttl_s);
   ClusterState* state = s->state_.get();
-  s->election_ =
-      std::make_unique<LeaderElection>(s->store_, election,
-                                       LeaderElection::Callbacks{[state](const Compare& fence) {
-                                                                   state->SetFence(fence);
-                                                                   return state->Load();
-                                                                 },
-                                                                 [state]() {
-                                                                   state->Unload();
-                                                                   state->SetFence(std::nullopt);
-                                                                 }});
+  FailoverService* failover = s->failover_.get();
+  LeaderElection::Callbacks callbacks;
+  callbacks.on_elected = [state, failover](const Compare& fence) {
+    state->SetFence(fence);
+    Status loaded = state->Load();
+    // A new term starts its failover soft state from nothing, at now.
+    if (loaded.ok() && failover != nullptr) failover->BecameLeader();
+    return loaded;
+  };
+  callbacks.on_lost = [state, failover]() {
+    if (failover != nullptr) failover->LostLeadership();
+    state->Unload();
+    state->SetFence(std::nullopt);
+  };
+  s->election_ = std::make_unique<LeaderElection>(s->store_, election, std::move(callbacks));
   s->election_->Start();
   s->election_ready_ = s->election_.get();
   s->ticker_ = std::thread([self] { self->RunTicker(); });
+  if (s->failover_ != nullptr)
+    s->failover_timer_ = std::thread([self] { self->RunFailoverTimer(); });
   LOG_INFO(s->log_) << "serving MetaService on " << listen.host << ":" << s->server_->port()
                     << " (advertised as " << s->advertise_ << "), store " << options.store
                     << ", map " << cluster.map_key;
@@ -244,6 +305,33 @@ void MetaServer::RunTicker() {
   }
 }
 
+void MetaServer::RunFailoverTimer() {
+  const Nanos period =
+      std::max<Nanos>(failover_->options().heartbeat_interval / 2, std::chrono::milliseconds(5));
+  std::string last_error;
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(ticker_mu_);
+      ticker_cv_.wait_for(lock, period, [&] { return ticker_stop_; });
+      if (ticker_stop_) return;
+    }
+    if (!IsLeader()) continue;
+    Result<bool> planned = failover_->Plan();
+    if (planned.ok()) {
+      last_error.clear();
+    } else if (planned.status().ToString() != last_error) {
+      // Once per distinct error: a store outage would otherwise log every round.
+      last_error = planned.status().ToString();
+      LOG_WARN(log_) << "failover plan: " << last_error;
+    }
+  }
+}
+
+Status MetaServer::RunFailoverPlan() {
+  if (failover_ == nullptr) return Status::FailedPrecondition("failover is off");
+  return failover_->Plan().status();
+}
+
 void MetaServer::Stop() { Shutdown(/*resign=*/true); }
 void MetaServer::Abandon() { Shutdown(/*resign=*/false); }
 
@@ -256,6 +344,7 @@ void MetaServer::Shutdown(bool resign) {
   }
   ticker_cv_.notify_all();
   if (ticker_.joinable()) ticker_.join();
+  if (failover_timer_.joinable()) failover_timer_.join();
   // Leadership first, so a follower can take over while we close sockets.
   if (election_) {
     if (resign) {

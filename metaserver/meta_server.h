@@ -20,6 +20,7 @@
 #include "common/logging.h"
 #include "common/status.h"
 #include "metaserver/cluster_state.h"
+#include "metaserver/failover_service.h"
 #include "metaserver/leader_election.h"
 #include "metaserver/meta_store.h"
 
@@ -51,12 +52,24 @@ struct MetaServerOptions {
   int64_t node_down_ms = 30000;
   int64_t election_ttl_s = 3;
   std::string log_level = "info";
+  // Replicas per partition (placement of new partitions), 1..5.
+  int64_t replication = 1;
+  // Replication and failover (docs/design-replication.md). Off by default:
+  // the chunk servers do not speak the protocol yet.
+  bool failover = false;
+  int64_t heartbeat_interval_ms = 500;
+  int64_t failure_timeout_ms = 2000;
+  int64_t lease_ms = 2000;
+  int64_t replacement_timeout_ms = 30000;
 
   // Checks what OptionSet cannot: the partition count is a power of two,
   // addresses parse, store is etcd or memory (etcd needs endpoints), the
-  // certificate is node:<name>, timeouts are ordered. InvalidArgument (or
-  // NotFound for a missing file) naming the option.
+  // certificate is node:<name>, timeouts are ordered (also the failover
+  // ones, FailoverOptions::Validate), 1 <= replication <= initial_nodes.
+  // InvalidArgument (or NotFound for a missing file) naming the option.
   Status Validate() const;
+  // The failover options these name (valid once Validate passed).
+  FailoverOptions Failover() const;
   // "<etcd_prefix>map" and "<etcd_prefix>leader" (a '/' is added to a prefix
   // that lacks one).
   std::string MapKey() const;
@@ -89,10 +102,15 @@ class MetaServer {
   void Stop();
   // Stops like a crash: no resignation, the store lease runs out. For tests.
   void Abandon();
+  // One failover planning round now (the failover timer runs one every
+  // heartbeat_interval / 2). FailedPrecondition when failover is off,
+  // Unavailable when not leading. For tests, which drive a ManualClock.
+  Status RunFailoverPlan();
 
  private:
   MetaServer() = default;
   void RunTicker();
+  void RunFailoverTimer();
   void Shutdown(bool resign);
 
   MetaServerOptions options_;
@@ -102,6 +120,7 @@ class MetaServer {
   MetaStore* store_ = nullptr;
   Clock* clock_ = nullptr;
   std::unique_ptr<ClusterState> state_;
+  std::unique_ptr<FailoverService> failover_;  // null: failover off
   std::unique_ptr<net::ConnectionPool> pool_;
   std::unique_ptr<CollectionProbe> probe_;
   std::unique_ptr<LeaderElection> election_;
@@ -112,6 +131,7 @@ class MetaServer {
   std::condition_variable ticker_cv_;
   bool ticker_stop_ = false;  // guarded by ticker_mu_
   std::thread ticker_;
+  std::thread failover_timer_;  // runs only with failover on
   bool stopped_ = false;
 };
 

@@ -1,6 +1,7 @@
 #include "metaserver/meta_service.h"
 
 #include "common/certs.h"
+#include "common/partitioning.h"
 #include "thrift/rpc_errors.h"
 #include "thrift/rpc_server.h"
 
@@ -96,10 +97,40 @@ rpc::ClusterMap ToThrift(const MapSnapshot& snapshot, uint32_t initial_nodes) {
   return out;
 }
 
+Result<PartitionReport> FromThrift(const rpc::ReplicaReport& r) {
+  if (r.partition < 0 || r.epoch < 0 || r.last_lsn < 0 || r.commit_lsn < 0) {
+    return Status::InvalidArgument("replica report of partition " + std::to_string(r.partition) +
+                                   ": negative partition, epoch or LSN");
+  }
+  PartitionReport out;
+  out.partition = PartitionId(static_cast<uint32_t>(r.partition));
+  out.epoch = Epoch(static_cast<uint64_t>(r.epoch));
+  out.primary = r.primary;
+  out.last_lsn = Lsn(static_cast<uint64_t>(r.last_lsn));
+  out.commit_lsn = Lsn(static_cast<uint64_t>(r.commit_lsn));
+  out.can_lead = r.can_lead;
+  return out;
+}
+
+Result<InSyncChange> FromThrift(const rpc::InSyncChange& c) {
+  if (c.partition < 0 || c.epoch < 0 || c.primary <= 0 || c.node <= 0) {
+    return Status::InvalidArgument(
+        "ChangeInSync: partition and epoch must be >= 0, primary and node > 0");
+  }
+  InSyncChange out;
+  out.kind = c.join ? InSyncChange::Kind::kJoin : InSyncChange::Kind::kDrop;
+  out.partition = PartitionId(static_cast<uint32_t>(c.partition));
+  out.epoch = Epoch(static_cast<uint64_t>(c.epoch));
+  out.primary = NodeId(static_cast<uint32_t>(c.primary));
+  out.node = NodeId(static_cast<uint32_t>(c.node));
+  return out;
+}
+
 MetaServiceHandler::MetaServiceHandler(ClusterState* state, CollectionProbe* probe,
-                                       LeaderCheck check_leader)
+                                       LeaderCheck check_leader, FailoverService* failover)
     : state_(state),
       probe_(probe),
+      failover_(failover),
       check_leader_(std::move(check_leader)),
       log_("metaserver", "rpc") {}
 
@@ -171,10 +202,64 @@ void MetaServiceHandler::Heartbeat(rpc::HeartbeatReply& out, const rpc::Heartbea
                                            r.__isset.error ? r.error : std::string()});
     }
   }
-  Result<uint64_t> version =
-      state_->Heartbeat(NodeId(static_cast<uint32_t>(req.node_id)), caller, std::move(report));
+  // Replica reports are checked before anything is recorded.
+  std::vector<PartitionReport> replicas;
+  const bool replication = failover_ != nullptr && req.__isset.replicas;
+  if (replication) {
+    if (req.replicas.size() > kMaxPartitionCount) {
+      net::ThrowIfError(Status::TooLarge("Heartbeat: more than " +
+                                         std::to_string(kMaxPartitionCount) + " replica reports"));
+    }
+    replicas.reserve(req.replicas.size());
+    for (const rpc::ReplicaReport& r : req.replicas) {
+      Result<PartitionReport> pr = FromThrift(r);
+      net::ThrowIfError(pr.status().WithContext("Heartbeat"));
+      replicas.push_back(*pr);
+    }
+  }
+  const NodeId node(static_cast<uint32_t>(req.node_id));
+  Result<uint64_t> version = state_->Heartbeat(node, caller, std::move(report));
   net::ThrowIfError(version.status());
   out.map_version = static_cast<int64_t>(*version);
+  if (!replication) return;  // failover off, or a node that does not replicate yet
+  // Not leading any more (or not yet: between the map's load and the start
+  // of the failover term): the heartbeat counts, no lease is granted.
+  Result<std::vector<PrimaryLease>> leases = failover_->OnHeartbeat(node, replicas);
+  std::vector<PrimaryLease> granted;
+  if (leases.ok()) {
+    granted = std::move(leases).value();
+  } else {
+    LOG_DEBUG(log_) << "Heartbeat without leases: " << leases.status().ToString();
+  }
+  out.__isset.leases = true;
+  for (const PrimaryLease& l : granted) {
+    rpc::PrimaryLease pl;
+    pl.partition = static_cast<int32_t>(l.partition.value());
+    pl.epoch = static_cast<int64_t>(l.epoch.value());
+    out.leases.push_back(pl);
+  }
+  // The node matches answers to its requests (and to its incarnation) by
+  // these; its lease runs from its own sent_at_ns.
+  if (req.__isset.sent_at_ns) out.__set_sent_at_ns(req.sent_at_ns);
+  if (req.__isset.incarnation) out.__set_incarnation(req.incarnation);
+}
+
+int64_t MetaServiceHandler::ChangeInSync(const rpc::InSyncChange& change) {
+  const std::string caller = RequireNode("ChangeInSync");
+  RequireLeader();
+  if (failover_ == nullptr) {
+    net::ThrowIfError(Status::FailedPrecondition(
+        "ChangeInSync: failover is off on this metaserver (failover = false): it does not manage "
+        "in-sync sets"));
+  }
+  Result<InSyncChange> c = FromThrift(change);
+  net::ThrowIfError(c.status());
+  Result<uint64_t> version = failover_->ChangeInSync(caller, *c);
+  if (!version.ok() && version.status().code() == StatusCode::kPermissionDenied) {
+    LOG_WARN(log_) << "ChangeInSync refused: " << version.status().ToString();
+  }
+  net::ThrowIfError(version.status());
+  return static_cast<int64_t>(*version);
 }
 
 void MetaServiceHandler::CreateCollection(rpc::CollectionInfo& out, const std::string& name) {

@@ -11,6 +11,7 @@
 #include "MetaService.h"
 #include "common/logging.h"
 #include "metaserver/cluster_state.h"
+#include "metaserver/failover_service.h"
 
 namespace cairn::metaserver {
 
@@ -20,8 +21,11 @@ class MetaServiceHandler final : public rpc::MetaServiceIf {
   // (LeaderElection::CheckLeader). Empty: always leading.
   using LeaderCheck = std::function<Status()>;
 
-  // `state` and `probe` are borrowed and must outlive the handler.
-  MetaServiceHandler(ClusterState* state, CollectionProbe* probe, LeaderCheck check_leader);
+  // `state`, `probe` and `failover` are borrowed and must outlive the
+  // handler. A null `failover` (the `failover` option off) keeps the
+  // replication fields of heartbeats unread and refuses ChangeInSync.
+  MetaServiceHandler(ClusterState* state, CollectionProbe* probe, LeaderCheck check_leader,
+                     FailoverService* failover = nullptr);
 
   void GetMap(rpc::ClusterMap& out, int64_t known_version) override;
   int32_t RegisterNode(const rpc::NodeRegistration& reg) override;
@@ -34,6 +38,7 @@ class MetaServiceHandler final : public rpc::MetaServiceIf {
   void DropIndex(rpc::CollectionInfo& out, const std::string& collection,
                  const std::string& path) override;
   void ListIndexes(std::vector<rpc::IndexStatus>& out, const std::string& collection) override;
+  int64_t ChangeInSync(const rpc::InSyncChange& change) override;
 
  private:
   // Throws PERMISSION_DENIED unless the caller is a node; returns its name.
@@ -45,6 +50,7 @@ class MetaServiceHandler final : public rpc::MetaServiceIf {
 
   ClusterState* const state_;
   CollectionProbe* const probe_;
+  FailoverService* const failover_;  // null: failover off
   const LeaderCheck check_leader_;
   const Logger log_;
 };
@@ -53,5 +59,8 @@ class MetaServiceHandler final : public rpc::MetaServiceIf {
 rpc::ClusterMap ToThrift(const MapSnapshot& snapshot, uint32_t initial_nodes);
 rpc::CollectionInfo ToThrift(const CollectionEntry& c);
 rpc::IndexStatus ToThrift(const IndexStatus& s);
+// InvalidArgument for negative or out-of-range numbers.
+Result<PartitionReport> FromThrift(const rpc::ReplicaReport& r);
+Result<InSyncChange> FromThrift(const rpc::InSyncChange& c);
 
 }  // namespace cairn::metaserver

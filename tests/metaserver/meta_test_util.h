@@ -110,6 +110,17 @@ class MetaClient {
     RETURN_IF_ERROR(Call([&](rpc::MetaServiceClient& c) { c.Heartbeat(reply, req); }));
     return reply.map_version;
   }
+  // A heartbeat as the caller builds it (replica reports, send time).
+  Result<rpc::HeartbeatReply> Heartbeat(const rpc::HeartbeatRequest& req) {
+    rpc::HeartbeatReply reply;
+    RETURN_IF_ERROR(Call([&](rpc::MetaServiceClient& c) { c.Heartbeat(reply, req); }));
+    return reply;
+  }
+  Result<int64_t> ChangeInSync(const rpc::InSyncChange& change) {
+    int64_t version = 0;
+    RETURN_IF_ERROR(Call([&](rpc::MetaServiceClient& c) { version = c.ChangeInSync(change); }));
+    return version;
+  }
   Result<rpc::CollectionInfo> Create(const std::string& name) {
     rpc::CollectionInfo info;
     RETURN_IF_ERROR(Call([&](rpc::MetaServiceClient& c) { c.CreateCollection(info, name); }));

@@ -330,9 +330,95 @@ TEST_F(MetaserverProcessTest, RefusesBadConfigurations) {
   // etcd unreachable at start: exit 1 (systemd restarts it), saying why.
   EXPECT_EQ(d.RunToExit({"--set", "store=etcd", "--set", "etcd_endpoints=https://127.0.0.1:1"}), 1);
   EXPECT_NE(d.log().find("cannot start"), std::string::npos) << d.log();
+  EXPECT_EQ(d.RunToExit({"--set", "failover=true", "--set", "lease_ms=5000"}), 1);
+  EXPECT_NE(d.log().find("lease"), std::string::npos) << d.log();
+  EXPECT_EQ(d.RunToExit({"--set", "replication=6"}), 1);
+  EXPECT_NE(d.log().find("replication"), std::string::npos) << d.log();
+  EXPECT_EQ(d.RunToExit({"--set", "replication=3"}), 1);  // initial_nodes = 2
   EXPECT_EQ(d.RunToExit({"--bogus"}), 2);
   EXPECT_EQ(d.RunToExit({"--help"}), 0);
   EXPECT_NE(d.log().find("heartbeat_timeout_ms"), std::string::npos);
+  EXPECT_NE(d.log().find("replacement_timeout_ms"), std::string::npos);
+}
+
+// failover = true over the wire: a primary's heartbeat with replica reports
+// gets its lease and the echoes, and ChangeInSync changes the in-sync set in
+// a new epoch, once.
+TEST_F(MetaserverProcessTest, FailoverLeasesAndChangeInSyncOverTheWire) {
+  // Long failure timeouts: the fake nodes heartbeat only when told, and the
+  // daemon's failover timer must not drop them meanwhile.
+  Daemon d(DaemonDir("m1"), Config("m1", "memory") +
+                                "failover = true\nreplication = 2\nfailure_timeout_ms = 60000\n"
+                                "replacement_timeout_ms = 120000\n");
+  ASSERT_TRUE(d.Start().ok()) << d.log();
+  auto n1 = PoolFor(certs_.Node("n1"));
+  auto n2 = PoolFor(certs_.Node("n2"));
+  MetaClient as_n1(n1.get(), d.endpoint());
+  MetaClient as_n2(n2.get(), d.endpoint());
+  auto id1 = Eventually([&] { return as_n1.Register("n1", "127.0.0.1", 7100); });
+  ASSERT_TRUE(id1.ok()) << id1.status().ToString() << d.log();
+  auto id2 = as_n2.Register("n2", "127.0.0.2", 7100);
+  ASSERT_TRUE(id2.ok()) << id2.status().ToString();
+  auto map = as_n1.GetMap();
+  ASSERT_TRUE(map.ok()) << map.status().ToString();
+  const rpc::PartitionInfo p = map->partitions[0];
+  ASSERT_EQ(p.replicas.size(), 2u);
+  ASSERT_EQ(p.in_sync, p.replicas);
+  const int32_t primary = p.replicas[0];
+  const int32_t backup = p.replicas[1];
+  MetaClient as_primary(primary == *id1 ? n1.get() : n2.get(), d.endpoint());
+
+  rpc::HeartbeatRequest hb;
+  hb.node_id = primary;
+  rpc::ReplicaReport r;
+  r.partition = 0;
+  r.epoch = p.epoch;
+  r.primary = true;
+  r.last_lsn = 3;
+  r.commit_lsn = 3;
+  r.active = true;
+  r.can_lead = true;
+  hb.__set_replicas({r});
+  hb.__set_sent_at_ns(123456789);
+  hb.__set_incarnation(42);
+  auto reply = as_primary.Heartbeat(hb);
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  ASSERT_EQ(reply->leases.size(), 1u);
+  EXPECT_EQ(reply->leases[0].partition, 0);
+  EXPECT_EQ(reply->leases[0].epoch, p.epoch);
+  EXPECT_EQ(reply->sent_at_ns, 123456789);
+  EXPECT_EQ(reply->incarnation, 42);
+  EXPECT_EQ(reply->map_version, map->version);
+
+  rpc::InSyncChange drop;
+  drop.join = false;
+  drop.partition = 0;
+  drop.epoch = p.epoch;
+  drop.primary = primary;
+  drop.node = backup;
+  auto version = as_primary.ChangeInSync(drop);
+  ASSERT_TRUE(version.ok()) << version.status().ToString() << d.log();
+  EXPECT_EQ(*version, map->version + 1);
+  EXPECT_EQ(as_primary.ChangeInSync(drop).status().code(), StatusCode::kStaleEpoch);
+  auto after = as_n1.GetMap();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->version, *version);
+  EXPECT_EQ(after->partitions[0].epoch, p.epoch + 1);
+  EXPECT_EQ(after->partitions[0].in_sync, std::vector<int32_t>{primary});
+  EXPECT_EQ(after->partitions[0].replicas, p.replicas);
+
+  // The old epoch's lease is gone; the new epoch's is granted.
+  reply = as_primary.Heartbeat(hb);
+  ASSERT_TRUE(reply.ok());
+  EXPECT_TRUE(reply->leases.empty());
+  hb.replicas[0].epoch = p.epoch + 1;
+  reply = as_primary.Heartbeat(hb);
+  ASSERT_TRUE(reply.ok());
+  ASSERT_EQ(reply->leases.size(), 1u);
+  EXPECT_EQ(reply->leases[0].epoch, p.epoch + 1);
+
+  d.Kill(SIGTERM);
+  EXPECT_EQ(d.Wait(std::chrono::seconds(10)), 0) << d.log();
 }
 
 TEST_F(MetaserverProcessTest, EtcdStoreKeepsTheMapAcrossKillAndFailsOver) {
