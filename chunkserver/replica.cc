@@ -371,7 +371,10 @@ void Replica::MaybeRequest(Nanos now) {
         out_.push_back(MetaRequestEffect{
             InSyncRequest{InSyncRequest::Kind::kJoin, partition_, epoch_, self_, n}});
       }
-    } else if (active_ && p.match >= commit_) {
+    } else if (active_ && p.match >= commit_ &&
+               now - p.last_ack < options_.replication_timeout) {
+      // (Only a learner that answers: one that went silent since its last
+      // acknowledgement, e.g. just dropped for a crash, would stall commits.)
       // A learner holding every committed entry: from now on commits wait for
       // it, so it holds every committed entry when the metaserver admits it.
       pending_joins_.insert(n);
@@ -392,6 +395,7 @@ void Replica::OnAck(const ReplicateAck& m, Nanos now) {
   auto it = peers_.find(m.from);
   if (it == peers_.end()) return;
   Peer& p = it->second;
+  p.last_ack = now;
   if (m.ok) {
     if (m.last_lsn > p.match && m.last_lsn <= last_lsn()) {
       p.match = m.last_lsn;

@@ -268,6 +268,7 @@ class Replica {
     Nanos last_progress{0};
     Nanos last_snapshot{INT64_MIN / 2};
     Nanos last_request{INT64_MIN / 2};  // drop or join asked at
+    Nanos last_ack{INT64_MIN / 2};      // its last answer in this epoch
   };
 
   uint64_t NextSeq() { return ++write_seq_; }

@@ -445,9 +445,22 @@ Result<PeerMessage> ReplicaHost::Localize(Slot* slot, const PeerMessage& msg,
                                           std::map<Lsn, std::vector<BlockRef>>* written) {
   const auto* rm = std::get_if<ReplicateMsg>(&msg);
   if (rm == nullptr || rm->entries.empty()) return msg;
+  // Entries the replica will refuse (an old epoch, or a log that does not
+  // hold the previous entry) are not worth writing blocks for: the primary
+  // steps back and sends them again. An empty message asks only for an ack.
+  const Replica& r = *slot->replica;
+  const bool refused =
+      rm->epoch < r.epoch() || rm->prev_lsn > r.last_lsn() ||
+      (rm->prev_lsn > r.base_lsn() && r.EpochAt(rm->prev_lsn) != rm->prev_epoch);
+  if (refused) {
+    ReplicateMsg probe = *rm;
+    probe.entries.clear();
+    return PeerMessage(std::move(probe));
+  }
   ReplicateMsg out = *rm;
   for (LogEntry& e : out.entries) {
     if (e.noop) continue;
+    if (e.lsn <= r.base_lsn()) continue;  // folded into its base: skipped by the replica
     // An entry the replica already holds is skipped by it: no blocks needed.
     if (const LogEntry* have = slot->replica->EntryAt(e.lsn);
         have != nullptr && have->epoch == e.epoch) {
