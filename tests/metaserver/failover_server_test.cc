@@ -59,9 +59,8 @@ class FlakyStore final : public MetaStore {
     return inner_->KeepAlive(lease);
   }
   Status Revoke(StoreLeaseId lease) override { return inner_->Revoke(lease); }
-  Result<LeaderKey> Campaign(std::string_view election, StoreLeaseId lease,
-                             std::string_view value, Nanos timeout,
-                             const std::atomic<bool>* cancel) override {
+  Result<LeaderKey> Campaign(std::string_view election, StoreLeaseId lease, std::string_view value,
+                             Nanos timeout, const std::atomic<bool>* cancel) override {
     return inner_->Campaign(election, lease, value, timeout, cancel);
   }
   Result<std::optional<KeyValue>> Leader(std::string_view election) override {
