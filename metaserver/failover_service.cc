@@ -54,6 +54,7 @@ void FailoverService::BecameLeader() {
   const Nanos now = clock_->Now();
   MutexLock lock(&mu_);
   logic_ = std::make_unique<FailoverLogic>(options_, now);
+  map_uncertain_ = false;  // the map was just loaded
   LOG_INFO(log_) << "leading: no primary is named before one lease ("
                  << std::chrono::duration_cast<std::chrono::milliseconds>(options_.lease).count()
                  << " ms) has passed";
@@ -73,7 +74,26 @@ Result<std::vector<PrimaryLease>> FailoverService::OnHeartbeat(
   std::vector<PrimaryLease> leases;
   RETURN_IF_ERROR(state_->ReadMap(
       [&](const ClusterMap& m) { leases = logic->OnHeartbeat(m, node, reports, now); }));
+  // Heard all the same; a grant recorded but not sent only delays promotions.
+  if (map_uncertain_) leases.clear();
   return leases;
+}
+
+void FailoverService::NoteWriteError(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kStaleEpoch:
+    case StatusCode::kNotPrimary:
+    case StatusCode::kFailedPrecondition:
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kPermissionDenied:
+      return;  // refused on a map the store confirmed
+    default:
+      if (!map_uncertain_) {
+        LOG_WARN(log_) << "a map write failed (" << s.ToString()
+                       << "); no lease is granted until the map is read again";
+      }
+      map_uncertain_ = true;
+  }
 }
 
 Result<uint64_t> FailoverService::ChangeInSync(std::string_view caller_name,
@@ -95,7 +115,10 @@ Result<uint64_t> FailoverService::ChangeInSync(std::string_view caller_name,
         before = m;
         return logic->ApplyInSyncChange(&m, change, changed);
       });
-  if (!after.ok()) return after.status();
+  if (!after.ok()) {
+    NoteWriteError(after.status());
+    return after.status();
+  }
   for (const std::string& line : DescribeChanges(before, *after)) {
     LOG_INFO(log_) << (change.kind == InSyncChange::Kind::kJoin ? "join " : "drop ")
                    << NodeName(*after, change.node) << " asked by " << caller_name << ": " << line
@@ -108,9 +131,11 @@ Result<bool> FailoverService::Plan() {
   MutexLock lock(&mu_);
   if (logic_ == nullptr) return NotLeading();
   const FailoverLogic* logic = logic_.get();
-  // Decide on the cached map first: an idle round costs no store call.
+  // Decide on the cached map first: an idle round costs no store call. After
+  // a write of unknown outcome, go through ChangeMap, which confirms the
+  // cache against the store (or writes) before it answers.
   ASSIGN_OR_RETURN(ClusterMap before, state_->Map());
-  {
+  if (!map_uncertain_) {
     ClusterMap trial = before;
     if (!logic->Plan(&trial, clock_->Now())) return false;
   }
@@ -122,7 +147,12 @@ Result<bool> FailoverService::Plan() {
         *changed = did;
         return Status::Ok();
       });
-  if (!after.ok()) return after.status();
+  if (!after.ok()) {
+    NoteWriteError(after.status());
+    return after.status();
+  }
+  if (map_uncertain_) LOG_INFO(log_) << "the map is read again: leases are granted again";
+  map_uncertain_ = false;
   for (const std::string& line : DescribeChanges(before, *after)) {
     LOG_WARN(log_) << line << " (map version " << after->version << ")";
   }

@@ -16,7 +16,10 @@
 // the compare-and-swap, and OnHeartbeat reads the map under mu_, so a
 // heartbeat that arrives during a promotion sees the new epoch and gets no
 // lease for the old one. The cost is that heartbeats wait for a failover
-// write (rare: a store round trip).
+// write (rare: a store round trip). When a map write fails without a known
+// outcome (the store did not answer, and the cache may be older than what it
+// holds), no lease is granted until a later planning round has read or
+// written the map again.
 //
 // Thread-safety: every method is thread-safe. Lock order: mu_ before
 // ClusterState's locks (write_mu_, mu_).
@@ -82,6 +85,13 @@ class FailoverService {
 
   Mutex mu_;  // before ClusterState's locks; held across failover map writes
   std::unique_ptr<FailoverLogic> logic_ GUARDED_BY(mu_);  // null: not leading
+  // A map write ended without a known outcome: the cached map may be older
+  // than the store's, so no lease is granted until Plan has re-read it.
+  bool map_uncertain_ GUARDED_BY(mu_) = false;
+
+  // Records an error of ClusterState::ChangeMap: anything but the logic's own
+  // refusals may have left the cache behind the store.
+  void NoteWriteError(const Status& s) REQUIRES(mu_);
 };
 
 }  // namespace cairn::metaserver

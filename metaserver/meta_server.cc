@@ -142,8 +142,23 @@ Status MetaServerOptions::Validate() const {
         "initial_nodes (" + std::to_string(initial_nodes) + ") must be at least replication (" +
         std::to_string(replication) + "): placement puts each replica on its own node");
   }
-  RETURN_IF_ERROR(Failover().Validate().WithContext(
-      "heartbeat_interval_ms / failure_timeout_ms / lease_ms / replacement_timeout_ms"));
+  // FailoverOptions::Validate's rules, said with the options' names.
+  auto order = [](const char* a, int64_t va, const char* rel, const char* b, int64_t vb) {
+    return Status::InvalidArgument(std::string(a) + " (" + std::to_string(va) + ") must be " + rel +
+                                   " " + b + " (" + std::to_string(vb) + ")");
+  };
+  if (heartbeat_interval_ms >= failure_timeout_ms) {
+    return order("heartbeat_interval_ms", heartbeat_interval_ms, "less than", "failure_timeout_ms",
+                 failure_timeout_ms);
+  }
+  if (lease_ms > failure_timeout_ms) {
+    return order("lease_ms", lease_ms, "at most", "failure_timeout_ms", failure_timeout_ms);
+  }
+  if (replacement_timeout_ms < failure_timeout_ms) {
+    return order("replacement_timeout_ms", replacement_timeout_ms, "at least", "failure_timeout_ms",
+                 failure_timeout_ms);
+  }
+  RETURN_IF_ERROR(Failover().Validate().WithContext("failover options"));
   LogLevel level;
   if (!ParseLogLevel(log_level, &level)) {
     return Status::InvalidArgument("log_level must be debug, info, warn or error, got '" +

@@ -318,6 +318,32 @@ int IndexList(Client* c, const Args& a) {
   return kExitOk;
 }
 
+// The replication factor R of a map: the most common replica-set size among
+// the placed partitions (the map does not record R; placement gives every
+// partition R replicas, and a replacement holds R + 1 only until the new
+// replica is in sync). 0 when nothing is placed.
+size_t ReplicationOf(const client::ClusterMap& m) {
+  std::map<size_t, size_t> sizes;  // replica-set size -> partitions
+  for (const client::PartitionStatus& p : m.partitions) {
+    if (!p.replicas.empty()) sizes[p.replicas.size()]++;
+  }
+  size_t r = 0;
+  size_t most = 0;
+  for (const auto& [size, count] : sizes) {
+    if (count > most) {  // ties go to the smaller size
+      r = size;
+      most = count;
+    }
+  }
+  return r;
+}
+
+nlohmann::json Ids(const std::vector<NodeId>& ids) {
+  nlohmann::json out = nlohmann::json::array();
+  for (NodeId id : ids) out.push_back(id.value());
+  return out;
+}
+
 int StatusCmd(Client* c, const Args& a) {
   Result<client::ClusterMap> r = c->GetClusterMap();
   if (!r.ok()) return Fail("status", r.status());
@@ -327,11 +353,15 @@ int StatusCmd(Client* c, const Args& a) {
   Result<std::vector<client::IndexStatus>> indexes = c->ListIndexes();
   std::map<uint32_t, std::vector<uint32_t>> primary_of;  // node -> partitions
   size_t unplaced = 0;
+  // Placed partitions with fewer in-sync replicas than the replication factor.
+  const size_t replication = ReplicationOf(m);
+  std::vector<uint32_t> under_replicated;
   for (const client::PartitionStatus& p : m.partitions) {
     if (p.replicas.empty()) {
       ++unplaced;
     } else {
       primary_of[p.replicas[0].value()].push_back(p.id.value());
+      if (p.in_sync.size() < replication) under_replicated.push_back(p.id.value());
     }
   }
   if (a.Has("--json")) {
@@ -357,11 +387,21 @@ int StatusCmd(Client* c, const Args& a) {
     }
     nlohmann::json colls = nlohmann::json::array();
     for (const client::CollectionStatus& cs : m.collections) colls.push_back(cs.name);
+    nlohmann::json parts = nlohmann::json::array();
+    for (const client::PartitionStatus& p : m.partitions) {
+      parts.push_back({{"id", p.id.value()},
+                       {"epoch", p.epoch.value()},
+                       {"replicas", Ids(p.replicas)},
+                       {"in_sync", Ids(p.in_sync)}});
+    }
     nlohmann::json j = {{"map_version", m.version},
                         {"partition_count", m.partition_count},
                         {"unplaced_partitions", unplaced},
+                        {"replication", replication},
+                        {"under_replicated_partitions", under_replicated.size()},
                         {"nodes", nodes},
-                        {"collections", colls}};
+                        {"collections", colls},
+                        {"partitions", parts}};
     if (indexes.ok()) {
       nlohmann::json ix = nlohmann::json::array();
       for (const client::IndexStatus& i : *indexes) ix.push_back(IndexJson(i));
@@ -372,7 +412,14 @@ int StatusCmd(Client* c, const Args& a) {
   }
   std::cout << "map version " << m.version << ": " << m.partition_count << " partitions ("
             << unplaced << " unplaced), " << m.nodes.size() << " nodes, " << m.collections.size()
-            << " collections\n\n";
+            << " collections\n";
+  std::cout << "under-replicated partitions (fewer than " << replication
+            << " in-sync replicas): " << under_replicated.size();
+  for (size_t i = 0; i < under_replicated.size() && i < 16; ++i) {
+    std::cout << (i == 0 ? " (" : ", ") << under_replicated[i];
+  }
+  if (under_replicated.size() > 16) std::cout << ", ...";
+  std::cout << (under_replicated.empty() ? "" : ")") << "\n\n";
   std::cout << std::left << std::setw(5) << "NODE" << std::setw(16) << "NAME" << std::setw(22)
             << "ADDRESS" << std::setw(9) << "STATE" << std::setw(12) << "PARTITIONS"
             << "DISKS\n";

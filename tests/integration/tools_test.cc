@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -166,6 +167,23 @@ TEST_F(IntegrationTools, CliEndToEnd) {
   EXPECT_EQ(r.exit_code, 0) << r.output;
   for (int i = 0; i < cluster_->chunk_server_count(); ++i) {
     EXPECT_NE(r.output.find("cs" + std::to_string(i)), std::string::npos) << r.output;
+  }
+  // One replica per partition, all in sync.
+  EXPECT_NE(r.output.find("under-replicated partitions (fewer than 1 in-sync replicas): 0\n"),
+            std::string::npos)
+      << r.output;
+  r = Cli({"status", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.output;
+  EXPECT_EQ(j["under_replicated_partitions"], 0) << r.output;
+  EXPECT_EQ(j["replication"], 1) << r.output;
+  ASSERT_TRUE(j["partitions"].is_array()) << r.output;
+  ASSERT_EQ(j["partitions"].size(), j["partition_count"].get<size_t>()) << r.output;
+  for (const auto& p : j["partitions"]) {
+    EXPECT_GE(p["epoch"].get<int64_t>(), 1) << p.dump();
+    ASSERT_EQ(p["replicas"].size(), 1u) << p.dump();
+    EXPECT_EQ(p["in_sync"], p["replicas"]) << p.dump();
   }
 }
 

@@ -34,6 +34,48 @@ using testing::TestCerts;
 
 constexpr int kPartitions = 4;
 
+// The test's MemMetaStore, with writes of the map key whose answer is lost
+// (applied, then IOError) and failed reads of it, on demand.
+class FlakyStore final : public MetaStore {
+ public:
+  explicit FlakyStore(MetaStore* inner) : inner_(inner) {}
+  Result<std::optional<KeyValue>> Get(std::string_view key) override {
+    if (fail_map_reads && key == kMapKey) return Status::IOError("injected: read lost");
+    return inner_->Get(key);
+  }
+  Result<std::vector<KeyValue>> List(std::string_view prefix) override {
+    return inner_->List(prefix);
+  }
+  Result<TxnResult> Txn(const std::vector<Compare>& compares, const std::vector<Op>& then_ops,
+                        const std::vector<Op>& else_ops) override {
+    Result<TxnResult> r = inner_->Txn(compares, then_ops, else_ops);
+    const bool map = std::any_of(then_ops.begin(), then_ops.end(),
+                                 [](const Op& op) { return op.key == kMapKey; });
+    if (lose_map_write_answers && map) return Status::IOError("injected: answer lost");
+    return r;
+  }
+  Result<LeaseGrant> Grant(std::chrono::seconds ttl) override { return inner_->Grant(ttl); }
+  Result<std::chrono::seconds> KeepAlive(StoreLeaseId lease) override {
+    return inner_->KeepAlive(lease);
+  }
+  Status Revoke(StoreLeaseId lease) override { return inner_->Revoke(lease); }
+  Result<LeaderKey> Campaign(std::string_view election, StoreLeaseId lease, std::string_view value,
+                             Nanos timeout, const std::atomic<bool>* cancel) override {
+    return inner_->Campaign(election, lease, value, timeout, cancel);
+  }
+  Result<std::optional<KeyValue>> Leader(std::string_view election) override {
+    return inner_->Leader(election);
+  }
+  Status Resign(const LeaderKey& leader) override { return inner_->Resign(leader); }
+
+  static constexpr std::string_view kMapKey = "/cairn/map";
+  std::atomic<bool> fail_map_reads{false};
+  std::atomic<bool> lose_map_write_answers{false};
+
+ private:
+  MetaStore* const inner_;
+};
+
 // A fake chunk server: its identity and what it reports.
 struct FakeNode {
   std::string name;
@@ -64,7 +106,7 @@ class FailoverServerTest : public ::testing::Test {
     return o;  // heartbeat 500 ms, failure 2 s, lease 2 s, replacement 30 s
   }
   std::unique_ptr<MetaServer> Start(const MetaServerOptions& o) {
-    auto s = MetaServer::Start(o, &store_, &clock_);
+    auto s = MetaServer::Start(o, &flaky_, &clock_);
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     if (!s.ok()) return nullptr;
     return std::move(s).value();
@@ -166,7 +208,8 @@ class FailoverServerTest : public ::testing::Test {
   TempDir dir_;
   TestCerts certs_{dir_.path()};
   MemMetaStore store_;  // real clock: the election lease expires in real time
-  ManualClock clock_;   // the metaservers' clock: failover decisions
+  FlakyStore flaky_{&store_};
+  ManualClock clock_;  // the metaservers' clock: failover decisions
   MetaServer* leader_ = nullptr;
   std::vector<std::unique_ptr<FakeNode>> nodes_;
 };
@@ -463,10 +506,76 @@ TEST_F(FailoverServerTest, FailoverOffChangesNothing) {
   EXPECT_EQ(after.partitions, before.partitions);
 }
 
+// A promotion stored without a known outcome (the store applied it, its
+// answer and the re-read were lost): the cache still names the old primary,
+// which must get no lease until the map has been read again.
+TEST_F(FailoverServerTest, NoLeaseAfterAMapWriteOfUnknownOutcome) {
+  auto server = StartCluster(3, 3);
+  ASSERT_TRUE(server);
+  const rpc::PartitionInfo p = Map().partitions[0];
+  const int32_t old_primary = p.replicas[0];
+  for (auto& n : nodes_) Beat(*n);
+  for (int i = 0; i < 3; ++i) Step(500, AllBut(old_primary));
+  flaky_.fail_map_reads = true;
+  flaky_.lose_map_write_answers = true;
+  clock_.Advance(milliseconds(500));  // 2 s: the promotion is due
+  for (FakeNode* n : AllBut(old_primary)) Beat(*n);
+  EXPECT_FALSE(leader_->RunFailoverPlan().ok());
+
+  // The old primary is back and reports the epoch the cache still shows.
+  EXPECT_EQ(Map().partitions[0], p);  // the cache
+  rpc::HeartbeatRequest req;
+  req.node_id = old_primary;
+  rpc::ReplicaReport r;
+  r.partition = 0;
+  r.epoch = p.epoch;
+  r.primary = true;
+  r.can_lead = true;
+  req.__set_replicas({r});
+  auto reply = To(Node(old_primary)).Heartbeat(req);
+  ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+  EXPECT_TRUE(reply->leases.empty());
+
+  flaky_.fail_map_reads = false;
+  flaky_.lose_map_write_answers = false;
+  ASSERT_TRUE(leader_->RunFailoverPlan().ok());
+  const rpc::PartitionInfo q = Map().partitions[0];
+  EXPECT_EQ(q.epoch, p.epoch + 1);
+  EXPECT_NE(q.replicas[0], old_primary);
+  reply = To(Node(old_primary)).Heartbeat(req);
+  ASSERT_TRUE(reply.ok());
+  EXPECT_TRUE(reply->leases.empty());
+  const rpc::HeartbeatReply fresh = Beat(Node(q.replicas[0]));
+  ASSERT_FALSE(fresh.leases.empty());  // granted again, on the read map
+}
+
+// Today's chunk servers heartbeat without replica reports: failover must act
+// on none of their partitions (README, `failover`).
+TEST_F(FailoverServerTest, NodesThatDoNotReportAreNeverActedOn) {
+  auto server = StartCluster(3, 3);
+  ASSERT_TRUE(server);
+  const rpc::ClusterMap before = Map();
+  for (int i = 0; i < 70; ++i) {  // 35 s: past the failure and replacement timeouts
+    clock_.Advance(milliseconds(500));
+    for (auto& n : nodes_) {
+      rpc::HeartbeatRequest req;
+      req.node_id = n->id;
+      auto reply = To(*n).Heartbeat(req);
+      ASSERT_TRUE(reply.ok()) << reply.status().ToString();
+      EXPECT_FALSE(reply->__isset.leases);
+    }
+    ASSERT_TRUE(leader_->RunFailoverPlan().ok());
+  }
+  const rpc::ClusterMap after = Map();
+  EXPECT_EQ(after.version, before.version);
+  EXPECT_EQ(after.partitions, before.partitions);
+  for (const rpc::NodeInfo& n : after.nodes) EXPECT_EQ(n.state, rpc::NodeState::UP);
+}
+
 TEST_F(FailoverServerTest, RefusesBadFailoverOptions) {
   MetaServerOptions o = Options("m1", 3, 3);
   o.lease_ms = 3000;  // longer than the failure timeout
-  auto s = MetaServer::Start(o, &store_, &clock_);
+  auto s = MetaServer::Start(o, &flaky_, &clock_);
   EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.status().message().find("lease"), std::string::npos) << s.status().ToString();
   o = Options("m1", 3, 3);
