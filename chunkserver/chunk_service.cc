@@ -370,4 +370,13 @@ void ChunkServiceHandler::ReplicateAcknowledge(const rpc::ReplicateAck& ack) {
   host->OnMessage(PeerMessage(*m));
 }
 
+void ChunkServiceHandler::InstallSnapshot(const rpc::SnapshotChunk& chunk) {
+  Authorize(Access::kNode, "InstallSnapshot");
+  ReplicaHost* host = deps_.replication ? deps_.replication() : nullptr;
+  if (host == nullptr) Throw(Status::Unavailable("replication is not running on this node"));
+  Result<SnapshotMsg> m = FromWire(chunk);
+  if (!m.ok()) Throw(m.status());
+  host->OnMessage(PeerMessage(std::move(*m)));
+}
+
 }  // namespace cairn::chunkserver

@@ -273,6 +273,41 @@ uint64_t DocIndex::LiveBytesIn(uint64_t start, uint64_t end) const {
   return bytes;
 }
 
+void DocIndex::DropPartition(PartitionId p) {
+  auto it = partitions_.find(p);
+  if (it == partitions_.end()) return;
+  for (auto& [name, docs] : it->second.collections) {
+    for (auto& [id, doc] : docs) DropRefs(doc.blocks);
+  }
+  documents_ -= it->second.documents;
+  partitions_.erase(it);
+}
+
+std::vector<std::pair<std::string, std::string>> DocIndex::DocumentsOf(PartitionId p) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto it = partitions_.find(p);
+  if (it == partitions_.end()) return out;
+  for (const auto& [name, docs] : it->second.collections) {
+    for (const auto& [id, doc] : docs) out.emplace_back(name, id);
+  }
+  return out;
+}
+
+std::vector<BlockRef> DocIndex::BlocksOf(PartitionId p) const {
+  std::map<uint64_t, BlockRef> all;
+  auto it = partitions_.find(p);
+  if (it != partitions_.end()) {
+    for (const auto& [name, docs] : it->second.collections) {
+      for (const auto& [id, doc] : docs) {
+        for (const BlockRef& r : doc.blocks) all.emplace(r.offset, r);
+      }
+    }
+  }
+  std::vector<BlockRef> out;
+  for (const auto& [off, r] : all) out.push_back(r);
+  return out;
+}
+
 uint64_t DocIndex::Relocate(const std::map<uint64_t, BlockRef>& moved) {
   if (moved.empty()) return 0;
   uint64_t changed = 0;

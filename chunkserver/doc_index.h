@@ -54,6 +54,12 @@ class DocIndex {
   // Adds a partition from SerializePartition's bytes. Corruption if malformed
   // or if the partition is already present.
   Status LoadPartition(std::span<const std::byte> blob);
+  // Forgets a partition's whole state (a replica about to install a snapshot).
+  void DropPartition(PartitionId p);
+  // The (collection, id) of every document of `p`.
+  std::vector<std::pair<std::string, std::string>> DocumentsOf(PartitionId p) const;
+  // Every distinct block of `p`'s documents.
+  std::vector<BlockRef> BlocksOf(PartitionId p) const;
 
   // ---- blocks ----
   struct LiveBlock {

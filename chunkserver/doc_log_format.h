@@ -45,6 +45,10 @@ enum class RecordType : uint8_t {
   // last entry it keeps. Builds before these types refuse them as unknown.
   kTruncate = 7,
   kNoop = 8,
+  // A replica's partition replaced by a snapshot of the primary's applied
+  // state: partition u32, lsn u64, epoch u64, then the partition's state as a
+  // checkpoint part holds it (with this volume's block references).
+  kSnapshot = 9,
 };
 
 // ---- block record payload ----

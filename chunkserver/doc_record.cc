@@ -14,7 +14,7 @@ Status Bad(uint64_t offset, const std::string& what) {
 
 bool KnownType(uint8_t t) {
   return t >= static_cast<uint8_t>(RecordType::kBlock) &&
-         t <= static_cast<uint8_t>(RecordType::kNoop);
+         t <= static_cast<uint8_t>(RecordType::kSnapshot);
 }
 
 bool KnownCodec(uint8_t c) {

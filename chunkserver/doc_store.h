@@ -201,6 +201,22 @@ class DocStore {
   // The last logged LSN of `p` and its epoch (applied or not).
   std::pair<Lsn, Epoch> last_logged(PartitionId p) const;
 
+  // A replica far behind gets the primary's applied state instead of its log.
+  struct PartitionSnapshot {
+    Lsn lsn;
+    Epoch epoch;
+    std::vector<std::byte> state;  // as a checkpoint holds the partition
+    std::vector<BlockRef> blocks;  // every block the state names
+  };
+  // The applied state of `p` now.
+  PartitionSnapshot SnapshotPartition(PartitionId p) const;
+  // Replaces the state of `p` by `state` (SnapshotPartition's form, naming
+  // blocks of this volume that WriteBlock returned) at `lsn`, and drops every
+  // logged entry of `p`. Visible at once; durable with the next SyncLog().
+  // Returns the record's end offset.
+  Result<uint64_t> InstallSnapshot(PartitionId p, Lsn lsn, Epoch epoch,
+                                   std::span<const std::byte> state);
+
   // The applied state: the last applied LSN is the committed one.
   PartitionState partition_state(PartitionId p) const;
   std::vector<PartitionId> partitions() const;
@@ -276,6 +292,10 @@ class DocStore {
   void ApplyPendingLocked(Pending* p) REQUIRES(mu_);
   // Drops the logged entries of `p` after `after` (Truncate, and replay).
   void CutLoggedLocked(PartitionId p, Lsn after) REQUIRES(mu_);
+  // Replaces `p`'s applied state (InstallSnapshot and replay); queues the
+  // changes for the observer when `notify`.
+  Status LoadSnapshotLocked(PartitionId p, Lsn lsn, std::span<const std::byte> state, bool notify)
+      REQUIRES(mu_);
   Lsn CommittedLocked(PartitionId p) const REQUIRES(mu_);
   std::pair<Lsn, Epoch> last_logged_locked(PartitionId p) const REQUIRES(mu_);
   Status CheckLogLocked(const Mutation& m, bool check_state) const REQUIRES(mu_);

@@ -5,6 +5,7 @@
 
 #include "chunkserver/doc_log_reader.h"
 #include "chunkserver/doc_store.h"
+#include "chunkserver/wire.h"
 
 namespace cairn::chunkserver {
 
@@ -112,6 +113,25 @@ Status DocStore::Replay(DocRoot* root) {
     ASSIGN_OR_RETURN(const bool more, scan.Next());
     if (!more) break;
     const RecordHeader& h = scan.header();
+    if (h.type == RecordType::kSnapshot) {
+      if (!options_.replicated) {
+        return Status::FailedPrecondition(
+            "document log record at " + std::to_string(scan.offset()) +
+            " installs a replica's snapshot: open the store with replication on");
+      }
+      ASSIGN_OR_RETURN(std::vector<std::byte> payload, scan.ReadPayload());
+      if (payload.size() < 20) {
+        return Status::Corruption("snapshot record at " + std::to_string(scan.offset()) +
+                                  " is too short");
+      }
+      const PartitionId p(LoadLE<uint32_t>(payload.data()));
+      const Lsn lsn(LoadLE<uint64_t>(payload.data() + 4));
+      RETURN_IF_ERROR(LoadSnapshotLocked(p, lsn, std::span(payload).subspan(20), false)
+                          .WithContext("replaying the snapshot at " +
+                                       std::to_string(scan.offset())));
+      ++applied;
+      continue;
+    }
     if (!HasMutationPrefix(h.type)) continue;  // blocks and checkpoints: nothing to apply
     ASSIGN_OR_RETURN(std::vector<std::byte> payload, scan.ReadPayload());
     ASSIGN_OR_RETURN(MutationRecord rec, DecodeMutation(h.type, payload, scan.offset()));

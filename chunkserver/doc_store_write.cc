@@ -9,6 +9,7 @@
 #include "chunkserver/block_codec.h"
 #include "chunkserver/doc_names.h"
 #include "chunkserver/doc_store.h"
+#include "chunkserver/wire.h"
 
 namespace cairn::chunkserver {
 namespace {
@@ -710,6 +711,77 @@ std::pair<Lsn, Epoch> DocStore::last_logged_locked(PartitionId p) const {
   if (it != latest_lsn_.end()) return it->second;
   const PartitionState s = index_.State(p);
   return {s.last_lsn, s.last_epoch};
+}
+
+// ---------------------------------------------------------------- snapshots
+
+DocStore::PartitionSnapshot DocStore::SnapshotPartition(PartitionId p) const {
+  MutexLock lock(&mu_);
+  PartitionSnapshot snap;
+  const PartitionState st = index_.State(p);
+  snap.lsn = st.last_lsn;
+  snap.epoch = st.last_epoch;
+  snap.state = index_.SerializePartition(p);
+  snap.blocks = index_.BlocksOf(p);
+  return snap;
+}
+
+Status DocStore::LoadSnapshotLocked(PartitionId p, Lsn lsn, std::span<const std::byte> state,
+                                    bool notify) {
+  if (state.size() < 4 || LoadLE<uint32_t>(state.data()) != p.value()) {
+    return Status::Corruption("a snapshot for partition " + std::to_string(p.value()) +
+                              " holds another partition");
+  }
+  CutLoggedLocked(p, Lsn(0));
+  std::vector<std::pair<std::string, std::string>> before = index_.DocumentsOf(p);
+  index_.DropPartition(p);
+  RETURN_IF_ERROR(index_.LoadPartition(state));
+  const PartitionState st = index_.State(p);
+  if (st.partition != p || st.last_lsn != lsn) {
+    return Status::Corruption("snapshot of partition " + std::to_string(p.value()) +
+                              " does not hold that partition at LSN " +
+                              std::to_string(lsn.value()));
+  }
+  latest_lsn_[p] = {st.last_lsn, st.last_epoch};
+  Lsn& c = commit_through_[p];
+  c = std::max(c, lsn);
+  if (notify && observer_ != nullptr) {
+    std::vector<std::pair<std::string, std::string>> after = index_.DocumentsOf(p);
+    before.insert(before.end(), after.begin(), after.end());
+    std::sort(before.begin(), before.end());
+    before.erase(std::unique(before.begin(), before.end()), before.end());
+    for (const auto& [collection, id] : before) {
+      if (observer_->Wants(p, collection)) QueueChangeLocked(p, collection, id, lsn);
+    }
+  }
+  return Status::Ok();
+}
+
+Result<uint64_t> DocStore::InstallSnapshot(PartitionId p, Lsn lsn, Epoch epoch,
+                                           std::span<const std::byte> state) {
+  RETURN_IF_ERROR(sticky());
+  std::vector<std::byte> payload(20);
+  StoreLE<uint32_t>(payload.data(), p.value());
+  StoreLE<uint64_t>(payload.data() + 4, lsn.value());
+  StoreLE<uint64_t>(payload.data() + 12, epoch.value());
+  payload.insert(payload.end(), state.begin(), state.end());
+  if (payload.size() > kMaxPayloadBytes) {
+    return Status::TooLarge("snapshot of partition " + std::to_string(p.value()) + " (" +
+                            std::to_string(payload.size()) + " bytes) does not fit one record");
+  }
+  MutexLock write_lock(&write_mu_);
+  std::vector<std::byte> framed = FrameRecord(RecordType::kSnapshot, payload);
+  ASSIGN_OR_RETURN(const uint64_t offset, AppendRecord(framed));
+  {
+    MutexLock lock(&mu_);
+    RETURN_IF_ERROR(LoadSnapshotLocked(p, lsn, state, /*notify=*/true));
+    // Its blocks are live now.
+    std::vector<BlockRef> blocks = index_.BlocksOf(p);
+    MutexLock u(&unclaimed_mu_);
+    for (const BlockRef& b : blocks) unclaimed_.erase(b.offset);
+  }
+  DeliverChanges();
+  return offset + framed.size();
 }
 
 }  // namespace cairn::chunkserver

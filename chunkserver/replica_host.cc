@@ -5,6 +5,7 @@
 #include <set>
 #include <utility>
 
+#include "chunkserver/doc_index.h"
 #include "chunkserver/doc_record.h"
 #include "common/assert.h"
 
@@ -95,6 +96,19 @@ void PutU32(std::string* out, uint32_t v) {
   char b[4];
   std::memcpy(b, &v, 4);  // little-endian hosts only (x86-64, aarch64)
   out->append(b, 4);
+}
+
+void PutU64(std::string* out, uint64_t v) {
+  char b[8];
+  std::memcpy(b, &v, 8);
+  out->append(b, 8);
+}
+
+bool GetU64(std::string_view* in, uint64_t* v) {
+  if (in->size() < 8) return false;
+  std::memcpy(v, in->data(), 8);
+  in->remove_prefix(8);
+  return true;
 }
 
 bool GetU32(std::string_view* in, uint32_t* v) {
@@ -246,6 +260,7 @@ void ReplicaHost::OnMessage(const PeerMessage& msg) {
   std::map<Lsn, std::vector<BlockRef>> written;
   Result<PeerMessage> local = Localize(slot, msg, &written);
   if (!local.ok()) {
+    for (const auto& [lsn, refs] : written) store_->ForgetBlocks(refs);
     LOG_WARN(log_) << "dropping a replication message: " << local.status().ToString();
     return;
   }
@@ -254,6 +269,8 @@ void ReplicaHost::OnMessage(const PeerMessage& msg) {
   for (const ReplicaEffect& e : fx) {
     if (const auto* a = std::get_if<AppendEffect>(&e)) {
       for (const LogEntry& le : a->entries) written.erase(le.lsn);
+    } else if (const auto* is = std::get_if<InstallSnapshotEffect>(&e)) {
+      written.erase(is->snapshot.lsn);
     }
   }
   for (const auto& [lsn, refs] : written) store_->ForgetBlocks(refs);
@@ -376,8 +393,14 @@ void ReplicaHost::Run(Slot* slot, Effects fx) {
       // The doc store folds by its own checkpoints; nothing to write.
       slot->unsynced.emplace_back(c->seq, 0);
       want_sync = true;
-    } else if (std::get_if<InstallSnapshotEffect>(&effect) != nullptr) {
-      return Fail(Status::Internal("installing a snapshot is not implemented yet"));
+    } else if (auto* is = std::get_if<InstallSnapshotEffect>(&effect)) {
+      const std::string& state = is->snapshot.state;
+      Result<uint64_t> end = store_->InstallSnapshot(
+          p, is->snapshot.lsn, is->snapshot.lsn_epoch,
+          std::as_bytes(std::span(state.data(), state.size())));
+      if (!end.ok()) return Fail(end.status());
+      slot->unsynced.emplace_back(is->seq, *end);
+      want_sync = true;
     } else if (auto* send = std::get_if<SendEffect>(&effect)) {
       Result<PeerMessage> wire = Hydrate(send->msg);
       if (!wire.ok()) {
@@ -387,8 +410,15 @@ void ReplicaHost::Run(Slot* slot, Effects fx) {
       }
       transport_->Send(send->to, std::move(*wire));
     } else if (auto* ss = std::get_if<SendSnapshotEffect>(&effect)) {
-      LOG_WARN(log_) << "partition " << p.value() << ": node " << ss->to.value()
-                     << " is behind the kept log and needs a snapshot (not implemented yet)";
+      Result<PeerMessage> snap = BuildSnapshot(p, *ss);
+      if (!snap.ok()) {
+        LOG_WARN(log_) << "partition " << p.value() << ": no snapshot for node "
+                       << ss->to.value() << ": " << snap.status().ToString();
+        continue;
+      }
+      LOG_INFO(log_) << "partition " << p.value() << ": node " << ss->to.value()
+                     << " is behind the kept log: sending the state at LSN " << ss->lsn.value();
+      transport_->Send(ss->to, std::move(*snap));
     } else if (auto* ap = std::get_if<ApplyEffect>(&effect)) {
       Status committed = store_->Commit(p, ap->entry.lsn);
       if (!committed.ok()) return Fail(committed);
@@ -443,6 +473,7 @@ Result<PeerMessage> ReplicaHost::Hydrate(const PeerMessage& msg) {
 
 Result<PeerMessage> ReplicaHost::Localize(Slot* slot, const PeerMessage& msg,
                                           std::map<Lsn, std::vector<BlockRef>>* written) {
+  if (const auto* sm = std::get_if<SnapshotMsg>(&msg)) return LocalizeSnapshot(slot, *sm, written);
   const auto* rm = std::get_if<ReplicateMsg>(&msg);
   if (rm == nullptr || rm->entries.empty()) return msg;
   // Entries the replica will refuse (an old epoch, or a log that does not
@@ -495,6 +526,82 @@ Result<PeerMessage> ReplicaHost::Localize(Slot* slot, const PeerMessage& msg,
     }
     e.payload = EncodePayload(rec);
   }
+  return PeerMessage(std::move(out));
+}
+
+// Snapshot wire form: u32 length + the partition's state (a checkpoint's
+// form, naming the sender's blocks), u32 count, then per block: its offset
+// on the sender (u64), its raw length (u32) and its raw bytes.
+Result<PeerMessage> ReplicaHost::BuildSnapshot(PartitionId p, const SendSnapshotEffect& e) {
+  DocStore::PartitionSnapshot snap = store_->SnapshotPartition(p);
+  if (snap.lsn != e.lsn) {
+    return Status::Internal("the applied state is at LSN " + std::to_string(snap.lsn.value()) +
+                            ", the replica asked for " + std::to_string(e.lsn.value()));
+  }
+  std::string state;
+  PutU32(&state, static_cast<uint32_t>(snap.state.size()));
+  state.append(reinterpret_cast<const char*>(snap.state.data()), snap.state.size());
+  PutU32(&state, static_cast<uint32_t>(snap.blocks.size()));
+  for (const BlockRef& b : snap.blocks) {
+    DocEntry one;
+    one.partition = p;
+    one.blocks = {b};
+    one.meta.size = b.raw_len;
+    std::string raw(b.raw_len, '\0');
+    RETURN_IF_ERROR(store_->ReadRange(one, 0, std::as_writable_bytes(std::span(raw))));
+    PutU64(&state, b.offset);
+    PutU32(&state, b.raw_len);
+    state.append(raw);
+  }
+  SnapshotMsg m;
+  m.partition = p;
+  m.epoch = e.epoch;
+  m.from = self_;
+  m.lsn = e.lsn;
+  m.lsn_epoch = e.lsn_epoch;
+  m.state = std::move(state);
+  return PeerMessage(std::move(m));
+}
+
+Result<PeerMessage> ReplicaHost::LocalizeSnapshot(Slot* slot, const SnapshotMsg& m,
+                                                  std::map<Lsn, std::vector<BlockRef>>* written) {
+  const Replica& r = *slot->replica;
+  // Only a snapshot the replica will install is worth writing (see
+  // Replica::OnSnapshot).
+  const bool have = m.lsn <= r.last_lsn() && m.lsn >= r.base_lsn() && r.EpochAt(m.lsn) == m.lsn_epoch;
+  if (m.epoch < r.epoch() || have || m.lsn < r.commit_lsn()) return PeerMessage(m);
+  std::string_view in = m.state;
+  uint32_t n = 0;
+  if (!GetU32(&in, &n) || in.size() < n) return Status::InvalidArgument("short snapshot");
+  const std::string_view remote_state = in.substr(0, n);
+  in.remove_prefix(n);
+  DocIndex index(store_->options().dedup_entries_per_partition);
+  RETURN_IF_ERROR(index.LoadPartition(Bytes(remote_state)).WithContext("snapshot state"));
+  uint32_t count = 0;
+  if (!GetU32(&in, &count)) return Status::InvalidArgument("short snapshot");
+  std::map<uint64_t, BlockRef> moved;  // sender's offset -> our copy
+  std::vector<BlockRef>& refs = (*written)[m.lsn];
+  for (uint32_t i = 0; i < count; ++i) {
+    uint64_t offset = 0;
+    uint32_t len = 0;
+    if (!GetU64(&in, &offset) || !GetU32(&in, &len) || in.size() < len) {
+      return Status::InvalidArgument("short snapshot block");
+    }
+    const DocIndex::LiveBlock* want = index.FindLive(offset);
+    if (want == nullptr) return Status::InvalidArgument("snapshot block not named by its state");
+    ASSIGN_OR_RETURN(BlockRef ref, store_->WriteBlock(Bytes(in.substr(0, len))));
+    refs.push_back(ref);
+    in.remove_prefix(len);
+    if (ref.hash != want->ref.hash || ref.raw_len != want->ref.raw_len) {
+      return Status::DataLoss("snapshot block " + std::to_string(i) + " does not match its hash");
+    }
+    moved.emplace(offset, ref);
+  }
+  if (!in.empty()) return Status::InvalidArgument("trailing bytes in a snapshot");
+  index.Relocate(moved);
+  const std::vector<std::byte> local = index.SerializePartition(m.partition);
+  SnapshotMsg out = m;
+  out.state.assign(reinterpret_cast<const char*>(local.data()), local.size());
   return PeerMessage(std::move(out));
 }
 

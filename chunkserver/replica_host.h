@@ -16,10 +16,12 @@
 // doc store: the checkpoint is the base, the logged entries after it the log
 // (options.replicated must be on).
 //
-// Cut from this step (see the design page): snapshots (a replica behind the
-// primary's kept log waits; SendSnapshot is logged), blocks streamed ahead of
-// a large put (a put's blocks travel with its entry), pinning the blocks of
-// kept entries against compaction.
+// A replica behind the primary's kept log gets a snapshot: the partition's
+// applied state and the bytes of every block it names, in one message.
+//
+// Cut from this step (see the design page): streamed, throttled, resumable
+// snapshots; blocks streamed ahead of a large put (a put's blocks travel with
+// its entry); pinning the blocks of kept entries against compaction.
 //
 // Thread-safe. Lock order: a partition's slot lock -> the DocStore's locks;
 // the slot table lock and the waiter lock are leaves.
@@ -134,6 +136,12 @@ class ReplicaHost {
   // replica lacks; `written` gets the blocks per LSN.
   Result<PeerMessage> Localize(Slot* slot, const PeerMessage& msg,
                                std::map<Lsn, std::vector<BlockRef>>* written) REQUIRES(slot->mu);
+  // The snapshot a SendSnapshot effect asks for (wire form), and one received
+  // turned into this volume's blocks.
+  Result<PeerMessage> BuildSnapshot(PartitionId p, const SendSnapshotEffect& e);
+  Result<PeerMessage> LocalizeSnapshot(Slot* slot, const SnapshotMsg& m,
+                                       std::map<Lsn, std::vector<BlockRef>>* written)
+      REQUIRES(slot->mu);
   void Fail(const Status& s);
   void SyncLoop();
   void TickLoop();

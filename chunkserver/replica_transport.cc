@@ -69,8 +69,10 @@ void ThriftReplicaTransport::Loop(NodeId to, Peer* peer) {
       const rpc::ReplicateAck ack = ToWire(*a);
       s = pool_->Call<rpc::ChunkServiceClient>(
           *where, [&](rpc::ChunkServiceClient& c) { c.ReplicateAcknowledge(ack); });
-    } else {
-      continue;  // snapshots: not sent yet (replica_host.h)
+    } else if (const auto* sn = std::get_if<SnapshotMsg>(&msg)) {
+      const rpc::SnapshotChunk chunk = ToWire(*sn);
+      s = pool_->Call<rpc::ChunkServiceClient>(
+          *where, [&](rpc::ChunkServiceClient& c) { c.InstallSnapshot(chunk); });
     }
     if (!s.ok()) {
       LOG_EVERY_N_SEC(log_, kWarn, 10)

@@ -109,6 +109,36 @@ Result<ReplicateAck> FromWire(const rpc::ReplicateAck& w) {
   return m;
 }
 
+rpc::SnapshotChunk ToWire(const SnapshotMsg& m) {
+  rpc::SnapshotChunk w;
+  w.partition = I32(m.partition.value());
+  w.epoch = I64(m.epoch.value());
+  w.from_node = I32(m.from.value());
+  w.lsn = I64(m.lsn.value());
+  w.lsn_epoch = I64(m.lsn_epoch.value());
+  w.snapshot_id = 0;
+  w.chunk_index = 0;
+  w.last = true;
+  w.data = m.state;
+  return w;
+}
+
+Result<SnapshotMsg> FromWire(const rpc::SnapshotChunk& w) {
+  Checker c;
+  SnapshotMsg m;
+  m.partition = PartitionId(c.U32(w.partition, "partition"));
+  m.epoch = Epoch(c.U64(w.epoch, "epoch"));
+  m.from = NodeId(c.U32(w.from_node, "node"));
+  m.lsn = Lsn(c.U64(w.lsn, "lsn"));
+  m.lsn_epoch = Epoch(c.U64(w.lsn_epoch, "lsn_epoch"));
+  if (!c.status().ok()) return c.status();
+  if (w.chunk_index != 0 || !w.last) {
+    return Status::InvalidArgument("snapshots come in one chunk in this version");
+  }
+  m.state = w.data;
+  return m;
+}
+
 rpc::ReplicaReport ToWire(const ReplicaReport& r) {
   rpc::ReplicaReport w;
   w.partition = I32(r.partition.value());

@@ -18,6 +18,10 @@ Result<ReplicateMsg> FromWire(const rpc::ReplicateRequest& w);
 rpc::ReplicateAck ToWire(const ReplicateAck& m);
 Result<ReplicateAck> FromWire(const rpc::ReplicateAck& w);
 
+// A snapshot travels as one chunk for now (chunk 0, last).
+rpc::SnapshotChunk ToWire(const SnapshotMsg& m);
+Result<SnapshotMsg> FromWire(const rpc::SnapshotChunk& w);
+
 rpc::ReplicaReport ToWire(const ReplicaReport& r);
 
 rpc::InSyncChange ToWire(const InSyncRequest& r);

@@ -278,5 +278,7 @@ service ChunkService {
   // acknowledgement. Answered at once; the effects travel as new calls.
   void Replicate(1: ReplicateRequest req) throws (1: cairn.CairnError e),
   void ReplicateAcknowledge(1: ReplicateAck ack) throws (1: cairn.CairnError e),
+  // A replica too far behind the primary's kept log: its applied state.
+  void InstallSnapshot(1: SnapshotChunk chunk) throws (1: cairn.CairnError e),
 }
 

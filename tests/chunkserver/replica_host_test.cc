@@ -213,6 +213,7 @@ struct Node {
   void Up() {
     ASSERT_TRUE(rig->Open().ok());
     ReplicaHostOptions ho;
+    ho.replica.log_retention = log_retention;
     ho.replica.lease = 800ms;
     ho.replica.replication_timeout = 500ms;
     ho.replica.retransmit = 50ms;
@@ -239,6 +240,7 @@ struct Node {
   NodeId id;
   Net* net;
   Meta* meta;
+  uint32_t log_retention = 1024;
   NodeTransport transport;
   std::unique_ptr<StoreRig> rig;
   std::unique_ptr<ReplicaHost> host;
@@ -429,6 +431,49 @@ TEST_F(ReplicaHostTest, FailoverKeepsAcknowledgedWritesAndTheOldPrimaryCatchesUp
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_TRUE(WaitCommitted({1, 2, 3}, 0, r->lsn));
   EXPECT_EQ(Docs(1, 0).at("late"), Body("late", 1));
+}
+
+TEST_F(ReplicaHostTest, AReplicaBehindTheKeptLogGetsASnapshot) {
+  // Keep only a few entries: a node away for longer needs the state.
+  for (auto& n : nodes_) {
+    n->Down(false);
+    n->log_retention = 4;
+    n->Up();
+  }
+  meta_->Configure(Config(0, 1, {1, 2, 3}, {1, 2, 3}));
+  std::map<std::string, std::string> acked;
+  uint64_t seq = 0;
+  for (; seq < 10; ++seq) {
+    const std::string id = "o" + std::to_string(seq % 7);
+    auto r = Put(1, 0, id, Body(id, seq), seq);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    acked[id] = Body(id, seq);
+  }
+  node(3).Down(/*crash=*/false);
+  meta_->Configure(Config(0, 2, {1, 2, 3}, {1, 2}));
+  for (; seq < 60; ++seq) {
+    const std::string id = "o" + std::to_string(seq % 7);
+    auto r = Put(1, 0, id, Body(id, seq), seq);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    acked[id] = Body(id, seq);
+  }
+  ASSERT_TRUE(node(1).host->Report(PartitionId(0))->last_lsn.value() > 2 * 4 + 10);
+  node(3).Up();
+  for (int i = 0; i < 500; ++i) {
+    if (meta_->Config(PartitionId(0)).in_sync.size() == 3) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(meta_->Config(PartitionId(0)).in_sync.size(), 3u) << "node 3 never joined";
+  const Lsn last = node(1).rig->store()->partition_state(PartitionId(0)).last_lsn;
+  ASSERT_TRUE(WaitCommitted({1, 2, 3}, 0, last));
+  EXPECT_EQ(Docs(3, 0), acked);
+  // The installed state survives a crash of the node that received it.
+  node(3).Down(/*crash=*/true);
+  ASSERT_TRUE(node(3).rig->Open().ok());
+  EXPECT_GE(node(3).rig->store()->partition_state(PartitionId(0)).last_lsn.value() +
+                node(3).rig->store()->LoggedEntries(PartitionId(0)).size(),
+            last.value());
+  node(3).rig->Close(false);
 }
 
 }  // namespace
