@@ -9,6 +9,20 @@
 // whole body (at most max_body_bytes, larger ones are skipped and counted:
 // they never match), loads it into a query::Document, filters, and feeds a
 // query::TopK with the sort keys, projecting only rows the TopK admits.
+// Candidates in id order stop once the TopK is full when the query's order
+// is by _id (no sort, or a first sort key of _id ascending).
+//
+// Ordered walk: with a limit and a first sort key on a ready indexed path
+// (and no lookup plan on another path), the executor walks that index in
+// the sort key's direction (IndexSource::Walk), bounded by the filter's own
+// lookup on the path if it has one, visits each entry as above, and stops at
+// the first entry whose key differs from the previous one once the TopK
+// holds `limit` rows: the rest of the key's group is still read, so ties on
+// the first key are ordered by the other keys and _id exactly as without
+// the walk. Documents without the path are not in the index and sort first:
+// an ascending walk is used only when the filter is false for them
+// (RequiresPath), a descending one that runs out of entries before the TopK
+// is full, or any walk whose index fails, is abandoned for the plan above.
 //
 // Limits: the time limit is checked between documents (and the elapsed
 // time of a finished scan against it too), the result-size limit on the
@@ -27,6 +41,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -81,8 +96,29 @@ class QueryExecutor {
   static constexpr size_t kScanPage = 1000;
   // How often (in documents) the clock is read.
   static constexpr uint64_t kClockEvery = 16;
+  // Index entries asked for by an ordered walk's first page; each later page
+  // asks for twice as many, up to kWalkMaxPage.
+  static constexpr size_t kWalkFirstPage = 64;
+  static constexpr size_t kWalkMaxPage = 4096;
 
  private:
+  class PartitionRun;
+  struct WalkPlan {
+    query::Path path;  // the first sort key's, a ready index
+    bool descending = false;
+    std::optional<query::IndexLookup> bound;  // the filter's lookup on `path`
+    // The filter is false for documents without the path, so an exhausted
+    // walk has seen every possible match.
+    bool complete_when_exhausted = false;
+  };
+
+  // The ordered walk `q` can use, or nullopt (see the header comment).
+  std::optional<WalkPlan> PlanWalk(const query::Query& q, const std::vector<query::Path>& ready,
+                                   const query::IndexPlan& plan) const;
+  // Walks into `run`; false when the walk could not finish the query (the
+  // caller starts over without it), errors as Run.
+  Result<bool> RunWalk(PartitionId p, std::string_view collection, const WalkPlan& w,
+                       PartitionRun* run) const;
   // The candidates of an index plan: sorted, unique ids. Sets *usable to
   // false when a lookup failed (the caller scans instead).
   std::vector<std::string> Candidates(PartitionId p, std::string_view collection,
