@@ -67,6 +67,23 @@ class QueryExecutor::PartitionRun {
         start_(start),
         top_(query::RowOrder(q.sort), q.limit) {}
 
+  // Visits `ids` in order, their entries looked up in batches; stops early
+  // when `stop` says so before a candidate.
+  template <typename Stop>
+  Status VisitIds(std::span<const std::string> ids, Stop stop) {
+    for (size_t at = 0; at < ids.size(); at += kLookupBatch) {
+      const std::span<const std::string> batch =
+          ids.subspan(at, std::min(kLookupBatch, ids.size() - at));
+      ASSIGN_OR_RETURN(std::vector<std::optional<DocEntry>> entries,
+                       ex_.store_->LookupMany(p_, collection_, batch));
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (stop(i + at)) return Status::Ok();
+        RETURN_IF_ERROR(Visit(batch[i], std::move(entries[i]), DocStore::CacheUse::kFill));
+      }
+    }
+    return Status::Ok();
+  }
+
   QueryStats& stats() { return stats_; }
   const query::TopK& top() const { return top_; }
   std::vector<query::Row> TakeRows() { return top_.Take(); }
@@ -84,27 +101,27 @@ class QueryExecutor::PartitionRun {
         "--time-limit MS, up to the chunk servers' query_time_limit_ms)");
   }
 
-  // One candidate: read, filter, offer. Missing documents (deleted since
-  // they were listed or indexed) are skipped.
-  Status Visit(const std::string& id) {
+  // One candidate, its entry as a batch lookup or listing found it (nullopt:
+  // missing): read, filter, offer. Missing documents (deleted since they
+  // were listed or indexed) are skipped.
+  Status Visit(const std::string& id, std::optional<DocEntry> entry, DocStore::CacheUse cache) {
     if (++visited_ % kClockEvery == 0) RETURN_IF_ERROR(OverTime());
-    std::optional<DocEntry> entry;
     Status read;
     // A compaction may release the blocks of the version looked up: look
     // again (the new entry points at the copies).
     for (int attempt = 0; attempt < 3; ++attempt) {
-      ASSIGN_OR_RETURN(entry, ex_.store_->Lookup(p_, collection_, id));
+      if (attempt > 0) {
+        ASSIGN_OR_RETURN(entry, ex_.store_->Lookup(p_, collection_, id));
+      }
       if (!entry) return Status::Ok();
       if (entry->meta.size > limits_.max_body_bytes) {
         ++stats_.docs_skipped_large;
         return Status::Ok();
       }
       body_.resize(static_cast<size_t>(entry->meta.size));
-      read =
-          body_.empty()
-              ? Status::Ok()
-              : ex_.store_->ReadRange(
-                    *entry, 0, std::span(reinterpret_cast<std::byte*>(body_.data()), body_.size()));
+      read = body_.empty() ? Status::Ok()
+                           : ex_.store_->ReadRange(*entry, 0,
+                                                   std::as_writable_bytes(std::span(body_)), cache);
       if (read.code() != StatusCode::kUnavailable) break;
     }
     RETURN_IF_ERROR(read.WithContext("query reading " + std::string(collection_) + "/" + id));
@@ -207,13 +224,22 @@ Result<bool> QueryExecutor::RunWalk(PartitionId p, std::string_view collection, 
                       << " failed, planning again: " << page.status().ToString();
       return false;
     }
-    for (IndexWalkEntry& e : page->entries) {
-      // Every later entry's first sort key is worse than all rows kept.
-      if (run->full() && last_key.has_value() && e.key != *last_key) return true;
-      if (!last_key.has_value() || *last_key != e.key) last_key = e.key;
+    std::vector<std::string> ids;
+    std::vector<const std::string*> keys;
+    for (const IndexWalkEntry& e : page->entries) {
       if (!seen.insert(e.id).second) continue;
-      RETURN_IF_ERROR(run->Visit(e.id));
+      ids.push_back(e.id);
+      keys.push_back(&e.key);
     }
+    bool stopped = false;
+    RETURN_IF_ERROR(run->VisitIds(ids, [&](size_t i) {
+      // Every later entry's first sort key is worse than all rows kept.
+      const std::string& key = *keys[i];
+      if (run->full() && last_key.has_value() && key != *last_key) return stopped = true;
+      if (!last_key.has_value() || *last_key != key) last_key = key;
+      return false;
+    }));
+    if (stopped) return true;
     if (!page->more || page->entries.empty()) break;
     req.after = std::make_pair(page->entries.back().key, page->entries.back().id);
     req.max_entries = std::min(req.max_entries * 2, kWalkMaxPage);
@@ -273,20 +299,22 @@ Result<QueryOutput> QueryExecutor::Run(PartitionId p, std::string_view collectio
   const bool stop_when_full = IdOrdered(q) && q.limit.has_value();
 
   if (use_index) {
-    for (const std::string& id : candidates) {
-      if (stop_when_full && run.full()) break;
-      RETURN_IF_ERROR(run.Visit(id));
-    }
+    RETURN_IF_ERROR(
+        run.VisitIds(candidates, [&](size_t /*i*/) { return stop_when_full && run.full(); }));
   } else {
+    // Whole entries page by page (no Lookup per document), read without
+    // filling the block cache: a scan reads each block once and would only
+    // evict what other queries and reads reuse.
     std::string after;
     for (;;) {
-      ASSIGN_OR_RETURN(ListPage page, store_->List(p, collection, after, kScanPage));
-      for (const ListItem& item : page.items) {
+      ASSIGN_OR_RETURN(EntryPage page, store_->ListEntries(p, collection, after, kScanPage));
+      for (DocEntry& e : page.entries) {
         if (stop_when_full && run.full()) break;
-        RETURN_IF_ERROR(run.Visit(item.id));
+        const std::string id = e.id;
+        RETURN_IF_ERROR(run.Visit(id, std::move(e), DocStore::CacheUse::kNoFill));
       }
-      if (!page.more || page.items.empty() || (stop_when_full && run.full())) break;
-      after = page.items.back().id;
+      if (!page.more || page.entries.empty() || (stop_when_full && run.full())) break;
+      after = page.entries.back().id;
     }
   }
   return finish(&run);

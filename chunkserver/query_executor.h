@@ -94,6 +94,8 @@ class QueryExecutor {
 
   // Documents listed per store page while scanning.
   static constexpr size_t kScanPage = 1000;
+  // Candidates (of index lookups and walks) looked up per store call.
+  static constexpr size_t kLookupBatch = 256;
   // How often (in documents) the clock is read.
   static constexpr uint64_t kClockEvery = 16;
   // Index entries asked for by an ordered walk's first page; each later page
