@@ -308,13 +308,13 @@ Result<QueryOutput> QueryExecutor::Run(PartitionId p, std::string_view collectio
     std::string after;
     for (;;) {
       ASSIGN_OR_RETURN(EntryPage page, store_->ListEntries(p, collection, after, kScanPage));
+      if (!page.entries.empty()) after = page.entries.back().id;  // before they are moved
       for (DocEntry& e : page.entries) {
         if (stop_when_full && run.full()) break;
         const std::string id = e.id;
         RETURN_IF_ERROR(run.Visit(id, std::move(e), DocStore::CacheUse::kNoFill));
       }
       if (!page.more || page.entries.empty() || (stop_when_full && run.full())) break;
-      after = page.entries.back().id;
     }
   }
   return finish(&run);

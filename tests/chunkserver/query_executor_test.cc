@@ -352,6 +352,36 @@ TEST(QueryExecutor, OrderedWalkEqualsOracle) {
   EXPECT_GT(walked, cases / 3) << walked << " of " << cases;
 }
 
+// Partitions of more than one scan page (QueryExecutor::kScanPage): every
+// document is read once, with and without a limit.
+TEST(QueryExecutor, ScanCrossesPages) {
+  Node node;
+  constexpr int kDocs = 9000;  // over kScanPage per partition on average
+  for (int i = 0; i < kDocs; ++i) {
+    node.Put("p" + std::to_string(100000 + i), "{\"n\":" + std::to_string(i) + "}");
+    ASSERT_FALSE(HasFatalFailure());
+  }
+  const QueryExecutor ex(node.store(), nullptr, &RealClock());
+  Result<query::Query> q = query::Parse("n >= 0 ?fields=_id");
+  ASSERT_TRUE(q.ok());
+  QueryStats st;
+  Result<std::vector<query::Row>> r = RunAll(ex, *q, QueryLimits(), &st);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), static_cast<size_t>(kDocs));
+  EXPECT_EQ(st.docs_scanned, static_cast<uint64_t>(kDocs));
+  for (int i = 0; i < kDocs; ++i)
+    ASSERT_EQ((*r)[static_cast<size_t>(i)].id, "p" + std::to_string(100000 + i));
+  // In id order with a limit: stops early, same first rows.
+  q = query::Parse("n >= 0 ?limit=5&fields=_id");
+  ASSERT_TRUE(q.ok());
+  QueryStats limited;
+  r = RunAll(ex, *q, QueryLimits(), &limited);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 5u);
+  EXPECT_EQ((*r)[4].id, "p100004");
+  EXPECT_LE(limited.docs_scanned, 5u * kParts);
+}
+
 // A clock that moves 10 ms every time it is read.
 class TickingClock : public Clock {
  public:
