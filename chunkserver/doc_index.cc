@@ -157,6 +157,7 @@ EntryPage DocIndex::ListEntries(PartitionId p, std::string_view collection,
   auto c = part->second.collections.find(collection);
   if (c == part->second.collections.end()) return page;
   auto it = after_id.empty() ? c->second.begin() : c->second.upper_bound(after_id);
+  page.entries.reserve(std::min(limit, c->second.size()));
   for (; it != c->second.end(); ++it) {
     if (page.entries.size() == limit) {
       page.more = true;

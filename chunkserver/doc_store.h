@@ -165,8 +165,9 @@ class DocStore {
 
   // How a read uses the block cache. kFill: blocks read from the volume are
   // cached (and hits refresh the LRU). kNoFill, for one-shot reads such as a
-  // query's full scan: a cached block is used, nothing else is cached and
-  // the LRU order is left alone, so a scan does not evict the working set.
+  // query's full scan: whole blocks are read from the volume without looking
+  // at the cache, partial ones may use a cached copy (without refreshing the
+  // LRU); nothing is cached, so a scan does not evict the working set.
   enum class CacheUse : uint8_t { kFill, kNoFill };
 
   // Reads body bytes [offset, offset + out.size()) of `doc`, which must lie

@@ -91,14 +91,11 @@ Status DocStore::ReadRange(const DocEntry& doc, uint64_t offset, std::span<std::
       const std::span<std::byte> dest =
           out.subspan(static_cast<size_t>(from - offset), static_cast<size_t>(to - from));
       if (cache == CacheUse::kNoFill && dest.size() == ref.raw_len) {
-        // The whole block, not to be cached: decode straight into `out`.
-        BlockCache::Block cached = cache_.Peek(ref.offset);
-        if (cached && cached->size() == ref.raw_len) {
-          std::memcpy(dest.data(), cached->data(), dest.size());
-        } else {
-          uint64_t at = ref.offset;
-          RETURN_IF_ERROR(ReadBlock(ref, dest, &at));
-        }
+        // The whole block, not to be cached: decode straight into `out`
+        // without a look at the cache either (a lookup in a large, shared
+        // table per document cost a scan about as much as the volume read).
+        uint64_t at = ref.offset;
+        RETURN_IF_ERROR(ReadBlock(ref, dest, &at));
       } else if (!ReadSlice(ref, from - block_start, dest)) {
         ASSIGN_OR_RETURN(BlockCache::Block block, GetBlock(ref, cache));
         std::memcpy(dest.data(), block->data() + (from - block_start), dest.size());
