@@ -7,6 +7,7 @@
 
 #include "query/evaluator.h"
 #include "query/index_plan.h"
+#include "query/prefilter.h"
 
 namespace cairn::chunkserver {
 
@@ -65,6 +66,7 @@ class QueryExecutor::PartitionRun {
         q_(q),
         limits_(limits),
         start_(start),
+        prefilter_(q.filter),
         top_(query::RowOrder(q.sort), q.limit) {}
 
   // Visits `ids` in order, their entries looked up in batches; stops early
@@ -127,6 +129,9 @@ class QueryExecutor::PartitionRun {
     RETURN_IF_ERROR(read.WithContext("query reading " + std::string(collection_) + "/" + id));
     ++stats_.docs_scanned;
     stats_.bytes_scanned += body_.size();
+    // Most non-matching documents of a selective filter are ruled out on
+    // their bytes, without a parse.
+    if (!prefilter_.MayMatch(body_)) return Status::Ok();
     if (!doc_.Load(id, body_) || !query::Matches(q_.filter, doc_)) return Status::Ok();
     ++stats_.docs_matched;
     query::Row row{id, query::SortKeyOf(q_.sort, doc_), ""};
@@ -151,6 +156,7 @@ class QueryExecutor::PartitionRun {
   const query::Query& q_;
   const QueryLimits& limits_;
   const Nanos start_;
+  const query::RawPrefilter prefilter_;
   QueryStats stats_;
   query::TopK top_;
   query::Document doc_;

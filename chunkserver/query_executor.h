@@ -7,7 +7,9 @@
 // candidates (the union of the plan's lookups, or every document of the
 // collection on the partition, listed in id order page by page); reads each
 // whole body (at most max_body_bytes, larger ones are skipped and counted:
-// they never match), loads it into a query::Document, filters, and feeds a
+// they never match; a full scan reads around the block cache, see
+// DocStore::CacheUse), drops it if query::RawPrefilter rules it out on its
+// bytes, else loads it into a query::Document, filters, and feeds a
 // query::TopK with the sort keys, projecting only rows the TopK admits.
 // Candidates in id order stop once the TopK is full when the query's order
 // is by _id (no sort, or a first sort key of _id ascending).
