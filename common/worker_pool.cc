@@ -1,0 +1,76 @@
+#include "common/worker_pool.h"
+
+#include <memory>
+
+namespace cairn {
+
+WorkerPool::~WorkerPool() {
+  std::vector<std::thread> threads;
+  {
+    MutexLock lock(&mu_);
+    stopping_ = true;
+    threads.swap(threads_);
+  }
+  work_cv_.NotifyAll();
+  for (std::thread& t : threads) t.join();
+}
+
+size_t WorkerPool::threads() const {
+  MutexLock lock(&mu_);
+  return threads_.size();
+}
+
+void WorkerPool::Loop() {
+  MutexLock lock(&mu_);
+  for (;;) {
+    work_cv_.Wait(&mu_, [&]() REQUIRES(mu_) { return stopping_ || !tasks_.empty(); });
+    if (tasks_.empty()) return;  // stopping, nothing left
+    std::function<void()> task = std::move(tasks_.front());
+    tasks_.pop_front();
+    --free_;
+    mu_.Unlock();
+    task();
+    task = nullptr;  // its captures go before the thread counts as free
+    mu_.Lock();
+    ++free_;
+  }
+}
+
+void WorkerPool::RunOnThreads(size_t n, const std::function<void()>& fn) {
+  if (n <= 1) {
+    fn();
+    return;
+  }
+  // What the caller waits for: the n-1 pool runs of fn to return.
+  struct Latch {
+    Mutex mu;
+    CondVar cv;
+    size_t left GUARDED_BY(mu) = 0;
+  };
+  auto latch = std::make_shared<Latch>();
+  {
+    MutexLock l(&latch->mu);
+    latch->left = n - 1;
+  }
+  {
+    MutexLock lock(&mu_);
+    for (size_t i = 0; i + 1 < n; ++i) {
+      tasks_.push_back([latch, &fn] {
+        fn();
+        MutexLock l(&latch->mu);
+        if (--latch->left == 0) latch->cv.NotifyAll();
+      });
+    }
+    // Enough threads for what is queued, within the cap.
+    while (tasks_.size() > free_ && threads_.size() < kMaxThreads) {
+      threads_.emplace_back([this] { Loop(); });
+      ++free_;
+    }
+  }
+  work_cv_.NotifyAll();
+  fn();
+  MutexLock l(&latch->mu);
+  latch->cv.Wait(&latch->mu, [&]() REQUIRES(latch->mu) { return latch->left == 0; });
+}
+
+}  // namespace cairn
