@@ -1,5 +1,7 @@
 #include "query/prefilter.h"
 
+#include <string.h>
+
 namespace cairn::query {
 
 namespace {
@@ -52,7 +54,9 @@ bool RawPrefilter::MayMatch(std::string_view json) const {
   for (const std::vector<std::string>& any : required_) {
     bool found = false;
     for (const std::string& q : any) {
-      if (json.find(q) != std::string_view::npos) {
+      // glibc's memmem: std::string_view::find stops at every '"' (the
+      // pattern's first byte, frequent in JSON) to compare.
+      if (::memmem(json.data(), json.size(), q.data(), q.size()) != nullptr) {
         found = true;
         break;
       }
