@@ -25,15 +25,25 @@ void WorkerPool::Loop() {
   for (;;) {
     work_cv_.Wait(&mu_, [&]() REQUIRES(mu_) { return stopping_ || !tasks_.empty(); });
     if (tasks_.empty()) return;  // stopping, nothing left
-    std::function<void()> task = std::move(tasks_.front());
+    Task task = std::move(tasks_.front());
     tasks_.pop_front();
     --free_;
     mu_.Unlock();
-    task();
-    task = nullptr;  // its captures go before the thread counts as free
+    (*task.fn)();
     mu_.Lock();
+    // Free again before the caller hears of it, so that its next call
+    // counts this thread instead of starting another.
     ++free_;
+    mu_.Unlock();
+    task.latch->Done();
+    task.latch.reset();
+    mu_.Lock();
   }
+}
+
+void WorkerPool::Latch::Done() {
+  MutexLock l(&mu);
+  if (--left == 0) cv.NotifyAll();
 }
 
 void WorkerPool::RunOnThreads(size_t n, const std::function<void()>& fn) {
@@ -41,12 +51,6 @@ void WorkerPool::RunOnThreads(size_t n, const std::function<void()>& fn) {
     fn();
     return;
   }
-  // What the caller waits for: the n-1 pool runs of fn to return.
-  struct Latch {
-    Mutex mu;
-    CondVar cv;
-    size_t left GUARDED_BY(mu) = 0;
-  };
   auto latch = std::make_shared<Latch>();
   {
     MutexLock l(&latch->mu);
@@ -54,13 +58,7 @@ void WorkerPool::RunOnThreads(size_t n, const std::function<void()>& fn) {
   }
   {
     MutexLock lock(&mu_);
-    for (size_t i = 0; i + 1 < n; ++i) {
-      tasks_.push_back([latch, &fn] {
-        fn();
-        MutexLock l(&latch->mu);
-        if (--latch->left == 0) latch->cv.NotifyAll();
-      });
-    }
+    for (size_t i = 0; i + 1 < n; ++i) tasks_.push_back(Task{&fn, latch});
     // Enough threads for what is queued, within the cap.
     while (tasks_.size() > free_ && threads_.size() < kMaxThreads) {
       threads_.emplace_back([this] { Loop(); });

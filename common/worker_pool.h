@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -40,11 +41,23 @@ class WorkerPool {
   size_t threads() const EXCLUDES(mu_);
 
  private:
+  // What a caller waits for: its pool runs of fn to return.
+  struct Latch {
+    Mutex mu;
+    CondVar cv;
+    size_t left GUARDED_BY(mu) = 0;
+    void Done() EXCLUDES(mu);
+  };
+  struct Task {
+    const std::function<void()>* fn;  // the caller's; it waits for the latch
+    std::shared_ptr<Latch> latch;
+  };
+
   void Loop() EXCLUDES(mu_);
 
   mutable Mutex mu_;
   CondVar work_cv_;  // a task was queued, or stopping
-  std::deque<std::function<void()>> tasks_ GUARDED_BY(mu_);
+  std::deque<Task> tasks_ GUARDED_BY(mu_);
   // Threads that will take a queued task without a new thread: created or
   // done with their last task, not yet running another.
   size_t free_ GUARDED_BY(mu_) = 0;
