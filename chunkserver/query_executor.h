@@ -31,10 +31,12 @@
 // projected JSON the TopK holds. Either gives LimitExceeded with a message
 // naming the limit, its value, where it was reached and how to raise it.
 //
-// Consistency: each document is read at its current version when the scan
-// reaches it; the scan is not a snapshot of the partition (a document
-// written during the scan may or may not be seen, one renamed during the
-// scan may be seen under both names or neither).
+// Consistency: each document is read at the version its page of entries
+// (a listing page, or a batch of kLookupBatch lookups) found, shortly before
+// the scan reaches it; the scan is not a snapshot of the partition (a
+// document written or deleted during the scan may or may not be seen in
+// either state, one renamed during the scan may be seen under both names or
+// neither).
 //
 // Thread-safety: Run may be called concurrently (each call has its own
 // Document and TopK); the store, the index source and the clock are
