@@ -579,7 +579,7 @@ int Main(int argc, char** argv) {
   std::fflush(stdout);
   std::vector<double> c2, p2;
   std::string q2_index;
-  uint64_t q2_matched = 0;
+  uint64_t q2_read = 0;  // documents the chunk servers read (the range holds ~3% of N)
   for (int run = -10; run < cfg.runs; ++run) {
     const size_t n = sorted_totals.size();
     const size_t lo = static_cast<size_t>(
@@ -600,7 +600,7 @@ int Main(int argc, char** argv) {
         q2_index = r->stats.index_used;
         if (run >= 0) {
           c2.push_back(ms);
-          q2_matched += r->stats.docs_matched;
+          q2_read += r->stats.docs_scanned;
         }
       } else if (pc != nullptr) {
         const auto t0 = Clock::now();
@@ -700,8 +700,8 @@ int Main(int argc, char** argv) {
   std::snprintf(q1name, sizeof q1name, "Q1 customer.id == (%.0f rows avg)",
                 c1.empty() ? 0.0 : static_cast<double>(q1_rows) / static_cast<double>(c1.size()));
   std::snprintf(
-      q2name, sizeof q2name, "Q2 total range (%.0f matches avg), sort, limit 20",
-      c2.empty() ? 0.0 : static_cast<double>(q2_matched) / static_cast<double>(c2.size()));
+      q2name, sizeof q2name, "Q2 total range (~3%%), sort, limit 20 (%.0f docs read avg)",
+      c2.empty() ? 0.0 : static_cast<double>(q2_read) / static_cast<double>(c2.size()));
   row(q1name, "p50 ms", cl1.p50, pl1.p50, true, "%.2f");
   row(q1name, "p99 ms", cl1.p99, pl1.p99, true, "%.2f");
   row(q1name, "ops/s (1 client)", cl1.ops, pl1.ops, false, "%.0f");

@@ -14,6 +14,17 @@ BlockCache::Block BlockCache::Get(uint64_t offset) {
   return it->second->second;
 }
 
+BlockCache::Block BlockCache::Peek(uint64_t offset) {
+  MutexLock lock(&mu_);
+  auto it = map_.find(offset);
+  if (it == map_.end()) {
+    ++misses_;
+    return nullptr;
+  }
+  ++hits_;
+  return it->second->second;
+}
+
 void BlockCache::Put(uint64_t offset, Block block) {
   if (block == nullptr || block->size() > capacity_) return;
   MutexLock lock(&mu_);

@@ -29,6 +29,8 @@ class BlockCache {
 
   // The block at `offset`, or nullptr; counts a hit or a miss.
   Block Get(uint64_t offset);
+  // The same without refreshing its place in the LRU (one-shot reads).
+  Block Peek(uint64_t offset);
   // Inserts (or refreshes) a block; evicts the least recently used ones to
   // stay within capacity. A block larger than the capacity is not kept.
   void Put(uint64_t offset, Block block);

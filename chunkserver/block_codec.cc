@@ -103,11 +103,15 @@ Status VerifyBlockRecord(std::span<const std::byte> record, const BlockRef& ref)
   return CheckBlockMatchesRef(h, b, ref);
 }
 
-Result<std::vector<std::byte>> DecodeBlockRecord(std::span<const std::byte> record,
-                                                 const BlockRef& ref) {
+Status DecodeBlockRecordInto(std::span<const std::byte> record, const BlockRef& ref,
+                             std::span<std::byte> raw) {
   RETURN_IF_ERROR(VerifyBlockRecord(record, ref));
+  if (raw.size() != ref.raw_len) {
+    return Status::InvalidArgument("block at " + std::to_string(ref.offset) + ": " +
+                                   std::to_string(raw.size()) + " bytes given for " +
+                                   std::to_string(ref.raw_len));
+  }
   const auto stored = record.subspan(kStoredAt);
-  std::vector<std::byte> raw(ref.raw_len);
   if (ref.codec == BlockCodec::kRaw) {
     if (stored.size() != raw.size()) {
       return Status::Corruption("raw block at " + std::to_string(ref.offset) +
@@ -129,6 +133,13 @@ Result<std::vector<std::byte>> DecodeBlockRecord(std::span<const std::byte> reco
     return Status::Corruption("block at " + std::to_string(ref.offset) +
                               ": raw bytes fail their XXH3-64");
   }
+  return Status::Ok();
+}
+
+Result<std::vector<std::byte>> DecodeBlockRecord(std::span<const std::byte> record,
+                                                 const BlockRef& ref) {
+  std::vector<std::byte> raw(ref.raw_len);
+  RETURN_IF_ERROR(DecodeBlockRecordInto(record, ref, raw));
   return raw;
 }
 

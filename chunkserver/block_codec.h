@@ -29,5 +29,8 @@ Status VerifyBlockRecord(std::span<const std::byte> record, const BlockRef& ref)
 // hash. Corruption on any mismatch.
 Result<std::vector<std::byte>> DecodeBlockRecord(std::span<const std::byte> record,
                                                  const BlockRef& ref);
+// The same into `raw`, which must be ref.raw_len bytes.
+Status DecodeBlockRecordInto(std::span<const std::byte> record, const BlockRef& ref,
+                             std::span<std::byte> raw);
 
 }  // namespace cairn::chunkserver

@@ -151,6 +151,25 @@ ListPage DocIndex::List(PartitionId p, std::string_view collection, std::string_
   return page;
 }
 
+EntryPage DocIndex::ListEntries(PartitionId p, std::string_view collection,
+                                std::string_view after_id, size_t limit) const {
+  EntryPage page;
+  auto part = partitions_.find(p);
+  if (part == partitions_.end()) return page;
+  auto c = part->second.collections.find(collection);
+  if (c == part->second.collections.end()) return page;
+  auto it = after_id.empty() ? c->second.begin() : c->second.upper_bound(after_id);
+  page.entries.reserve(std::min(limit, c->second.size()));
+  for (; it != c->second.end(); ++it) {
+    if (page.entries.size() == limit) {
+      page.more = true;
+      break;
+    }
+    page.entries.push_back(it->second);
+  }
+  return page;
+}
+
 std::optional<ApplyResult> DocIndex::FindRequest(PartitionId p, const RequestId& id) const {
   auto part = partitions_.find(p);
   if (part == partitions_.end()) return std::nullopt;

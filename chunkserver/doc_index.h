@@ -42,6 +42,9 @@ class DocIndex {
   // Up to `limit` documents of `collection` with id > after_id, by id.
   ListPage List(PartitionId p, std::string_view collection, std::string_view after_id,
                 size_t limit) const;
+  // As List, with copies of the whole entries.
+  EntryPage ListEntries(PartitionId p, std::string_view collection, std::string_view after_id,
+                        size_t limit) const;
   // The first answer to `request_id` if it is still remembered.
   std::optional<ApplyResult> FindRequest(PartitionId p, const RequestId& request_id) const;
   // Zero LSN and epoch for a partition never seen.

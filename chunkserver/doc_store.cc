@@ -62,6 +62,33 @@ Result<std::optional<DocEntry>> DocStore::Lookup(PartitionId p, std::string_view
   return std::optional<DocEntry>(*e);
 }
 
+Result<std::vector<std::optional<DocEntry>>> DocStore::LookupMany(
+    PartitionId p, std::string_view collection, std::span<const std::string> ids) const {
+  RETURN_IF_ERROR(ValidateCollection(collection));
+  if (ids.size() > kMaxLookupBatch) {
+    return Status::InvalidArgument("LookupMany: more than " + std::to_string(kMaxLookupBatch) +
+                                   " ids");
+  }
+  for (const std::string& id : ids) RETURN_IF_ERROR(ValidateDocId(id));
+  std::vector<std::optional<DocEntry>> out(ids.size());
+  MutexLock lock(&mu_);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (const DocEntry* e = index_.Find(p, collection, ids[i])) out[i] = *e;
+  }
+  return out;
+}
+
+Result<EntryPage> DocStore::ListEntries(PartitionId p, std::string_view collection,
+                                        std::string_view after_id, size_t limit) const {
+  RETURN_IF_ERROR(ValidateCollection(collection));
+  if (limit == 0) return Status::InvalidArgument("ListEntries: limit must be at least 1");
+  if (after_id.size() > kMaxDocIdBytes) {
+    return Status::InvalidArgument("ListEntries: after_id too long");
+  }
+  MutexLock lock(&mu_);
+  return index_.ListEntries(p, collection, after_id, limit);
+}
+
 Result<ListPage> DocStore::List(PartitionId p, std::string_view collection,
                                 std::string_view after_id, size_t limit) const {
   RETURN_IF_ERROR(ValidateCollection(collection));

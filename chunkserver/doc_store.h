@@ -155,16 +155,37 @@ class DocStore {
   Result<std::optional<DocEntry>> Lookup(PartitionId p, std::string_view collection,
                                          std::string_view id) const;
 
+  // The current versions of the documents `ids` (any order, at most
+  // kMaxLookupBatch), in the order of `ids`, nullopt for missing ones: many
+  // Lookups under one lock acquisition.
+  Result<std::vector<std::optional<DocEntry>>> LookupMany(PartitionId p,
+                                                          std::string_view collection,
+                                                          std::span<const std::string> ids) const;
+  static constexpr size_t kMaxLookupBatch = 4096;
+
+  // How a read uses the block cache. kFill: blocks read from the volume are
+  // cached (and hits refresh the LRU). kNoFill, for one-shot reads such as a
+  // query's full scan: whole blocks are read from the volume without looking
+  // at the cache, partial ones may use a cached copy (without refreshing the
+  // LRU); nothing is cached, so a scan does not evict the working set.
+  enum class CacheUse : uint8_t { kFill, kNoFill };
+
   // Reads body bytes [offset, offset + out.size()) of `doc`, which must lie
   // within doc.meta.size. Reads only the blocks the range touches, through
-  // the block cache. Unavailable if compaction released the blocks of this
-  // (old) DocEntry; DataLoss/Corruption if the volume could not return them.
-  Status ReadRange(const DocEntry& doc, uint64_t offset, std::span<std::byte> out);
+  // the block cache as `cache` says. Unavailable if compaction released the
+  // blocks of this (old) DocEntry; DataLoss/Corruption if the volume could
+  // not return them.
+  Status ReadRange(const DocEntry& doc, uint64_t offset, std::span<std::byte> out,
+                   CacheUse cache = CacheUse::kFill);
 
   // Up to `limit` (>= 1) documents of a collection with id > after_id ("" for
   // the start), sorted by id.
   Result<ListPage> List(PartitionId p, std::string_view collection, std::string_view after_id,
                         size_t limit) const;
+  // As List, with each document's whole current entry (what Lookup returns),
+  // so that a scan needs no Lookup per document.
+  Result<EntryPage> ListEntries(PartitionId p, std::string_view collection,
+                                std::string_view after_id, size_t limit) const;
 
   // ---- the replicated log (issue 6, docs/design-replication.md "Doc store")
   // With replication a partition's replica state machine decides what is
@@ -315,7 +336,11 @@ class DocStore {
       EXCLUDES(append_mu_);
 
   // doc_store_read.cc
-  Result<BlockCache::Block> GetBlock(const BlockRef& ref);
+  Result<BlockCache::Block> GetBlock(const BlockRef& ref, CacheUse cache);
+  // Reads, verifies and decodes block `ref` from the volume into `raw`
+  // (ref.raw_len bytes), following compaction's forwarding; sets *at to
+  // where it was read (ref.offset unless it moved). No cache.
+  Status ReadBlock(const BlockRef& ref, std::span<std::byte> raw, uint64_t* at);
   // Reads dest.size() bytes at in_block of a raw block straight from the
   // volume when the slice is small and the block is not cached; false: take
   // GetBlock instead (doc_store_read.cc).

@@ -8,12 +8,11 @@
 
 namespace cairn::chunkserver {
 
-Result<BlockCache::Block> DocStore::GetBlock(const BlockRef& ref) {
-  if (BlockCache::Block b = cache_.Get(ref.offset)) {
-    if (b->size() == ref.raw_len) return b;
-  }
+Status DocStore::ReadBlock(const BlockRef& ref, std::span<std::byte> raw, uint64_t* read_at) {
+  // One record buffer per thread: a scan reads a block per document.
+  thread_local std::vector<std::byte> record;
   BlockRef at = ref;
-  std::vector<std::byte> record(at.record_len());
+  record.resize(at.record_len());
   Status s = volume_->Read(at.offset, record);
   if (!s.ok()) {
     // Released by compaction (NotFound), or being released while we read
@@ -38,9 +37,19 @@ Result<BlockCache::Block> DocStore::GetBlock(const BlockRef& ref) {
                                  s.ToString() + "); look the document up again");
     }
   }
-  ASSIGN_OR_RETURN(std::vector<std::byte> raw, DecodeBlockRecord(record, at));
+  RETURN_IF_ERROR(DecodeBlockRecordInto(record, at, raw));
+  *read_at = at.offset;
+  return Status::Ok();
+}
+
+Result<BlockCache::Block> DocStore::GetBlock(const BlockRef& ref, CacheUse cache) {
+  BlockCache::Block b = cache == CacheUse::kFill ? cache_.Get(ref.offset) : cache_.Peek(ref.offset);
+  if (b && b->size() == ref.raw_len) return b;
+  std::vector<std::byte> raw(ref.raw_len);
+  uint64_t at = ref.offset;
+  RETURN_IF_ERROR(ReadBlock(ref, raw, &at));
   auto block = std::make_shared<const std::vector<std::byte>>(std::move(raw));
-  cache_.Put(at.offset, block);
+  if (cache == CacheUse::kFill) cache_.Put(at, block);
   return block;
 }
 
@@ -61,7 +70,8 @@ bool DocStore::ReadSlice(const BlockRef& ref, uint64_t in_block, std::span<std::
   return volume_->Read(at, dest).ok();
 }
 
-Status DocStore::ReadRange(const DocEntry& doc, uint64_t offset, std::span<std::byte> out) {
+Status DocStore::ReadRange(const DocEntry& doc, uint64_t offset, std::span<std::byte> out,
+                           CacheUse cache) {
   const uint64_t size = doc.meta.size;
   if (offset > size || out.size() > size - offset) {
     return Status::InvalidArgument("read of [" + std::to_string(offset) + ", +" +
@@ -80,8 +90,14 @@ Status DocStore::ReadRange(const DocEntry& doc, uint64_t offset, std::span<std::
       const uint64_t to = std::min(want_end, block_end);
       const std::span<std::byte> dest =
           out.subspan(static_cast<size_t>(from - offset), static_cast<size_t>(to - from));
-      if (!ReadSlice(ref, from - block_start, dest)) {
-        ASSIGN_OR_RETURN(BlockCache::Block block, GetBlock(ref));
+      if (cache == CacheUse::kNoFill && dest.size() == ref.raw_len) {
+        // The whole block, not to be cached: decode straight into `out`
+        // without a look at the cache either (a lookup in a large, shared
+        // table per document cost a scan about as much as the volume read).
+        uint64_t at = ref.offset;
+        RETURN_IF_ERROR(ReadBlock(ref, dest, &at));
+      } else if (!ReadSlice(ref, from - block_start, dest)) {
+        ASSIGN_OR_RETURN(BlockCache::Block block, GetBlock(ref, cache));
         std::memcpy(dest.data(), block->data() + (from - block_start), dest.size());
       }
       copied += dest.size();

@@ -110,6 +110,12 @@ struct ListPage {
   bool more = false;            // items after the last one exist
 };
 
+// A page of whole current entries (DocStore::ListEntries).
+struct EntryPage {
+  std::vector<DocEntry> entries;  // sorted by id (bytewise)
+  bool more = false;              // entries after the last one exist
+};
+
 // The per-partition counters the state machine needs.
 struct PartitionState {
   PartitionId partition;

@@ -12,6 +12,53 @@ namespace {
 
 constexpr size_t kScanPage = 256;
 
+// A run of index keys in byte order: from lo ("": the first key) to hi
+// (nullopt: the last key), each end inclusive or not.
+struct KeyInterval {
+  std::string lo;
+  bool lo_inclusive = true;
+  std::optional<std::string> hi;
+  bool hi_inclusive = true;
+};
+
+// The key intervals a walk's bound allows, in ascending order.
+std::vector<KeyInterval> IntervalsOf(const std::optional<query::IndexLookup>& bound) {
+  if (!bound.has_value()) return {KeyInterval{}};
+  std::vector<KeyInterval> out;
+  if (bound->kind == query::IndexLookup::Kind::kPoints) {
+    // Sorted by value, so by key (query/index_key.h).
+    for (const query::Value& v : bound->points) {
+      std::string k = query::EncodeIndexKey(v);
+      out.push_back(KeyInterval{k, true, std::move(k), true});
+    }
+    return out;
+  }
+  const query::IndexRange& r = bound->range;
+  const char cls = query::IndexKeyClassByte(r.type);
+  KeyInterval i;
+  if (r.lower.has_value()) {
+    i.lo = query::EncodeIndexKey(*r.lower);
+    i.lo_inclusive = r.lower_inclusive;
+  } else {
+    i.lo = std::string(1, cls);  // at or below every key of the class
+  }
+  if (r.upper.has_value()) {
+    i.hi = query::EncodeIndexKey(*r.upper);
+    i.hi_inclusive = r.upper_inclusive;
+  } else {
+    i.hi = std::string(1, static_cast<char>(cls + 1));  // above every key of the class
+    i.hi_inclusive = false;
+  }
+  out.push_back(std::move(i));
+  return out;
+}
+
+// The smallest (key, id) above every entry whose key is `k`: every key
+// greater than k is at least k + '\0' (bytewise), and ids sort after "".
+std::pair<std::string, std::string> PastKey(const std::string& k) {
+  return {k + std::string(1, '\0'), std::string()};
+}
+
 }  // namespace
 
 SecondaryIndex::SecondaryIndex(DocStore* store, SecondaryIndexOptions options)
@@ -164,6 +211,67 @@ Result<std::vector<std::string>> SecondaryIndex::Lookup(PartitionId p, std::stri
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   return ids;
+}
+
+Result<IndexWalkPage> SecondaryIndex::Walk(PartitionId p, std::string_view collection,
+                                           const IndexWalkRequest& req) const {
+  const Key key(std::string(collection), req.path.ToString());
+  const std::vector<KeyInterval> intervals = IntervalsOf(req.bound);
+  const size_t max = std::max<size_t>(req.max_entries, 1);
+  IndexWalkPage page;
+  MutexLock lock(&mu_);
+  auto it = indexes_.find(key);
+  if (it == indexes_.end() || !it->second->ready) {
+    return Status::FailedPrecondition("no ready index on " + key.first + " " + key.second);
+  }
+  const PathIndex& ix = *it->second;
+  auto part_it = ix.parts.find(p);
+  if (part_it == ix.parts.end()) return page;
+  const auto& entries = part_it->second.entries;
+  auto emit = [&](const std::pair<std::string, std::string>& e) {
+    page.entries.push_back(IndexWalkEntry{e.first, e.second});
+    return page.entries.size() < max;
+  };
+  if (!req.descending) {
+    for (const KeyInterval& iv : intervals) {
+      auto e = entries.lower_bound(iv.lo_inclusive ? std::make_pair(iv.lo, std::string())
+                                                   : PastKey(iv.lo));
+      if (req.after.has_value() && e != entries.end() && !(*req.after < *e)) {
+        e = entries.upper_bound(*req.after);
+      }
+      for (; e != entries.end(); ++e) {
+        if (iv.hi.has_value()) {
+          const int c = e->first.compare(*iv.hi);
+          if (c > 0 || (c == 0 && !iv.hi_inclusive)) break;
+        }
+        if (!emit(*e)) {
+          page.more = true;
+          return page;
+        }
+      }
+    }
+    return page;
+  }
+  for (auto iv = intervals.rbegin(); iv != intervals.rend(); ++iv) {
+    // One past the interval's last entry, then backwards.
+    auto e = !iv->hi.has_value() ? entries.end()
+             : iv->hi_inclusive  ? entries.lower_bound(PastKey(*iv->hi))
+                                 : entries.lower_bound({*iv->hi, std::string()});
+    if (req.after.has_value()) {
+      auto c = entries.lower_bound(*req.after);
+      if (e == entries.end() || (c != entries.end() && *c < *e)) e = c;
+    }
+    while (e != entries.begin()) {
+      --e;
+      const int c = e->first.compare(iv->lo);
+      if (c < 0 || (c == 0 && !iv->lo_inclusive)) break;
+      if (!emit(*e)) {
+        page.more = true;
+        return page;
+      }
+    }
+  }
+  return page;
 }
 
 // ---------------------------------------------------------------- maintenance

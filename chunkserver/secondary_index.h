@@ -101,6 +101,8 @@ class SecondaryIndex : public IndexSource, public ApplyObserver {
   Result<std::vector<std::string>> Lookup(PartitionId p, std::string_view collection,
                                           const query::IndexLookup& lookup) const override
       EXCLUDES(mu_);
+  Result<IndexWalkPage> Walk(PartitionId p, std::string_view collection,
+                             const IndexWalkRequest& req) const override EXCLUDES(mu_);
 
   // ApplyObserver
   bool Wants(PartitionId p, std::string_view collection) const override EXCLUDES(wanted_mu_);

@@ -18,6 +18,7 @@
 #include "client/cairn.h"
 #include "common/logging.h"
 #include "common/mutex.h"
+#include "common/worker_pool.h"
 #include "thrift/rpc_client.h"
 
 namespace cairn::client {
@@ -97,6 +98,13 @@ struct Client::Impl {
   std::shared_ptr<const ClusterMap> map_ GUARDED_BY(mu_);
   size_t meta_index_ GUARDED_BY(mu_) = 0;  // the metaserver to try first
   Random rng_ GUARDED_BY(mu_);
+
+ public:
+  // Threads for Query's fan-out over partitions, kept between calls (a
+  // query used to create and join one thread per partition in flight).
+  // Declared last, so destroyed first: its idle threads are joined while
+  // the rest of the client still exists.
+  WorkerPool fanout;
 };
 
 }  // namespace cairn::client

@@ -2,7 +2,6 @@
 // merge their sorted runs with the query's order and limit (query/topk.h).
 #include <algorithm>
 #include <atomic>
-#include <thread>
 
 #include "client/client_impl.h"
 #include "query/parser.h"
@@ -55,10 +54,7 @@ Result<QueryResult> Client::Query(std::string_view collection, std::string_view 
     }
   };
   const auto threads = std::min<uint32_t>(parts, static_cast<uint32_t>(options.parallelism));
-  std::vector<std::thread> pool;
-  for (uint32_t i = 1; i < threads; ++i) pool.emplace_back(work);
-  work();
-  for (std::thread& th : pool) th.join();
+  impl_->fanout.RunOnThreads(threads, work);
   for (uint32_t k = 0; k < parts; ++k) {
     if (!errors[k].ok()) return errors[k].WithContext("query " + c);
   }
