@@ -61,7 +61,7 @@ struct ChunkServerOptions {
   uint64_t cache_bytes = 64ull << 20;
   uint64_t max_document_bytes = 4ull << 30;
   int64_t zstd_level = 3;
-  int64_t heartbeat_interval_ms = 500;
+  int64_t heartbeat_interval_ms = 200;
   int64_t checkpoint_interval_s = 300;
   int64_t compact_interval_s = 600;
   int64_t upload_idle_timeout_s = 600;
@@ -76,7 +76,7 @@ struct ChunkServerOptions {
   // Replication (docs/design-replication.md): the partitions' replicas are
   // kept in step by their primaries; needs the metaserver's failover on.
   bool replication = false;
-  int64_t lease_ms = 2000;                // equal to the metaserver's lease_ms
+  int64_t lease_ms = 1000;                // equal to the metaserver's lease_ms
   int64_t replication_timeout_ms = 1000;  // a backup this late is reported
   std::string log_level = "info";
 

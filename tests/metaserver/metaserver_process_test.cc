@@ -331,7 +331,7 @@ TEST_F(MetaserverProcessTest, RefusesBadConfigurations) {
   EXPECT_EQ(d.RunToExit({"--set", "store=etcd", "--set", "etcd_endpoints=https://127.0.0.1:1"}), 1);
   EXPECT_NE(d.log().find("cannot start"), std::string::npos) << d.log();
   EXPECT_EQ(d.RunToExit({"--set", "failover=true", "--set", "lease_ms=5000"}), 1);
-  EXPECT_NE(d.log().find("lease_ms (5000) must be at most failure_timeout_ms (2000)"),
+  EXPECT_NE(d.log().find("lease_ms (5000) must be at most failure_timeout_ms (1000)"),
             std::string::npos)
       << d.log();
   EXPECT_EQ(d.RunToExit({"--set", "replication=6"}), 1);
