@@ -36,10 +36,12 @@ int Run(int kills, bool fast) {
   o.metaserver_set = {"replication=3", "failover=true", "replacement_timeout_ms=600000"};
   o.chunkserver_set = {"replication=true"};
   if (fast) {
-    for (const char* s : {"heartbeat_interval_ms=200", "failure_timeout_ms=1000", "lease_ms=1000"}) {
+    for (const char* s :
+         {"heartbeat_interval_ms=200", "failure_timeout_ms=1000", "lease_ms=1000"}) {
       o.metaserver_set.push_back(s);
     }
-    for (const char* s : {"heartbeat_interval_ms=200", "lease_ms=1000", "replication_timeout_ms=600"}) {
+    for (const char* s :
+         {"heartbeat_interval_ms=200", "lease_ms=1000", "replication_timeout_ms=600"}) {
       o.chunkserver_set.push_back(s);
     }
   }

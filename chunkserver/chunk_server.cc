@@ -75,8 +75,8 @@ class InSyncLink : public ReplicaMetaLink {
       Result<uint64_t> v = meta_->ChangeInSync(r);
       if (!v.ok()) {
         LOG_EVERY_N_SEC(log_, kWarn, 5)
-            << "in-sync " << (r.kind == InSyncRequest::Kind::kDrop ? "drop" : "join")
-            << " of node " << r.node.value() << " on partition " << r.partition.value()
+            << "in-sync " << (r.kind == InSyncRequest::Kind::kDrop ? "drop" : "join") << " of node "
+            << r.node.value() << " on partition " << r.partition.value()
             << " refused: " << v.status().ToString();
       }
       refresh_();
@@ -345,9 +345,9 @@ Status ChunkServer::StartReplication() {
   ReplicaHostOptions ho;
   ho.replica.lease = std::chrono::milliseconds(options_.lease_ms);
   ho.replica.replication_timeout = std::chrono::milliseconds(options_.replication_timeout_ms);
-  replicas_ = std::make_unique<ReplicaHost>(logic_->self(), store_.get(), ho,
-                                            replica_transport_.get(), replica_meta_.get(),
-                                            &RealClock());
+  replicas_ =
+      std::make_unique<ReplicaHost>(logic_->self(), store_.get(), ho, replica_transport_.get(),
+                                    replica_meta_.get(), &RealClock());
   RETURN_IF_ERROR(replicas_->Start());
   replica_host_ = replicas_.get();
   service_->SetReplicaHost(replicas_.get());

@@ -126,9 +126,9 @@ Status DocStore::Replay(DocRoot* root) {
       }
       const PartitionId p(LoadLE<uint32_t>(payload.data()));
       const Lsn lsn(LoadLE<uint64_t>(payload.data() + 4));
-      RETURN_IF_ERROR(LoadSnapshotLocked(p, lsn, std::span(payload).subspan(20), false)
-                          .WithContext("replaying the snapshot at " +
-                                       std::to_string(scan.offset())));
+      RETURN_IF_ERROR(
+          LoadSnapshotLocked(p, lsn, std::span(payload).subspan(20), false)
+              .WithContext("replaying the snapshot at " + std::to_string(scan.offset())));
       ++applied;
       continue;
     }
@@ -168,8 +168,8 @@ Status DocStore::Replay(DocRoot* root) {
                    << "): an unacknowledged tail, skipped";
     root->skips.emplace_back(*scan.torn_at(), end);
   }
-  LOG_INFO(log_) << (options_.replicated ? "logged " : "replayed ") << applied
-                 << " entries from " << root->replay_from;
+  LOG_INFO(log_) << (options_.replicated ? "logged " : "replayed ") << applied << " entries from "
+                 << root->replay_from;
   return Status::Ok();
 }
 

@@ -563,16 +563,16 @@ Result<uint64_t> DocStore::AppendMutationRecord(const MutationRecord& rec, uint6
 Status DocStore::CheckLogLocked(const Mutation& m, bool check_state) const {
   const auto [last, last_epoch] = last_logged_locked(m.partition);
   if (m.lsn.value() != last.value() + 1) {
-    return Status::InvalidArgument(
-        "partition " + std::to_string(m.partition.value()) + ": LSN " +
-        std::to_string(m.lsn.value()) + " does not follow the last logged one, " +
-        std::to_string(last.value()));
+    return Status::InvalidArgument("partition " + std::to_string(m.partition.value()) + ": LSN " +
+                                   std::to_string(m.lsn.value()) +
+                                   " does not follow the last logged one, " +
+                                   std::to_string(last.value()));
   }
   if (m.epoch < last_epoch) {
-    return Status(StatusCode::kStaleEpoch,
-                  "partition " + std::to_string(m.partition.value()) + ": epoch " +
-                      std::to_string(m.epoch.value()) + " is older than " +
-                      std::to_string(last_epoch.value()));
+    return Status(StatusCode::kStaleEpoch, "partition " + std::to_string(m.partition.value()) +
+                                               ": epoch " + std::to_string(m.epoch.value()) +
+                                               " is older than " +
+                                               std::to_string(last_epoch.value()));
   }
   if (check_state) RETURN_IF_ERROR(CheckStateLocked(m));
   return Status::Ok();
@@ -657,10 +657,10 @@ Result<uint64_t> DocStore::Truncate(PartitionId p, Lsn after, Epoch epoch) {
     MutexLock lock(&mu_);
     const Lsn committed = std::max(CommittedLocked(p), index_.State(p).last_lsn);
     if (after < committed) {
-      return Status::FailedPrecondition(
-          "partition " + std::to_string(p.value()) + ": cannot cut the log after LSN " +
-          std::to_string(after.value()) + ", LSN " + std::to_string(committed.value()) +
-          " is committed");
+      return Status::FailedPrecondition("partition " + std::to_string(p.value()) +
+                                        ": cannot cut the log after LSN " +
+                                        std::to_string(after.value()) + ", LSN " +
+                                        std::to_string(committed.value()) + " is committed");
     }
   }
   MutationRecord rec;

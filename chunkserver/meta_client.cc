@@ -150,8 +150,7 @@ Result<ClusterView> ThriftMetaClient::GetMap(uint64_t known_version) {
 Result<uint64_t> ThriftMetaClient::ChangeInSync(const InSyncRequest& request) {
   const rpc::InSyncChange change = ToWire(request);
   int64_t version = 0;
-  RETURN_IF_ERROR(
-      CallAny([&](rpc::MetaServiceClient& c) { version = c.ChangeInSync(change); }));
+  RETURN_IF_ERROR(CallAny([&](rpc::MetaServiceClient& c) { version = c.ChangeInSync(change); }));
   return static_cast<uint64_t>(std::max<int64_t>(0, version));
 }
 

@@ -371,8 +371,7 @@ void Replica::MaybeRequest(Nanos now) {
         out_.push_back(MetaRequestEffect{
             InSyncRequest{InSyncRequest::Kind::kJoin, partition_, epoch_, self_, n}});
       }
-    } else if (active_ && p.match >= commit_ &&
-               now - p.last_ack < options_.replication_timeout) {
+    } else if (active_ && p.match >= commit_ && now - p.last_ack < options_.replication_timeout) {
       // (Only a learner that answers: one that went silent since its last
       // acknowledgement, e.g. just dropped for a crash, would stall commits.)
       // A learner holding every committed entry: from now on commits wait for

@@ -307,8 +307,8 @@ Result<ApplyResult> ReplicaHost::Mutate(Mutation m) {
       waiters_.erase(token);
       return ready;
     }
-    Run(slot, slot->replica->OnClientMutation(token, m.request_id, EncodePayload(RecordOf(m)),
-                                              now));
+    Run(slot,
+        slot->replica->OnClientMutation(token, m.request_id, EncodePayload(RecordOf(m)), now));
   }
   MutexLock w(&waiters_mu_);
   const bool done = waiters_cv_.WaitFor(&waiters_mu_, options_.mutation_timeout,
@@ -395,25 +395,25 @@ void ReplicaHost::Run(Slot* slot, Effects fx) {
       want_sync = true;
     } else if (auto* is = std::get_if<InstallSnapshotEffect>(&effect)) {
       const std::string& state = is->snapshot.state;
-      Result<uint64_t> end = store_->InstallSnapshot(
-          p, is->snapshot.lsn, is->snapshot.lsn_epoch,
-          std::as_bytes(std::span(state.data(), state.size())));
+      Result<uint64_t> end =
+          store_->InstallSnapshot(p, is->snapshot.lsn, is->snapshot.lsn_epoch,
+                                  std::as_bytes(std::span(state.data(), state.size())));
       if (!end.ok()) return Fail(end.status());
       slot->unsynced.emplace_back(is->seq, *end);
       want_sync = true;
     } else if (auto* send = std::get_if<SendEffect>(&effect)) {
       Result<PeerMessage> wire = Hydrate(send->msg);
       if (!wire.ok()) {
-        LOG_WARN(log_) << "partition " << p.value() << ": cannot send to node "
-                       << send->to.value() << ": " << wire.status().ToString();
+        LOG_WARN(log_) << "partition " << p.value() << ": cannot send to node " << send->to.value()
+                       << ": " << wire.status().ToString();
         continue;
       }
       transport_->Send(send->to, std::move(*wire));
     } else if (auto* ss = std::get_if<SendSnapshotEffect>(&effect)) {
       Result<PeerMessage> snap = BuildSnapshot(p, *ss);
       if (!snap.ok()) {
-        LOG_WARN(log_) << "partition " << p.value() << ": no snapshot for node "
-                       << ss->to.value() << ": " << snap.status().ToString();
+        LOG_WARN(log_) << "partition " << p.value() << ": no snapshot for node " << ss->to.value()
+                       << ": " << snap.status().ToString();
         continue;
       }
       LOG_INFO(log_) << "partition " << p.value() << ": node " << ss->to.value()
@@ -480,9 +480,8 @@ Result<PeerMessage> ReplicaHost::Localize(Slot* slot, const PeerMessage& msg,
   // hold the previous entry) are not worth writing blocks for: the primary
   // steps back and sends them again. An empty message asks only for an ack.
   const Replica& r = *slot->replica;
-  const bool refused =
-      rm->epoch < r.epoch() || rm->prev_lsn > r.last_lsn() ||
-      (rm->prev_lsn > r.base_lsn() && r.EpochAt(rm->prev_lsn) != rm->prev_epoch);
+  const bool refused = rm->epoch < r.epoch() || rm->prev_lsn > r.last_lsn() ||
+                       (rm->prev_lsn > r.base_lsn() && r.EpochAt(rm->prev_lsn) != rm->prev_epoch);
   if (refused) {
     ReplicateMsg probe = *rm;
     probe.entries.clear();
@@ -568,7 +567,8 @@ Result<PeerMessage> ReplicaHost::LocalizeSnapshot(Slot* slot, const SnapshotMsg&
   const Replica& r = *slot->replica;
   // Only a snapshot the replica will install is worth writing (see
   // Replica::OnSnapshot).
-  const bool have = m.lsn <= r.last_lsn() && m.lsn >= r.base_lsn() && r.EpochAt(m.lsn) == m.lsn_epoch;
+  const bool have =
+      m.lsn <= r.last_lsn() && m.lsn >= r.base_lsn() && r.EpochAt(m.lsn) == m.lsn_epoch;
   if (m.epoch < r.epoch() || have || m.lsn < r.commit_lsn()) return PeerMessage(m);
   std::string_view in = m.state;
   uint32_t n = 0;

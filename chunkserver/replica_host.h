@@ -80,8 +80,8 @@ class ReplicaHost {
  public:
   // `store` (opened with options.replicated), `transport`, `meta` and
   // `clock` are borrowed and must outlive the host.
-  ReplicaHost(NodeId self, DocStore* store, ReplicaHostOptions options,
-              ReplicaTransport* transport, ReplicaMetaLink* meta, Clock* clock);
+  ReplicaHost(NodeId self, DocStore* store, ReplicaHostOptions options, ReplicaTransport* transport,
+              ReplicaMetaLink* meta, Clock* clock);
   ~ReplicaHost();
   ReplicaHost(const ReplicaHost&) = delete;
   ReplicaHost& operator=(const ReplicaHost&) = delete;

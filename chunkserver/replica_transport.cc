@@ -75,9 +75,8 @@ void ThriftReplicaTransport::Loop(NodeId to, Peer* peer) {
           *where, [&](rpc::ChunkServiceClient& c) { c.InstallSnapshot(chunk); });
     }
     if (!s.ok()) {
-      LOG_EVERY_N_SEC(log_, kWarn, 10)
-          << "replication message to node " << to.value() << " (" << where->ToString()
-          << ") failed: " << s.ToString();
+      LOG_EVERY_N_SEC(log_, kWarn, 10) << "replication message to node " << to.value() << " ("
+                                       << where->ToString() << ") failed: " << s.ToString();
     }
   }
 }

@@ -36,7 +36,8 @@ ClusterView MapOwnedBy(uint32_t owner, uint64_t version = 1, Epoch epoch = Epoch
   v.partition_count = kParts;
   v.nodes.push_back({NodeId(1), "a", "127.0.0.1", 7001});
   v.nodes.push_back({NodeId(2), "b", "127.0.0.1", 7002});
-  for (uint32_t i = 0; i < kParts; ++i) v.partitions.push_back({epoch, {NodeId(owner)}, {NodeId(owner)}});
+  for (uint32_t i = 0; i < kParts; ++i)
+    v.partitions.push_back({epoch, {NodeId(owner)}, {NodeId(owner)}});
   v.collections = {"c", "d"};
   return v;
 }

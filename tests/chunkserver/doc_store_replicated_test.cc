@@ -123,8 +123,7 @@ bool Matches(const MutationRecord& r, const Entry& e) {
   if (r.epoch.value() != e.epoch) return false;
   if (e.noop) return r.type == RecordType::kNoop;
   if (e.del) return r.type == RecordType::kDelete && r.id == e.id;
-  return r.type == RecordType::kPut && r.id == e.id &&
-         r.meta.xattrs.count("user.model") != 0 &&
+  return r.type == RecordType::kPut && r.id == e.id && r.meta.xattrs.count("user.model") != 0 &&
          r.meta.xattrs.at("user.model") == dtest::DescribeBlocks(e.blocks);
 }
 
@@ -295,8 +294,8 @@ TEST_F(ReplicatedLogTest, ASingleCopyStoreRefusesAReplicatedLog) {
 // ---------------------------------------------------------------- crash test
 
 struct PartitionModel {
-  Log log;                  // the log now
-  std::vector<Log> since;   // every state since the last successful sync, now included
+  Log log;                     // the log now
+  std::vector<Log> since;      // every state since the last successful sync, now included
   std::vector<uint64_t> ends;  // record end offset of each entry of `log` (0: unknown)
   uint64_t committed = 0;
   uint64_t epoch = 1;
@@ -398,8 +397,8 @@ void RunLives(uint64_t seed, CrashMode mode) {
         ASSERT_TRUE(s.ok() || rig.disk()->crashed()) << ctx << ": checkpoint: " << s.ToString();
       } else {
         auto c = st->Compact();
-        ASSERT_TRUE(c.ok() || rig.disk()->crashed()) << ctx << ": compact: "
-                                                     << c.status().ToString();
+        ASSERT_TRUE(c.ok() || rig.disk()->crashed())
+            << ctx << ": compact: " << c.status().ToString();
       }
     }
     rig.Crash(mode, rng.Next());

@@ -41,7 +41,8 @@ ClusterView MapOwnedBy(uint32_t owner) {
   v.version = 1;
   v.partition_count = kParts;
   v.nodes.push_back({NodeId(1), "a", "127.0.0.1", 7001});
-  for (uint32_t i = 0; i < kParts; ++i) v.partitions.push_back({Epoch(1), {NodeId(owner)}, {NodeId(owner)}});
+  for (uint32_t i = 0; i < kParts; ++i)
+    v.partitions.push_back({Epoch(1), {NodeId(owner)}, {NodeId(owner)}});
   v.collections = {kColl};
   return v;
 }

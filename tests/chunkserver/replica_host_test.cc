@@ -104,7 +104,9 @@ class Meta : public ReplicaMetaLink {
   explicit Meta(Nanos lease) : lease_(lease) {}
   ~Meta() override { StopThread(); }
 
-  void Start() { thread_ = std::thread([this] { Loop(); }); }
+  void Start() {
+    thread_ = std::thread([this] { Loop(); });
+  }
   void StopThread() {
     {
       MutexLock l(&mu_);
@@ -322,8 +324,7 @@ class ReplicaHostTest : public ::testing::Test {
         EXPECT_TRUE(e.ok() && e->has_value());
         if (!e.ok() || !e->has_value()) continue;
         std::string body((*e)->meta.size, '\0');
-        EXPECT_TRUE(
-            store->ReadRange(**e, 0, std::as_writable_bytes(std::span(body))).ok());
+        EXPECT_TRUE(store->ReadRange(**e, 0, std::as_writable_bytes(std::span(body))).ok());
         out[it.id] = body;
       }
       if (!page->more) break;

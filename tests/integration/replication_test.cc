@@ -40,8 +40,8 @@ ClusterOptions ReplicatedCluster() {
   o.chunk_servers = 3;
   o.disks_per_server = 3;
   o.partitions = 8;
-  o.metaserver_set = {"replication=3",        "failover=true",          "heartbeat_interval_ms=200",
-                      "failure_timeout_ms=1000", "lease_ms=1000",       "replacement_timeout_ms=600000"};
+  o.metaserver_set = {"replication=3",           "failover=true", "heartbeat_interval_ms=200",
+                      "failure_timeout_ms=1000", "lease_ms=1000", "replacement_timeout_ms=600000"};
   o.chunkserver_set = {"replication=true", "lease_ms=1000", "heartbeat_interval_ms=200",
                        "replication_timeout_ms=600"};
   return o;

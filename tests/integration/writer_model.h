@@ -40,7 +40,8 @@ inline void RunWriter(client::Client& c, const std::string& collection, int w, i
   uint64_t n = 0;
   while (!stop.load()) {
     const uint64_t r = SplitMix64(rng);
-    const std::string id = "w" + std::to_string(w) + "-" + std::to_string(r % static_cast<uint64_t>(docs_per_writer));
+    const std::string id =
+        "w" + std::to_string(w) + "-" + std::to_string(r % static_cast<uint64_t>(docs_per_writer));
     DocHistory& h = state->docs[id];
     ++n;
     if (r % 23 == 0 && h.acked.has_value()) {
