@@ -67,7 +67,7 @@ class InSyncLink : public ReplicaMetaLink {
       InSyncRequest r;
       {
         MutexLock l(&mu_);
-        cv_.Wait(&mu_, [&] { return stop_ || !queue_.empty(); });
+        cv_.Wait(&mu_, [&]() REQUIRES(mu_) { return stop_ || !queue_.empty(); });
         if (stop_) return;
         r = queue_.front();
         queue_.pop_front();

@@ -311,8 +311,9 @@ Result<ApplyResult> ReplicaHost::Mutate(Mutation m) {
         slot->replica->OnClientMutation(token, m.request_id, EncodePayload(RecordOf(m)), now));
   }
   MutexLock w(&waiters_mu_);
-  const bool done = waiters_cv_.WaitFor(&waiters_mu_, options_.mutation_timeout,
-                                        [&] { return waiters_[token].done; });
+  const bool done =
+      waiters_cv_.WaitFor(&waiters_mu_, options_.mutation_timeout,
+                          [&]() REQUIRES(waiters_mu_) { return waiters_[token].done; });
   Waiter waiter = waiters_[token];
   waiters_.erase(token);
   if (!done) {
@@ -611,7 +612,7 @@ void ReplicaHost::SyncLoop() {
   for (;;) {
     {
       MutexLock l(&run_mu_);
-      run_cv_.Wait(&run_mu_, [&] { return stopping_ || sync_wanted_; });
+      run_cv_.Wait(&run_mu_, [&]() REQUIRES(run_mu_) { return stopping_ || sync_wanted_; });
       if (stopping_) return;
       sync_wanted_ = false;
     }
@@ -644,7 +645,8 @@ void ReplicaHost::TickLoop() {
   for (;;) {
     {
       MutexLock l(&run_mu_);
-      if (run_cv_.WaitFor(&run_mu_, options_.tick, [&] { return stopping_; })) return;
+      if (run_cv_.WaitFor(&run_mu_, options_.tick, [&]() REQUIRES(run_mu_) { return stopping_; }))
+        return;
     }
     if (failed_) continue;
     std::vector<Slot*> all;

@@ -53,7 +53,8 @@ void ThriftReplicaTransport::Loop(NodeId to, Peer* peer) {
     PeerMessage msg;
     {
       MutexLock l(&peer->mu);
-      peer->cv.Wait(&peer->mu, [&] { return peer->stop || !peer->queue.empty(); });
+      peer->cv.Wait(&peer->mu,
+                    [&]() REQUIRES(peer->mu) { return peer->stop || !peer->queue.empty(); });
       if (peer->stop) return;
       msg = std::move(peer->queue.front());
       peer->queue.pop_front();

@@ -248,12 +248,13 @@ TEST_F(ChunkServerTest, QueryUsesTheIndexSourceOfTheSeams) {
   for (int i = 0; PartitionOf("c", b, kParts) != PartitionOf("c", "a", kParts); ++i) {
     b = "b" + std::to_string(i);
   }
-  for (const auto& [id, body] :
+  for (const auto& doc :
        std::vector<std::pair<std::string, std::string>>{{"a", R"({"k":1})"}, {b, R"({"k":2})"}}) {
     rpc::DocMeta m;
-    ASSERT_TRUE(
-        alice->Call<rpc::ChunkServiceClient>(at, [&](auto& c) { c.Put(m, PutReq(id, body)); })
-            .ok());
+    ASSERT_TRUE(alice
+                    ->Call<rpc::ChunkServiceClient>(
+                        at, [&](auto& c) { c.Put(m, PutReq(doc.first, doc.second)); })
+                    .ok());
   }
   rpc::QueryRequest req;
   req.partition = static_cast<int32_t>(PartitionOf("c", "a", kParts).value());

@@ -66,7 +66,7 @@ class Net {
       Item item;
       {
         MutexLock l(&mu_);
-        cv_.Wait(&mu_, [&] { return stop_ || !queue_.empty(); });
+        cv_.Wait(&mu_, [&]() REQUIRES(mu_) { return stop_ || !queue_.empty(); });
         if (stop_) return;
         item = std::move(queue_.front());
         queue_.pop_front();
@@ -101,7 +101,7 @@ class NodeTransport : public ReplicaTransport {
 
 class Meta : public ReplicaMetaLink {
  public:
-  explicit Meta(Nanos lease) : lease_(lease) {}
+  Meta() = default;
   ~Meta() override { StopThread(); }
 
   void Start() {
@@ -147,7 +147,8 @@ class Meta : public ReplicaMetaLink {
       std::vector<std::pair<ReplicaHost*, ReplicaConfig>> sends;
       {
         MutexLock l(&mu_);
-        cv_.WaitFor(&mu_, 50ms, [&] { return stop_ || dirty_ || !requests_.empty(); });
+        cv_.WaitFor(&mu_, 50ms,
+                    [&]() REQUIRES(mu_) { return stop_ || dirty_ || !requests_.empty(); });
         if (stop_) return;
         for (const InSyncRequest& r : requests_) {
           ReplicaConfig& c = configs_.at(r.partition);
@@ -175,7 +176,7 @@ class Meta : public ReplicaMetaLink {
       MutexLock calls(&call_mu_);
       {
         MutexLock l(&mu_);  // hosts may have gone while the lock was released
-        std::erase_if(sends, [&](const auto& s) {
+        std::erase_if(sends, [&](const auto& s) REQUIRES(mu_) {
           return std::none_of(hosts_.begin(), hosts_.end(),
                               [&](const auto& h) { return h.second == s.first; });
         });
@@ -187,7 +188,6 @@ class Meta : public ReplicaMetaLink {
     }
   }
 
-  const Nanos lease_;
   Mutex call_mu_ ACQUIRED_BEFORE(mu_);  // held across calls into hosts
   Mutex mu_;
   CondVar cv_;
@@ -251,7 +251,7 @@ struct Node {
 class ReplicaHostTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    meta_ = std::make_unique<Meta>(800ms);
+    meta_ = std::make_unique<Meta>();
     for (uint32_t i = 1; i <= 3; ++i) {
       nodes_.push_back(std::make_unique<Node>(NodeId(i), &net_, meta_.get()));
       nodes_.back()->Up();
