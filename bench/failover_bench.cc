@@ -7,15 +7,23 @@
 // replicas again. Prints every round and the median and maximum.
 //
 //   failover_bench [--kills 20] [--profile fast|default]
+//   failover_bench --throughput [--seconds 10] [--clients 8] [--bytes 1024]
+//
+// --throughput instead measures the cost of replication: the same cluster
+// (chunk servers with replication on) with R = 1, 2 and 3 in turn, `clients`
+// threads putting `bytes`-byte documents for `seconds`: puts per second and
+// p50/p99 latency, and the ratio to R = 1.
 //
 // `default` uses the daemons' default timeouts (heartbeat 500 ms, failure
 // 2000 ms, lease 2000 ms); `fast` the ones the replication test uses
 // (heartbeat 200 ms, failure 1000 ms, lease 1000 ms).
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -133,21 +141,118 @@ int Run(int kills, bool fast) {
   return 0;
 }
 
+struct Throughput {
+  double ops_per_s = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+};
+
+int RunThroughput(int replication, int seconds, int clients, size_t bytes, Throughput* out) {
+  ClusterOptions o;
+  o.chunk_servers = 3;
+  o.disks_per_server = 3;
+  o.partitions = 16;
+  o.metaserver_set = {"replication=" + std::to_string(replication), "failover=true",
+                      "replacement_timeout_ms=600000"};
+  o.chunkserver_set = {"replication=true"};
+  auto cluster_or = Cluster::Start(o);
+  if (!cluster_or.ok()) {
+    std::fprintf(stderr, "cluster: %s\n", cluster_or.status().ToString().c_str());
+    return 1;
+  }
+  Cluster& cluster = **cluster_or;
+  auto client_or = cluster.NewClient();
+  if (!client_or.ok()) return 1;
+  client::Client& c = **client_or;
+  if (!c.CreateCollection("tp").ok()) return 1;
+  const std::string body(bytes, 'x');
+  // Every partition's primary active before the clock starts.
+  for (int i = 0; i < 64; ++i) {
+    if (!c.Put("tp", "warm" + std::to_string(i), body).ok()) return 1;
+  }
+  std::atomic<bool> stop{false};
+  std::mutex mu;
+  std::vector<double> latencies_ms;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  const auto start = Clock::now();
+  for (int t = 0; t < clients; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<double> mine;
+      uint64_t n = 0;
+      while (!stop.load()) {
+        const std::string id = "c" + std::to_string(t) + "-" + std::to_string(n++ % 1000);
+        const auto t0 = Clock::now();
+        if (!c.Put("tp", id, body).ok()) {
+          ++failures;
+          continue;
+        }
+        mine.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      }
+      std::lock_guard<std::mutex> l(mu);
+      latencies_ms.insert(latencies_ms.end(), mine.begin(), mine.end());
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  stop = true;
+  for (std::thread& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  std::sort(latencies_ms.begin(), latencies_ms.end());
+  if (latencies_ms.empty()) return 1;
+  out->ops_per_s = static_cast<double>(latencies_ms.size()) / elapsed;
+  out->p50_ms = latencies_ms[latencies_ms.size() / 2];
+  out->p99_ms = latencies_ms[latencies_ms.size() * 99 / 100];
+  std::printf(
+      "R=%d: %zu puts of %zu bytes in %.1f s by %d clients: %.0f puts/s, p50 %.2f ms, "
+      "p99 %.2f ms, %d failed\n",
+      replication, latencies_ms.size(), bytes, elapsed, clients, out->ops_per_s, out->p50_ms,
+      out->p99_ms, failures.load());
+  std::fflush(stdout);
+  return 0;
+}
+
 }  // namespace
 }  // namespace cairn::test
 
 int main(int argc, char** argv) {
   int kills = 20;
   bool fast = true;
+  bool throughput = false;
+  int seconds = 10;
+  int clients = 8;
+  size_t bytes = 1024;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--kills") == 0 && i + 1 < argc) {
       kills = std::atoi(argv[++i]);
     } else if (std::strcmp(argv[i], "--profile") == 0 && i + 1 < argc) {
       fast = std::strcmp(argv[++i], "default") != 0;
+    } else if (std::strcmp(argv[i], "--throughput") == 0) {
+      throughput = true;
+    } else if (std::strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
+      seconds = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--clients") == 0 && i + 1 < argc) {
+      clients = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--bytes") == 0 && i + 1 < argc) {
+      bytes = static_cast<size_t>(std::atol(argv[++i]));
     } else {
-      std::fprintf(stderr, "usage: failover_bench [--kills N] [--profile fast|default]\n");
+      std::fprintf(stderr,
+                   "usage: failover_bench [--kills N] [--profile fast|default]\n"
+                   "       failover_bench --throughput [--seconds S] [--clients C] [--bytes B]\n");
       return 64;
     }
   }
-  return cairn::test::Run(kills, fast);
+  if (!throughput) return cairn::test::Run(kills, fast);
+  std::vector<cairn::test::Throughput> r(3);  // r[R - 1]
+  for (int rep = 1; rep <= 3; ++rep) {
+    if (cairn::test::RunThroughput(rep, seconds, clients, bytes,
+                                   &r[static_cast<size_t>(rep - 1)]) != 0) {
+      return 1;
+    }
+  }
+  for (int rep = 2; rep <= 3; ++rep) {
+    std::printf("R=%d / R=1: throughput %.2f, p99 latency %.2f\n", rep,
+                r[static_cast<size_t>(rep - 1)].ops_per_s / r[0].ops_per_s,
+                r[static_cast<size_t>(rep - 1)].p99_ms / r[0].p99_ms);
+  }
+  return 0;
 }

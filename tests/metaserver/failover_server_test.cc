@@ -103,7 +103,12 @@ class FailoverServerTest : public ::testing::Test {
     o.replication = replication;
     o.election_ttl_s = 1;
     o.failover = failover;
-    return o;  // heartbeat 500 ms, failure 2 s, lease 2 s, replacement 30 s
+    // The timelines below are written for these (not the daemon's defaults).
+    o.heartbeat_interval_ms = 500;
+    o.failure_timeout_ms = 2000;
+    o.lease_ms = 2000;
+    o.replacement_timeout_ms = 30000;
+    return o;
   }
   std::unique_ptr<MetaServer> Start(const MetaServerOptions& o) {
     auto s = MetaServer::Start(o, &flaky_, &clock_);
