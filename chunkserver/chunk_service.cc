@@ -324,11 +324,17 @@ void ChunkServiceHandler::GetStatus(rpc::NodeStatus& out) {
                             : "";
   }
   out.partitions.clear();
+  ReplicaHost* host = deps_.replication ? deps_.replication() : nullptr;
   for (const PartitionSummary& s : deps_.service->Partitions()) {
     rpc::PartitionStatus ps;
     ps.partition = static_cast<int32_t>(s.partition.value());
     ps.epoch = I64(s.epoch.value());
     ps.role = s.primary ? "primary" : "none";
+    // Replicated: the replica's own view (primary, backup, learner...).
+    if (std::optional<ReplicaReport> r = host ? host->Report(s.partition) : std::nullopt) {
+      ps.epoch = I64(r->epoch.value());
+      ps.role = ReplicaRoleName(r->role);
+    }
     ps.last_lsn = I64(s.last_lsn.value());
     ps.documents = I64(s.documents);
     out.partitions.push_back(std::move(ps));

@@ -153,7 +153,7 @@ struct NodeDisk {
 struct PartitionStatus {
   1: i32 partition,
   2: i64 epoch,             // from the map; 0 if this node does not serve it
-  3: string role,           // primary | none (replication adds backup)
+  3: string role,           // primary | none; replicated: primary | backup | learner | fenced | removed
   4: i64 last_lsn,
   5: i64 documents,
 }

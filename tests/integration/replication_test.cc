@@ -153,6 +153,21 @@ TEST(IntegrationReplication, SigkillPrimariesWhileWritingLosesNothingAcknowledge
   EXPECT_GT(acked, 100) << "the writers made too little progress to test anything";
   VerifyAll(c, kColl, states, "after the kills");
   EXPECT_TRUE(ReplicasConverge(cluster, 60s));
+  // One primary per partition, the other two its backups.
+  net::ClientOptions co;
+  co.tls = cluster.AdminTls();
+  auto pool = net::ConnectionPool::Create(co);
+  ASSERT_TRUE(pool.ok());
+  std::map<int32_t, std::map<std::string, int>> roles;  // partition -> role -> count
+  for (int i = 0; i < cluster.chunk_server_count(); ++i) {
+    rpc::NodeStatus st;
+    IT_ASSERT_OK((*pool)->Call<rpc::ChunkServiceClient>(
+        cluster.chunkserver(i), [&](rpc::ChunkServiceClient& cl) { cl.GetStatus(st); }));
+    for (const rpc::PartitionStatus& p : st.partitions) ++roles[p.partition][p.role];
+  }
+  for (const auto& [p, r] : roles) {
+    EXPECT_EQ(r, (std::map<std::string, int>{{"backup", 2}, {"primary", 1}})) << "partition " << p;
+  }
   IT_EXPECT_OK(cluster.CheckAllRunning());
 }
 
