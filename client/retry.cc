@@ -9,9 +9,10 @@ RetryAction Classify(const Status& s) {
     case StatusCode::kNotPrimary:
     case StatusCode::kStaleEpoch:
     case StatusCode::kUnavailable:
-      return RetryAction::kRefreshAndRetry;
+    // A node that does not answer may be paused or cut off, and its
+    // partitions given to another (replication): look at the map again.
     case StatusCode::kTimeout:
-      return RetryAction::kRetry;
+      return RetryAction::kRefreshAndRetry;
     default:
       return RetryAction::kFail;
   }

@@ -31,8 +31,9 @@ enum class RetryAction : uint8_t {
 
 // NotPrimary / StaleEpoch: the map is stale -> refresh at once.
 // Unavailable: the node may be down or the partition moving -> refresh and
-// retry. Timeout: retry (a mutation keeps its request id, so a retry of an
-// applied mutation is answered from the server's deduplication table).
+// retry. Timeout: refresh and retry too (the node may be paused or cut off
+// and its partitions failed over; a mutation keeps its request id, so a retry
+// of an applied mutation is answered from the deduplication table).
 // Everything else is the operation's answer.
 RetryAction Classify(const Status& s);
 

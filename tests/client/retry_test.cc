@@ -14,7 +14,7 @@ TEST(Retry, ClassifiesCodes) {
   EXPECT_EQ(Classify(Status(StatusCode::kNotPrimary, "x")), RetryAction::kRefreshAndRetry);
   EXPECT_EQ(Classify(Status(StatusCode::kStaleEpoch, "x")), RetryAction::kRefreshAndRetry);
   EXPECT_EQ(Classify(Status::Unavailable("x")), RetryAction::kRefreshAndRetry);
-  EXPECT_EQ(Classify(Status::Timeout("x")), RetryAction::kRetry);
+  EXPECT_EQ(Classify(Status::Timeout("x")), RetryAction::kRefreshAndRetry);
   EXPECT_EQ(Classify(Status::NotFound("x")), RetryAction::kFail);
   EXPECT_EQ(Classify(Status::VersionMismatch("x")), RetryAction::kFail);
   EXPECT_EQ(Classify(Status::PermissionDenied("x")), RetryAction::kFail);
