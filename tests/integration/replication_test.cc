@@ -12,6 +12,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -59,6 +60,7 @@ Result<Views> PartitionViews(Cluster& cluster) {
   ASSIGN_OR_RETURN(auto pool, net::ConnectionPool::Create(co));
   Views out;
   for (int i = 0; i < cluster.chunk_server_count(); ++i) {
+    if (cluster.chunkserver_pid(i) <= 0) continue;  // stopped by the test
     rpc::NodeStatus st;
     RETURN_IF_ERROR(pool->Call<rpc::ChunkServiceClient>(
         cluster.chunkserver(i), [&](rpc::ChunkServiceClient& c) { c.GetStatus(st); }));
@@ -171,6 +173,78 @@ TEST(IntegrationReplication, SigkillPrimariesWhileWritingLosesNothingAcknowledge
     EXPECT_EQ(r, (std::map<std::string, int>{{"backup", 2}, {"primary", 1}})) << "partition " << p;
   }
   IT_EXPECT_OK(cluster.CheckAllRunning());
+}
+
+// A node away for longer than the replacement timeout: each of its replicas
+// is rebuilt on the fourth node (a learner that gets a snapshot and the log,
+// then joins), the dead one leaves the replica sets, and every partition is
+// back to three in-sync replicas without anyone acting.
+TEST(IntegrationReplication, ANodeAwayPastTheReplacementTimeoutIsReplaced) {
+  QuietLogs quiet;
+  ClusterOptions o = ReplicatedCluster();
+  o.chunk_servers = 4;
+  for (std::string& s : o.metaserver_set) {
+    if (s.rfind("replacement_timeout_ms=", 0) == 0) s = "replacement_timeout_ms=3000";
+  }
+  auto cluster_or = Cluster::Start(o);
+  ASSERT_TRUE(cluster_or.ok()) << cluster_or.status().ToString();
+  Cluster& cluster = **cluster_or;
+  auto client_or = cluster.NewClient();
+  ASSERT_TRUE(client_or.ok()) << client_or.status().ToString();
+  client::Client& c = **client_or;
+  IT_ASSERT_OK(c.CreateCollection(kColl));
+  std::map<std::string, std::string> docs;
+  for (int i = 0; i < 200; ++i) {
+    const std::string id = "d" + std::to_string(i);
+    docs[id] = MakeBody(7, static_cast<uint64_t>(i), 100 + static_cast<size_t>(i) * 37);
+    ASSERT_TRUE(c.Put(kColl, id, docs[id]).ok());
+  }
+  auto before = c.GetClusterMap();
+  ASSERT_TRUE(before.ok());
+  // The node holding the most replicas goes away for good.
+  std::map<uint32_t, int> held;
+  for (const auto& p : before->partitions) {
+    for (NodeId n : p.replicas) ++held[n.value()];
+  }
+  uint32_t gone_id = 0;
+  for (const auto& [n, count] : held) {
+    if (gone_id == 0 || count > held[gone_id]) gone_id = n;
+  }
+  const auto* gone = before->FindNode(NodeId(gone_id));
+  ASSERT_NE(gone, nullptr);
+  const int victim = std::atoi(gone->name.c_str() + 2);  // "cs<i>"
+  IT_ASSERT_OK(cluster.KillChunkServer(victim));
+  const auto t0 = std::chrono::steady_clock::now();
+
+  bool whole = false;
+  std::string last;
+  while (!whole && std::chrono::steady_clock::now() < t0 + 120s) {
+    std::this_thread::sleep_for(250ms);
+    auto map = c.GetClusterMap();
+    if (!map.ok()) continue;
+    whole = true;
+    last.clear();
+    for (const auto& p : map->partitions) {
+      const bool has_gone =
+          std::find(p.replicas.begin(), p.replicas.end(), NodeId(gone_id)) != p.replicas.end();
+      if (p.in_sync.size() != 3 || p.replicas.size() != 3 || has_gone) whole = false;
+      last += "p" + std::to_string(p.id.value()) + " replicas " +
+              std::to_string(p.replicas.size()) + " in-sync " + std::to_string(p.in_sync.size()) +
+              (has_gone ? " (still names the dead node) " : " ");
+    }
+  }
+  ASSERT_TRUE(whole) << "not back to three in-sync replicas: " << last;
+  std::printf("node %s replaced: three in-sync replicas everywhere after %.1f s\n",
+              gone->name.c_str(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  for (const auto& [id, body] : docs) {
+    std::string got;
+    auto r = c.Get(kColl, id, client::StringWriter(&got));
+    ASSERT_TRUE(r.ok()) << id << ": " << r.status().ToString();
+    EXPECT_EQ(got, body) << id;
+  }
+  // The three live nodes hold every partition, identical.
+  EXPECT_TRUE(ReplicasConverge(cluster, 60s));
 }
 
 // A primary that stops (SIGSTOP: cut off from everyone, as in a network
