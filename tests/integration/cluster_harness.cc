@@ -290,6 +290,13 @@ Status Cluster::WriteConfigs() {
       p.argv.push_back("--set");
       p.argv.push_back(s);
     }
+    if (options_.chunkserver_set_for) {
+      for (const std::string& s : options_.chunkserver_set_for(
+               static_cast<int>(chunkservers_.size()), metaserver_address_)) {
+        p.argv.push_back("--set");
+        p.argv.push_back(s);
+      }
+    }
     chunkservers_.push_back(std::move(p));
     chunkserver_addresses_.push_back(address);
   }

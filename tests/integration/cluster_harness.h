@@ -33,6 +33,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +60,9 @@ struct ClusterOptions {
   // Extra `--set key=value` for the metaserver and for every chunk server.
   std::vector<std::string> metaserver_set;
   std::vector<std::string> chunkserver_set;
+  // More `--set key=value` for chunk server i, given the metaserver's address
+  // (e.g. a per-node proxy in front of it: tests/integration/tcp_proxy.h).
+  std::function<std::vector<std::string>(int i, const HostPort& metaserver)> chunkserver_set_for;
   std::chrono::seconds ready_timeout{40};
   // Grace between SIGTERM and SIGKILL when stopping.
   std::chrono::seconds stop_grace{8};

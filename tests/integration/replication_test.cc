@@ -13,11 +13,13 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,6 +28,7 @@
 #include "tests/common/test_seeds.h"
 #include "tests/integration/cluster_harness.h"
 #include "tests/integration/integration_util.h"
+#include "tests/integration/tcp_proxy.h"
 #include "tests/integration/writer_model.h"
 #include "thrift/rpc_client.h"
 
@@ -245,6 +248,127 @@ TEST(IntegrationReplication, ANodeAwayPastTheReplacementTimeoutIsReplaced) {
   }
   // The three live nodes hold every partition, identical.
   EXPECT_TRUE(ReplicasConverge(cluster, 60s));
+}
+
+// A network partition: the primary of a partition is cut from the
+// metaserver (its only way there is a proxy the test cuts) while clients and
+// the other chunk servers still reach it. It must stop serving when its lease
+// ends, exactly one new primary must take over, and when the partition heals
+// nothing acknowledged is lost and the old primary rejoins as a backup.
+TEST(IntegrationReplication, APrimaryCutFromTheMetaserverStepsDownAndLosesNothing) {
+  QuietLogs quiet;
+  const uint64_t seed = Seeds(1, 707)[0];
+  SCOPED_TRACE(SeedTrace(seed));
+  std::vector<std::unique_ptr<TcpProxy>> proxies;
+  for (int i = 0; i < 3; ++i) proxies.push_back(std::make_unique<TcpProxy>());
+  ClusterOptions o = ReplicatedCluster();
+  o.chunkserver_set_for = [&](int i, const HostPort& ms) {
+    proxies[static_cast<size_t>(i)]->Start(ms);
+    return std::vector<std::string>{"metaservers=" + proxies[static_cast<size_t>(i)]->address()};
+  };
+  auto cluster_or = Cluster::Start(o);
+  ASSERT_TRUE(cluster_or.ok()) << cluster_or.status().ToString();
+  Cluster& cluster = **cluster_or;
+  client::Options opts = cluster.ClientOptions();
+  opts.call_timeout_ms = 1500;
+  opts.connect_timeout_ms = 1000;
+  opts.deadline_ms = 60000;
+  auto client_or = client::Client::Create(opts);
+  ASSERT_TRUE(client_or.ok()) << client_or.status().ToString();
+  client::Client& c = **client_or;
+  IT_ASSERT_OK(c.CreateCollection(kColl));
+  ASSERT_TRUE(c.Put(kColl, "x", "v1").ok());
+  auto p = c.PartitionOfDocument(kColl, "x");
+  ASSERT_TRUE(p.ok());
+  auto map = c.GetClusterMap();
+  ASSERT_TRUE(map.ok());
+  const auto entry = map->partitions[p->value()];
+  const auto* node = map->FindNode(entry.replicas.front());
+  ASSERT_NE(node, nullptr);
+  const int victim = std::atoi(node->name.c_str() + 2);  // "cs<i>"
+
+  std::atomic<bool> stop{false};
+  std::vector<WriterState> states(kWriters);
+  std::vector<std::thread> writers;
+  struct Join {  // also when an assertion ends the test early
+    std::atomic<bool>* stop;
+    std::vector<std::thread>* threads;
+    ~Join() {
+      *stop = true;
+      for (std::thread& t : *threads) {
+        if (t.joinable()) t.join();
+      }
+    }
+  } join{&stop, &writers};
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back(RunWriter, std::ref(c), std::string(kColl), w, kDocsPerWriter, seed,
+                         std::cref(stop), &states[static_cast<size_t>(w)]);
+  }
+  std::this_thread::sleep_for(1s);
+  proxies[static_cast<size_t>(victim)]->Cut();
+  const auto t0 = std::chrono::steady_clock::now();
+  // The metaserver names a new primary once the cut node's lease is over.
+  bool moved = false;
+  while (!moved && std::chrono::steady_clock::now() < t0 + 30s) {
+    std::this_thread::sleep_for(50ms);
+    auto m = c.GetClusterMap();
+    moved = m.ok() && m->partitions[p->value()].replicas.front() != entry.replicas.front();
+  }
+  ASSERT_TRUE(moved) << "no new primary for partition " << p->value();
+  // The new primary takes writes once its epoch is active and it holds a
+  // lease; the client's own retries may run out before that under load.
+  Status put_status;
+  while (std::chrono::steady_clock::now() < t0 + 60s) {
+    auto put = c.Put(kColl, "x", "v3");
+    put_status = put.status();
+    if (put.ok()) break;
+  }
+  ASSERT_TRUE(put_status.ok()) << put_status.ToString();
+  std::printf("primary %s cut from the metaserver: new primary named, x rewritten after %.2f s\n",
+              node->name.c_str(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  // The cut-off node, asked directly: never the old value.
+  net::ClientOptions co;
+  co.tls = cluster.AdminTls();
+  co.call_timeout_ms = 1500;
+  auto pool = net::ConnectionPool::Create(co);
+  ASSERT_TRUE(pool.ok());
+  int refused = 0;
+  int current = 0;
+  const auto until = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < until) {
+    rpc::GetRequest req;
+    req.partition = static_cast<int32_t>(p->value());
+    req.epoch = static_cast<int64_t>(entry.epoch.value());
+    req.collection = kColl;
+    req.id = "x";
+    req.offset = 0;
+    req.length = 1 << 20;
+    rpc::GetResult r;
+    Status s = (*pool)->Call<rpc::ChunkServiceClient>(
+        cluster.chunkserver(victim), [&](rpc::ChunkServiceClient& cl) { cl.Get(r, req); });
+    if (s.ok()) {
+      ASSERT_EQ(r.data, "v3") << "the cut-off primary served a stale value";
+      ++current;
+    } else {
+      ++refused;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  std::printf("cut-off primary: %d refused, %d current answers\n", refused, current);
+  proxies[static_cast<size_t>(victim)]->Heal();
+  std::this_thread::sleep_for(2s);
+  stop = true;
+  for (std::thread& t : writers) t.join();
+  int acked = 0;
+  for (const WriterState& s : states) acked += s.acked;
+  EXPECT_GT(acked, 50);
+  VerifyAll(c, kColl, states, "after the partition healed");
+  EXPECT_TRUE(ReplicasConverge(cluster, 60s));
+  std::string got;
+  ASSERT_TRUE(c.Get(kColl, "x", client::StringWriter(&got)).ok());
+  EXPECT_EQ(got, "v3");
+  IT_EXPECT_OK(cluster.CheckAllRunning());
 }
 
 // A primary that stops (SIGSTOP: cut off from everyone, as in a network
