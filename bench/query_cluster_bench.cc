@@ -699,9 +699,8 @@ int Main(int argc, char** argv) {
   char q1name[96], q2name[96];
   std::snprintf(q1name, sizeof q1name, "Q1 customer.id == (%.0f rows avg)",
                 c1.empty() ? 0.0 : static_cast<double>(q1_rows) / static_cast<double>(c1.size()));
-  std::snprintf(
-      q2name, sizeof q2name, "Q2 total range (~3%%), sort, limit 20 (%.0f docs read avg)",
-      c2.empty() ? 0.0 : static_cast<double>(q2_read) / static_cast<double>(c2.size()));
+  std::snprintf(q2name, sizeof q2name, "Q2 total range (~3%%), sort, limit 20 (%.0f docs read avg)",
+                c2.empty() ? 0.0 : static_cast<double>(q2_read) / static_cast<double>(c2.size()));
   row(q1name, "p50 ms", cl1.p50, pl1.p50, true, "%.2f");
   row(q1name, "p99 ms", cl1.p99, pl1.p99, true, "%.2f");
   row(q1name, "ops/s (1 client)", cl1.ops, pl1.ops, false, "%.0f");
