@@ -212,6 +212,35 @@ std::vector<BlockRef> DecodeBlockRefs(Decoder* d) {
   return refs;
 }
 
+MutationRecord RecordOf(const Mutation& m, std::vector<BlockRef> blocks) {
+  MutationRecord rec;
+  switch (m.type) {
+    case MutationType::kPut:
+      rec.type = RecordType::kPut;
+      break;
+    case MutationType::kDelete:
+      rec.type = RecordType::kDelete;
+      break;
+    case MutationType::kRename:
+      rec.type = RecordType::kRename;
+      break;
+  }
+  rec.partition = m.partition;
+  rec.lsn = m.lsn;
+  rec.epoch = m.epoch;
+  rec.request_id = m.request_id;
+  rec.version = m.lsn.value();
+  rec.collection = m.collection;
+  rec.id = m.id;
+  if (m.type == MutationType::kRename) rec.to_id = m.to_id;
+  if (m.type == MutationType::kPut) {
+    rec.meta = m.meta;
+    rec.body_hash = m.body_hash;
+    rec.blocks = std::move(blocks);
+  }
+  return rec;
+}
+
 std::vector<std::byte> EncodeMutation(const MutationRecord& m) {
   std::vector<std::byte> out;
   Encoder e(&out);

@@ -81,6 +81,10 @@ struct MutationRecord {
   std::vector<BlockRef> blocks;
 };
 
+// The record of mutation `m` (its LSN is the new version), naming `blocks`
+// (m.blocks after the store's translation of moved references) for a put.
+MutationRecord RecordOf(const Mutation& m, std::vector<BlockRef> blocks);
+
 std::vector<std::byte> EncodeMutation(const MutationRecord& m);
 Result<MutationRecord> DecodeMutation(RecordType type, std::span<const std::byte> payload,
                                       uint64_t offset);

@@ -18,18 +18,6 @@ std::string DocName(const std::string& collection, const std::string& id) {
   return collection + "/" + id;
 }
 
-RecordType RecordTypeOf(MutationType t) {
-  switch (t) {
-    case MutationType::kPut:
-      return RecordType::kPut;
-    case MutationType::kDelete:
-      return RecordType::kDelete;
-    case MutationType::kRename:
-      return RecordType::kRename;
-  }
-  return RecordType::kPut;
-}
-
 }  // namespace
 
 Result<uint64_t> DocStore::AppendRecord(std::span<std::byte> record, const BlockRef* upload) {
@@ -506,29 +494,11 @@ Result<ApplyResult> DocStore::Apply(const Mutation& m) {
       }
     }
     if (!first) {
-      rec.type = RecordTypeOf(m.type);
-      rec.partition = m.partition;
-      rec.lsn = m.lsn;
-      rec.epoch = m.epoch;
-      rec.request_id = m.request_id;
-      rec.version = m.lsn.value();
-      rec.collection = m.collection;
-      rec.id = m.id;
-      if (m.type == MutationType::kRename) rec.to_id = m.to_id;
-      if (m.type == MutationType::kPut) {
-        rec.meta = m.meta;
-        rec.body_hash = m.body_hash;
-        rec.blocks = std::move(refs);
-      }
-      std::vector<std::byte> payload = EncodeMutation(rec);
-      if (payload.size() > kMaxPayloadBytes) {
-        return Status::InvalidArgument("mutation record of " + std::to_string(payload.size()) +
-                                       " bytes is too large");
-      }
-      std::vector<std::byte> framed = FrameRecord(rec.type, payload);
-      ASSIGN_OR_RETURN(const uint64_t offset, AppendRecord(framed));
+      rec = RecordOf(m, std::move(refs));
+      uint64_t end = 0;
+      ASSIGN_OR_RETURN(const uint64_t offset, AppendMutationRecord(rec, &end));
       MutexLock lock(&mu_);
-      AddPendingLocked(Pending{offset, offset + framed.size(), rec});
+      AddPendingLocked(Pending{offset, end, rec});
       // The put claims its new blocks: from now on they are live (pending).
       MutexLock u(&unclaimed_mu_);
       for (const BlockRef& b : m.blocks) unclaimed_.erase(b.offset);
@@ -599,21 +569,7 @@ Result<uint64_t> DocStore::Log(const Mutation& m, bool check_state) {
     RETURN_IF_ERROR(CheckLogLocked(m, check_state));
     RETURN_IF_ERROR(TranslateRefsLocked(&refs));
   }
-  MutationRecord rec;
-  rec.type = RecordTypeOf(m.type);
-  rec.partition = m.partition;
-  rec.lsn = m.lsn;
-  rec.epoch = m.epoch;
-  rec.request_id = m.request_id;
-  rec.version = m.lsn.value();
-  rec.collection = m.collection;
-  rec.id = m.id;
-  if (m.type == MutationType::kRename) rec.to_id = m.to_id;
-  if (m.type == MutationType::kPut) {
-    rec.meta = m.meta;
-    rec.body_hash = m.body_hash;
-    rec.blocks = std::move(refs);
-  }
+  MutationRecord rec = RecordOf(m, std::move(refs));
   uint64_t end = 0;
   ASSIGN_OR_RETURN(const uint64_t offset, AppendMutationRecord(rec, &end));
   MutexLock lock(&mu_);

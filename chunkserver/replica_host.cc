@@ -20,32 +20,6 @@ std::span<const std::byte> Bytes(std::string_view s) {
   return std::as_bytes(std::span(s.data(), s.size()));
 }
 
-MutationRecord RecordOf(const Mutation& m) {
-  MutationRecord rec;
-  switch (m.type) {
-    case MutationType::kPut:
-      rec.type = RecordType::kPut;
-      break;
-    case MutationType::kDelete:
-      rec.type = RecordType::kDelete;
-      break;
-    case MutationType::kRename:
-      rec.type = RecordType::kRename;
-      break;
-  }
-  rec.partition = m.partition;
-  rec.lsn = m.lsn;
-  rec.epoch = m.epoch;
-  rec.request_id = m.request_id;
-  rec.version = m.lsn.value();
-  rec.collection = m.collection;
-  rec.id = m.id;
-  rec.to_id = m.to_id;
-  rec.meta = m.meta;
-  rec.body_hash = m.body_hash;
-  rec.blocks = m.blocks;
-  return rec;
-}
 
 // The mutation a logged record stands for (checks already passed on the
 // primary: a replica copies it as it is).
@@ -308,7 +282,7 @@ Result<ApplyResult> ReplicaHost::Mutate(Mutation m) {
       return ready;
     }
     Run(slot,
-        slot->replica->OnClientMutation(token, m.request_id, EncodePayload(RecordOf(m)), now));
+        slot->replica->OnClientMutation(token, m.request_id, EncodePayload(RecordOf(m, m.blocks)), now));
   }
   MutexLock w(&waiters_mu_);
   const bool done =

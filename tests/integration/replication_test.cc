@@ -74,6 +74,60 @@ Result<Views> PartitionViews(Cluster& cluster) {
   return out;
 }
 
+// A client for tests that pause or cut a node: such a node may accept
+// connections and never answer, so each call to it costs the call timeout;
+// keep that short and the deadline long.
+Result<std::unique_ptr<client::Client>> ShortTimeoutClient(const Cluster& cluster) {
+  client::Options opts = cluster.ClientOptions();
+  opts.call_timeout_ms = 1500;
+  opts.connect_timeout_ms = 1000;
+  opts.deadline_ms = 60000;
+  return client::Client::Create(opts);
+}
+
+// Admin connections to the chunk servers, with a short call timeout (a
+// paused node never answers).
+std::unique_ptr<net::ConnectionPool> AdminPool(Cluster& cluster) {
+  net::ClientOptions co;
+  co.tls = cluster.AdminTls();
+  co.call_timeout_ms = 1500;
+  auto pool = net::ConnectionPool::Create(co);
+  EXPECT_TRUE(pool.ok()) << pool.status().ToString();
+  return pool.ok() ? std::move(*pool) : nullptr;
+}
+
+// Asks chunk server `node` directly for `id` (partition `p`, at the epoch the
+// caller knew) every 20 ms for 3 s: each answer is a refusal or `want`,
+// never an older value.
+void ExpectNeverStale(Cluster& cluster, int node, PartitionId p, Epoch epoch, const std::string& id,
+                      const std::string& want, const std::string& who) {
+  auto pool = AdminPool(cluster);
+  ASSERT_NE(pool, nullptr);
+  int refused = 0;
+  int current = 0;
+  const auto until = std::chrono::steady_clock::now() + 3s;
+  while (std::chrono::steady_clock::now() < until) {
+    rpc::GetRequest req;
+    req.partition = static_cast<int32_t>(p.value());
+    req.epoch = static_cast<int64_t>(epoch.value());
+    req.collection = kColl;
+    req.id = id;
+    req.offset = 0;
+    req.length = 1 << 20;
+    rpc::GetResult r;
+    Status s = pool->Call<rpc::ChunkServiceClient>(
+        cluster.chunkserver(node), [&](rpc::ChunkServiceClient& cl) { cl.Get(r, req); });
+    if (s.ok()) {
+      ASSERT_EQ(r.data, want) << who << " served a stale value";
+      ++current;
+    } else {
+      ++refused;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  std::printf("%s: %d refused, %d current answers\n", who.c_str(), refused, current);
+}
+
 // Waits until every partition's replicas agree (the backups learn the commit
 // point from the primary within a few retransmit periods). With `slack` > 0
 // (writers still running) the applied LSNs may differ by that much: every
@@ -161,14 +215,12 @@ TEST(IntegrationReplication, SigkillPrimariesWhileWritingLosesNothingAcknowledge
   VerifyAll(c, kColl, states, "after the kills");
   EXPECT_TRUE(ReplicasConverge(cluster, 60s));
   // One primary per partition, the other two its backups.
-  net::ClientOptions co;
-  co.tls = cluster.AdminTls();
-  auto pool = net::ConnectionPool::Create(co);
-  ASSERT_TRUE(pool.ok());
+  auto pool = AdminPool(cluster);
+  ASSERT_NE(pool, nullptr);
   std::map<int32_t, std::map<std::string, int>> roles;  // partition -> role -> count
   for (int i = 0; i < cluster.chunk_server_count(); ++i) {
     rpc::NodeStatus st;
-    IT_ASSERT_OK((*pool)->Call<rpc::ChunkServiceClient>(
+    IT_ASSERT_OK(pool->Call<rpc::ChunkServiceClient>(
         cluster.chunkserver(i), [&](rpc::ChunkServiceClient& cl) { cl.GetStatus(st); }));
     for (const rpc::PartitionStatus& p : st.partitions) ++roles[p.partition][p.role];
   }
@@ -269,11 +321,7 @@ TEST(IntegrationReplication, APrimaryCutFromTheMetaserverStepsDownAndLosesNothin
   auto cluster_or = Cluster::Start(o);
   ASSERT_TRUE(cluster_or.ok()) << cluster_or.status().ToString();
   Cluster& cluster = **cluster_or;
-  client::Options opts = cluster.ClientOptions();
-  opts.call_timeout_ms = 1500;
-  opts.connect_timeout_ms = 1000;
-  opts.deadline_ms = 60000;
-  auto client_or = client::Client::Create(opts);
+  auto client_or = ShortTimeoutClient(cluster);
   ASSERT_TRUE(client_or.ok()) << client_or.status().ToString();
   client::Client& c = **client_or;
   IT_ASSERT_OK(c.CreateCollection(kColl));
@@ -328,34 +376,7 @@ TEST(IntegrationReplication, APrimaryCutFromTheMetaserverStepsDownAndLosesNothin
               node->name.c_str(),
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   // The cut-off node, asked directly: never the old value.
-  net::ClientOptions co;
-  co.tls = cluster.AdminTls();
-  co.call_timeout_ms = 1500;
-  auto pool = net::ConnectionPool::Create(co);
-  ASSERT_TRUE(pool.ok());
-  int refused = 0;
-  int current = 0;
-  const auto until = std::chrono::steady_clock::now() + 3s;
-  while (std::chrono::steady_clock::now() < until) {
-    rpc::GetRequest req;
-    req.partition = static_cast<int32_t>(p->value());
-    req.epoch = static_cast<int64_t>(entry.epoch.value());
-    req.collection = kColl;
-    req.id = "x";
-    req.offset = 0;
-    req.length = 1 << 20;
-    rpc::GetResult r;
-    Status s = (*pool)->Call<rpc::ChunkServiceClient>(
-        cluster.chunkserver(victim), [&](rpc::ChunkServiceClient& cl) { cl.Get(r, req); });
-    if (s.ok()) {
-      ASSERT_EQ(r.data, "v3") << "the cut-off primary served a stale value";
-      ++current;
-    } else {
-      ++refused;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  std::printf("cut-off primary: %d refused, %d current answers\n", refused, current);
+  ExpectNeverStale(cluster, victim, *p, entry.epoch, "x", "v3", "the cut-off primary");
   proxies[static_cast<size_t>(victim)]->Heal();
   std::this_thread::sleep_for(2s);
   stop = true;
@@ -380,13 +401,7 @@ TEST(IntegrationReplication, APausedPrimaryIsReplacedAndNeverServesStaleData) {
   auto cluster_or = Cluster::Start(ReplicatedCluster());
   ASSERT_TRUE(cluster_or.ok()) << cluster_or.status().ToString();
   Cluster& cluster = **cluster_or;
-  // A paused node accepts connections and never answers: each call to it
-  // costs the call timeout, so keep that short and the deadline long.
-  client::Options opts = cluster.ClientOptions();
-  opts.call_timeout_ms = 1500;
-  opts.connect_timeout_ms = 1000;
-  opts.deadline_ms = 60000;
-  auto client_or = client::Client::Create(opts);
+  auto client_or = ShortTimeoutClient(cluster);
   ASSERT_TRUE(client_or.ok()) << client_or.status().ToString();
   client::Client& c = **client_or;
   IT_ASSERT_OK(c.CreateCollection(kColl));
@@ -420,34 +435,7 @@ TEST(IntegrationReplication, APausedPrimaryIsReplacedAndNeverServesStaleData) {
   // The old primary runs again: asked directly (it still has the old map at
   // first), it never answers with the old value.
   ASSERT_EQ(::kill(pid, SIGCONT), 0);
-  net::ClientOptions co;
-  co.tls = cluster.AdminTls();
-  co.call_timeout_ms = 1500;
-  auto pool = net::ConnectionPool::Create(co);
-  ASSERT_TRUE(pool.ok());
-  int refused = 0;
-  int current = 0;
-  const auto until = std::chrono::steady_clock::now() + 3s;
-  while (std::chrono::steady_clock::now() < until) {
-    rpc::GetRequest req;
-    req.partition = static_cast<int32_t>(p->value());
-    req.epoch = static_cast<int64_t>(entry.epoch.value());
-    req.collection = kColl;
-    req.id = "x";
-    req.offset = 0;
-    req.length = 1 << 20;
-    rpc::GetResult r;
-    Status s = (*pool)->Call<rpc::ChunkServiceClient>(
-        cluster.chunkserver(victim), [&](rpc::ChunkServiceClient& cl) { cl.Get(r, req); });
-    if (s.ok()) {
-      ASSERT_EQ(r.data, "v2") << "the old primary served a stale value";
-      ++current;
-    } else {
-      ++refused;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  std::printf("old primary after it resumed: %d refused, %d current answers\n", refused, current);
+  ExpectNeverStale(cluster, victim, *p, entry.epoch, "x", "v2", "the old primary, resumed,");
   // It rejoins: every replica equal, one primary per partition.
   EXPECT_TRUE(ReplicasConverge(cluster, 60s));
   got.clear();
