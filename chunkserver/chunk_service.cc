@@ -335,6 +335,11 @@ void ChunkServiceHandler::GetStatus(rpc::NodeStatus& out) {
       ps.epoch = I64(r->epoch.value());
       ps.role = ReplicaRoleName(r->role);
     }
+    if (std::optional<ReplicaHost::SnapshotProgress> sp =
+            host ? host->ReceivingSnapshot(s.partition) : std::nullopt) {
+      ps.snapshot_bytes_done = I64(sp->bytes_done);
+      ps.snapshot_bytes_total = I64(sp->bytes_total);
+    }
     ps.last_lsn = I64(s.last_lsn.value());
     ps.documents = I64(s.documents);
     out.partitions.push_back(std::move(ps));
@@ -376,13 +381,16 @@ void ChunkServiceHandler::ReplicateAcknowledge(const rpc::ReplicateAck& ack) {
   host->OnMessage(PeerMessage(*m));
 }
 
-void ChunkServiceHandler::InstallSnapshot(const rpc::SnapshotChunk& chunk) {
+void ChunkServiceHandler::InstallSnapshot(rpc::SnapshotChunkAck& out,
+                                          const rpc::SnapshotChunk& chunk) {
   Authorize(Access::kNode, "InstallSnapshot");
   ReplicaHost* host = deps_.replication ? deps_.replication() : nullptr;
   if (host == nullptr) Throw(Status::Unavailable("replication is not running on this node"));
-  Result<SnapshotMsg> m = FromWire(chunk);
+  Result<SnapshotChunkMsg> m = FromWire(chunk);
   if (!m.ok()) Throw(m.status());
-  host->OnMessage(PeerMessage(std::move(*m)));
+  Result<SnapshotChunkAnswer> answer = host->OnSnapshotChunk(*m);
+  if (!answer.ok()) Throw(answer.status());
+  out = ToWire(*answer);
 }
 
 }  // namespace cairn::chunkserver

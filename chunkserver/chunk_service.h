@@ -64,7 +64,7 @@ class ChunkServiceHandler : public rpc::ChunkServiceIf {
   // Node to node only (docs/design-replication.md).
   void Replicate(const rpc::ReplicateRequest& req) override;
   void ReplicateAcknowledge(const rpc::ReplicateAck& ack) override;
-  void InstallSnapshot(const rpc::SnapshotChunk& chunk) override;
+  void InstallSnapshot(rpc::SnapshotChunkAck& out, const rpc::SnapshotChunk& chunk) override;
   void Delete(const rpc::DeleteRequest& req) override;
   void Rename(rpc::DocMeta& out, const rpc::RenameRequest& req) override;
   void List(rpc::ListPage& out, const rpc::ListRequest& req) override;

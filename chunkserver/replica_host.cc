@@ -5,7 +5,6 @@
 #include <set>
 #include <utility>
 
-#include "chunkserver/doc_index.h"
 #include "chunkserver/doc_record.h"
 #include "common/assert.h"
 
@@ -19,7 +18,6 @@ std::string ToString(const std::vector<std::byte>& b) {
 std::span<const std::byte> Bytes(std::string_view s) {
   return std::as_bytes(std::span(s.data(), s.size()));
 }
-
 
 // The mutation a logged record stands for (checks already passed on the
 // primary: a replica copies it as it is).
@@ -72,19 +70,6 @@ void PutU32(std::string* out, uint32_t v) {
   out->append(b, 4);
 }
 
-void PutU64(std::string* out, uint64_t v) {
-  char b[8];
-  std::memcpy(b, &v, 8);
-  out->append(b, 8);
-}
-
-bool GetU64(std::string_view* in, uint64_t* v) {
-  if (in->size() < 8) return false;
-  std::memcpy(v, in->data(), 8);
-  in->remove_prefix(8);
-  return true;
-}
-
 bool GetU32(std::string_view* in, uint32_t* v) {
   if (in->size() < 4) return false;
   std::memcpy(v, in->data(), 4);
@@ -134,7 +119,9 @@ ReplicaHost::ReplicaHost(NodeId self, DocStore* store, ReplicaHostOptions option
       transport_(transport),
       meta_(meta),
       clock_(clock),
-      log_("replica", "node=" + std::to_string(self.value())) {}
+      log_("replica", "node=" + std::to_string(self.value())),
+      snapshot_limiter_(options.snapshot_rate_bytes_per_s, clock),
+      snapshot_id_base_(static_cast<uint64_t>(clock->WallNanos())) {}
 
 ReplicaHost::~ReplicaHost() { Stop(); }
 
@@ -170,6 +157,7 @@ void ReplicaHost::Stop() {
   }
   if (sync_thread_.joinable()) sync_thread_.join();
   if (tick_thread_.joinable()) tick_thread_.join();
+  StopStreams();
   MutexLock w(&waiters_mu_);
   for (auto& [token, waiter] : waiters_) {
     if (!waiter.done) {
@@ -230,6 +218,10 @@ void ReplicaHost::OnMessage(const PeerMessage& msg) {
   if (failed_) return;
   Slot* slot = Find(PartitionOfMessage(msg));
   if (slot == nullptr) return;  // not configured here (yet): the sender retries
+  if (std::holds_alternative<SnapshotMsg>(msg)) {
+    LOG_WARN(log_) << "dropping a whole snapshot message: snapshots come as chunks";
+    return;
+  }
   MutexLock l(&slot->mu);
   std::map<Lsn, std::vector<BlockRef>> written;
   Result<PeerMessage> local = Localize(slot, msg, &written);
@@ -281,8 +273,8 @@ Result<ApplyResult> ReplicaHost::Mutate(Mutation m) {
       waiters_.erase(token);
       return ready;
     }
-    Run(slot,
-        slot->replica->OnClientMutation(token, m.request_id, EncodePayload(RecordOf(m, m.blocks)), now));
+    Run(slot, slot->replica->OnClientMutation(token, m.request_id,
+                                              EncodePayload(RecordOf(m, m.blocks)), now));
   }
   MutexLock w(&waiters_mu_);
   const bool done =
@@ -385,15 +377,7 @@ void ReplicaHost::Run(Slot* slot, Effects fx) {
       }
       transport_->Send(send->to, std::move(*wire));
     } else if (auto* ss = std::get_if<SendSnapshotEffect>(&effect)) {
-      Result<PeerMessage> snap = BuildSnapshot(p, *ss);
-      if (!snap.ok()) {
-        LOG_WARN(log_) << "partition " << p.value() << ": no snapshot for node " << ss->to.value()
-                       << ": " << snap.status().ToString();
-        continue;
-      }
-      LOG_INFO(log_) << "partition " << p.value() << ": node " << ss->to.value()
-                     << " is behind the kept log: sending the state at LSN " << ss->lsn.value();
-      transport_->Send(ss->to, std::move(*snap));
+      StartSnapshotStream(slot, *ss);
     } else if (auto* ap = std::get_if<ApplyEffect>(&effect)) {
       Status committed = store_->Commit(p, ap->entry.lsn);
       if (!committed.ok()) return Fail(committed);
@@ -448,7 +432,6 @@ Result<PeerMessage> ReplicaHost::Hydrate(const PeerMessage& msg) {
 
 Result<PeerMessage> ReplicaHost::Localize(Slot* slot, const PeerMessage& msg,
                                           std::map<Lsn, std::vector<BlockRef>>* written) {
-  if (const auto* sm = std::get_if<SnapshotMsg>(&msg)) return LocalizeSnapshot(slot, *sm, written);
   const auto* rm = std::get_if<ReplicateMsg>(&msg);
   if (rm == nullptr || rm->entries.empty()) return msg;
   // Entries the replica will refuse (an old epoch, or a log that does not
@@ -503,83 +486,6 @@ Result<PeerMessage> ReplicaHost::Localize(Slot* slot, const PeerMessage& msg,
   return PeerMessage(std::move(out));
 }
 
-// Snapshot wire form: u32 length + the partition's state (a checkpoint's
-// form, naming the sender's blocks), u32 count, then per block: its offset
-// on the sender (u64), its raw length (u32) and its raw bytes.
-Result<PeerMessage> ReplicaHost::BuildSnapshot(PartitionId p, const SendSnapshotEffect& e) {
-  DocStore::PartitionSnapshot snap = store_->SnapshotPartition(p);
-  if (snap.lsn != e.lsn) {
-    return Status::Internal("the applied state is at LSN " + std::to_string(snap.lsn.value()) +
-                            ", the replica asked for " + std::to_string(e.lsn.value()));
-  }
-  std::string state;
-  PutU32(&state, static_cast<uint32_t>(snap.state.size()));
-  state.append(reinterpret_cast<const char*>(snap.state.data()), snap.state.size());
-  PutU32(&state, static_cast<uint32_t>(snap.blocks.size()));
-  for (const BlockRef& b : snap.blocks) {
-    DocEntry one;
-    one.partition = p;
-    one.blocks = {b};
-    one.meta.size = b.raw_len;
-    std::string raw(b.raw_len, '\0');
-    RETURN_IF_ERROR(store_->ReadRange(one, 0, std::as_writable_bytes(std::span(raw))));
-    PutU64(&state, b.offset);
-    PutU32(&state, b.raw_len);
-    state.append(raw);
-  }
-  SnapshotMsg m;
-  m.partition = p;
-  m.epoch = e.epoch;
-  m.from = self_;
-  m.lsn = e.lsn;
-  m.lsn_epoch = e.lsn_epoch;
-  m.state = std::move(state);
-  return PeerMessage(std::move(m));
-}
-
-Result<PeerMessage> ReplicaHost::LocalizeSnapshot(Slot* slot, const SnapshotMsg& m,
-                                                  std::map<Lsn, std::vector<BlockRef>>* written) {
-  const Replica& r = *slot->replica;
-  // Only a snapshot the replica will install is worth writing (see
-  // Replica::OnSnapshot).
-  const bool have =
-      m.lsn <= r.last_lsn() && m.lsn >= r.base_lsn() && r.EpochAt(m.lsn) == m.lsn_epoch;
-  if (m.epoch < r.epoch() || have || m.lsn < r.commit_lsn()) return PeerMessage(m);
-  std::string_view in = m.state;
-  uint32_t n = 0;
-  if (!GetU32(&in, &n) || in.size() < n) return Status::InvalidArgument("short snapshot");
-  const std::string_view remote_state = in.substr(0, n);
-  in.remove_prefix(n);
-  DocIndex index(store_->options().dedup_entries_per_partition);
-  RETURN_IF_ERROR(index.LoadPartition(Bytes(remote_state)).WithContext("snapshot state"));
-  uint32_t count = 0;
-  if (!GetU32(&in, &count)) return Status::InvalidArgument("short snapshot");
-  std::map<uint64_t, BlockRef> moved;  // sender's offset -> our copy
-  std::vector<BlockRef>& refs = (*written)[m.lsn];
-  for (uint32_t i = 0; i < count; ++i) {
-    uint64_t offset = 0;
-    uint32_t len = 0;
-    if (!GetU64(&in, &offset) || !GetU32(&in, &len) || in.size() < len) {
-      return Status::InvalidArgument("short snapshot block");
-    }
-    const DocIndex::LiveBlock* want = index.FindLive(offset);
-    if (want == nullptr) return Status::InvalidArgument("snapshot block not named by its state");
-    ASSIGN_OR_RETURN(BlockRef ref, store_->WriteBlock(Bytes(in.substr(0, len))));
-    refs.push_back(ref);
-    in.remove_prefix(len);
-    if (ref.hash != want->ref.hash || ref.raw_len != want->ref.raw_len) {
-      return Status::DataLoss("snapshot block " + std::to_string(i) + " does not match its hash");
-    }
-    moved.emplace(offset, ref);
-  }
-  if (!in.empty()) return Status::InvalidArgument("trailing bytes in a snapshot");
-  index.Relocate(moved);
-  const std::vector<std::byte> local = index.SerializePartition(m.partition);
-  SnapshotMsg out = m;
-  out.state.assign(reinterpret_cast<const char*>(local.data()), local.size());
-  return PeerMessage(std::move(out));
-}
-
 // ---------------------------------------------------------------- threads
 
 void ReplicaHost::SyncLoop() {
@@ -616,6 +522,7 @@ void ReplicaHost::SyncLoop() {
 }
 
 void ReplicaHost::TickLoop() {
+  Nanos last_expiry = clock_->Now();
   for (;;) {
     {
       MutexLock l(&run_mu_);
@@ -628,7 +535,12 @@ void ReplicaHost::TickLoop() {
       MutexLock l(&slots_mu_);
       for (auto& [p, s] : slots_) all.push_back(s.get());
     }
+    // Staged snapshots are looked at once a second: a stage lock may be held
+    // across a chunk's writes, which a tick should not wait for often.
+    const bool expire = clock_->Now() - last_expiry >= std::chrono::seconds(1);
+    if (expire) last_expiry = clock_->Now();
     for (Slot* s : all) {
+      if (expire) ExpireStage(s);
       MutexLock l(&s->mu);
       Run(s, s->replica->OnTick(clock_->Now()));
     }

@@ -17,14 +17,24 @@
 // (options.replicated must be on).
 //
 // A replica behind the primary's kept log gets a snapshot: the partition's
-// applied state and the bytes of every block it names, in one message.
+// applied state and the bytes of every block it names, streamed in chunks
+// (snapshot_stream.h, docs/snapshot-stream.md) by a thread per outgoing
+// stream, paced by one RateLimiter for all of them, and resumed from the
+// first chunk the receiver has not acknowledged after a failed call. The
+// receiver writes each chunk's blocks as it arrives and stages them under the
+// snapshot id; only the last chunk hands the replica a whole SnapshotMsg
+// (whose install is the doc store's one atomic snapshot record). A staged
+// snapshot that is replaced, idle past snapshot_stream_timeout, overtaken by
+// the replica's commit point, or stopped has its blocks forgotten; after a
+// crash they are unreferenced and compaction reclaims them.
 //
-// Cut from this step (see the design page): streamed, throttled, resumable
-// snapshots; blocks streamed ahead of a large put (a put's blocks travel with
-// its entry); pinning the blocks of kept entries against compaction.
+// Cut from this step (see the design page): blocks streamed ahead of a large
+// put (a put's blocks travel with its entry); pinning the blocks of kept
+// entries against compaction.
 //
-// Thread-safe. Lock order: a partition's slot lock -> the DocStore's locks;
-// the slot table lock and the waiter lock are leaves.
+// Thread-safe. Lock order: a partition's stage lock -> its slot lock ->
+// the stream table lock -> the DocStore's locks; the slot table lock, the
+// waiter lock and run_mu_ are leaves.
 #pragma once
 
 #include <atomic>
@@ -38,9 +48,11 @@
 
 #include "chunkserver/doc_store.h"
 #include "chunkserver/replica.h"
+#include "chunkserver/snapshot_stream.h"
 #include "common/clock.h"
 #include "common/logging.h"
 #include "common/mutex.h"
+#include "common/rate_limiter.h"
 #include "common/status.h"
 
 namespace cairn::chunkserver {
@@ -51,6 +63,11 @@ class ReplicaTransport {
  public:
   virtual ~ReplicaTransport() = default;
   virtual void Send(NodeId to, PeerMessage msg) = 0;
+  // Sends one chunk of a streamed snapshot and returns the receiver's
+  // answer. Blocking; called from a snapshot stream's own thread, never under
+  // a partition's lock. An error means the chunk may or may not have arrived
+  // (the stream sends it again; the receiver's answer sorts it out).
+  virtual Result<SnapshotChunkAnswer> SendSnapshotChunk(NodeId to, const SnapshotChunkMsg& c) = 0;
 };
 
 // The metaserver, for a primary's in-sync requests (asynchronous: the answer
@@ -67,6 +84,32 @@ struct ReplicaHostOptions {
   // A mutation not committed within this is answered Unavailable (the
   // client retries with the same request id).
   Nanos mutation_timeout = std::chrono::seconds(5);
+  // Snapshots: data bytes per chunk; bytes per second sent over all
+  // outgoing streams (0: unlimited); outgoing streams at a time (more wait
+  // for the replica to ask again); the first retry delay after a failed
+  // chunk (doubling to 5 s); a stream failing this long is given up, and a
+  // staged snapshot receiving nothing this long is dropped.
+  size_t snapshot_chunk_bytes = size_t{4} << 20;
+  uint64_t snapshot_rate_bytes_per_s = uint64_t{100} << 20;
+  size_t max_snapshot_streams = 4;
+  Nanos snapshot_retry = std::chrono::milliseconds(200);
+  Nanos snapshot_stream_timeout = std::chrono::seconds(60);
+};
+
+// Snapshot counters (sender and receiver side), monotonic.
+struct SnapshotStats {
+  uint64_t streams_started = 0;
+  uint64_t streams_completed = 0;  // the receiver answered done
+  uint64_t streams_abandoned = 0;  // given up, superseded or stopped
+  uint64_t chunks_planned = 0;     // over every stream started
+  uint64_t chunks_sent = 0;        // calls that returned an answer
+  uint64_t chunk_failures = 0;     // calls that failed (the chunk is retried)
+  uint64_t chunks_rewound = 0;     // answers asking for an earlier chunk
+  uint64_t bytes_sent = 0;         // chunk data bytes of chunks_sent
+  uint64_t chunks_received = 0;    // taken into a stage
+  uint64_t chunks_duplicate = 0;   // already held (an answer was lost)
+  uint64_t stages_dropped = 0;     // abandoned, their blocks forgotten
+  uint64_t snapshots_installed = 0;
 };
 
 // The wire form of a log entry's payload: the mutation record, then the raw
@@ -112,12 +155,48 @@ class ReplicaHost {
   std::optional<ReplicaReport> Report(PartitionId p);
   NodeId self() const { return self_; }
 
+  // One chunk of a snapshot streamed to this node (a partition it holds):
+  // staged, and on the last one handed to the replica. The answer names the
+  // chunk wanted next, or done. StaleEpoch for a sender below the replica's
+  // epoch; Unavailable when the partition is not configured here yet; a
+  // malformed or corrupt chunk drops the stage (the sender starts again).
+  Result<SnapshotChunkAnswer> OnSnapshotChunk(const SnapshotChunkMsg& c);
+  // A snapshot being received for `p`: bytes staged and in all.
+  struct SnapshotProgress {
+    uint64_t bytes_done = 0;
+    uint64_t bytes_total = 0;
+  };
+  std::optional<SnapshotProgress> ReceivingSnapshot(PartitionId p);
+  SnapshotStats snapshot_stats() const;
+
  private:
   struct Slot {
+    // The snapshot being received (held across a chunk's block writes, so
+    // that the replica's lock is not).
+    Mutex stage_mu ACQUIRED_BEFORE(mu);
+    std::unique_ptr<SnapshotStage> stage GUARDED_BY(stage_mu);
+    Nanos stage_touched GUARDED_BY(stage_mu){0};
     Mutex mu;
     std::unique_ptr<Replica> replica GUARDED_BY(mu);
     // Write effects not yet durable: (seq, the record's end offset).
     std::vector<std::pair<uint64_t, uint64_t>> unsynced GUARDED_BY(mu);
+  };
+  // An outgoing snapshot, streamed by its own thread.
+  struct OutStream {
+    PartitionId partition;
+    NodeId to;
+    Epoch epoch;  // the primary's when the stream started
+    Lsn lsn;
+    Epoch lsn_epoch;
+    uint64_t id = 0;
+    std::unique_ptr<SnapshotSource> source;
+    std::thread thread;
+    bool finished = false;  // guarded by streams_mu_: the thread is about to return
+  };
+  struct Probe {
+    std::atomic<uint64_t> streams_started{0}, streams_completed{0}, streams_abandoned{0},
+        chunks_planned{0}, chunks_sent{0}, chunk_failures{0}, chunks_rewound{0}, bytes_sent{0},
+        chunks_received{0}, chunks_duplicate{0}, stages_dropped{0}, snapshots_installed{0};
   };
   struct Waiter {
     bool done = false;
@@ -136,12 +215,19 @@ class ReplicaHost {
   // replica lacks; `written` gets the blocks per LSN.
   Result<PeerMessage> Localize(Slot* slot, const PeerMessage& msg,
                                std::map<Lsn, std::vector<BlockRef>>* written) REQUIRES(slot->mu);
-  // The snapshot a SendSnapshot effect asks for (wire form), and one received
-  // turned into this volume's blocks.
-  Result<PeerMessage> BuildSnapshot(PartitionId p, const SendSnapshotEffect& e);
-  Result<PeerMessage> LocalizeSnapshot(Slot* slot, const SnapshotMsg& m,
-                                       std::map<Lsn, std::vector<BlockRef>>* written)
-      REQUIRES(slot->mu);
+  // replica_host_snapshot.cc. Starts streaming the snapshot a SendSnapshot
+  // effect asks for, unless one to that peer is under way.
+  void StartSnapshotStream(Slot* slot, const SendSnapshotEffect& e) REQUIRES(slot->mu);
+  void StreamLoop(OutStream* s);
+  // The current epoch if this node is still `p`'s primary, else nullopt.
+  std::optional<Epoch> PrimaryEpoch(PartitionId p);
+  // Drops a staged snapshot and forgets its blocks.
+  void DropStage(Slot* slot, const char* why) REQUIRES(slot->stage_mu);
+  // Drops `slot`'s stage if it is idle too long or no longer needed.
+  void ExpireStage(Slot* slot);
+  // Waits `d` unless the host stops first (true: stopping).
+  bool SleepOrStop(Nanos d);
+  void StopStreams();
   void Fail(const Status& s);
   void SyncLoop();
   void TickLoop();
@@ -169,6 +255,15 @@ class ReplicaHost {
   std::atomic<bool> failed_{false};  // a write to the store failed: stop acting
   std::thread sync_thread_;
   std::thread tick_thread_;
+
+  RateLimiter snapshot_limiter_;
+  const uint64_t snapshot_id_base_;  // ids of this incarnation's streams start here
+  std::atomic<uint64_t> snapshot_seq_{0};
+  Probe probe_;
+  Mutex streams_mu_;
+  bool streams_stopped_ GUARDED_BY(streams_mu_) = false;
+  std::map<std::pair<PartitionId, NodeId>, std::unique_ptr<OutStream>> streams_
+      GUARDED_BY(streams_mu_);
 };
 
 }  // namespace cairn::chunkserver

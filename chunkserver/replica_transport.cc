@@ -48,6 +48,19 @@ void ThriftReplicaTransport::Send(NodeId to, PeerMessage msg) {
   peer->cv.NotifyAll();
 }
 
+Result<SnapshotChunkAnswer> ThriftReplicaTransport::SendSnapshotChunk(NodeId to,
+                                                                      const SnapshotChunkMsg& c) {
+  std::optional<HostPort> where = resolve_(to);
+  if (!where) {
+    return Status::Unavailable("node " + std::to_string(to.value()) + " is not in the map");
+  }
+  const rpc::SnapshotChunk chunk = ToWire(c);
+  rpc::SnapshotChunkAck ack;
+  RETURN_IF_ERROR(pool_->Call<rpc::ChunkServiceClient>(
+      *where, [&](rpc::ChunkServiceClient& client) { client.InstallSnapshot(ack, chunk); }));
+  return FromWire(ack);
+}
+
 void ThriftReplicaTransport::Loop(NodeId to, Peer* peer) {
   for (;;) {
     PeerMessage msg;
@@ -70,10 +83,8 @@ void ThriftReplicaTransport::Loop(NodeId to, Peer* peer) {
       const rpc::ReplicateAck ack = ToWire(*a);
       s = pool_->Call<rpc::ChunkServiceClient>(
           *where, [&](rpc::ChunkServiceClient& c) { c.ReplicateAcknowledge(ack); });
-    } else if (const auto* sn = std::get_if<SnapshotMsg>(&msg)) {
-      const rpc::SnapshotChunk chunk = ToWire(*sn);
-      s = pool_->Call<rpc::ChunkServiceClient>(
-          *where, [&](rpc::ChunkServiceClient& c) { c.InstallSnapshot(chunk); });
+    } else {
+      continue;  // whole snapshots are never sent: ReplicaHost streams them
     }
     if (!s.ok()) {
       LOG_EVERY_N_SEC(log_, kWarn, 10) << "replication message to node " << to.value() << " ("

@@ -1,6 +1,6 @@
 // ThriftReplicaTransport: replication messages to peer chunk servers over
-// the mutual-TLS Thrift connections (ChunkService Replicate and
-// ReplicateAcknowledge). One sender thread per peer with a bounded queue, so
+// the mutual-TLS Thrift connections (ChunkService Replicate,
+// ReplicateAcknowledge and InstallSnapshot). One sender thread per peer with a bounded queue, so
 // a slow or dead peer never holds up the replica that sends (ReplicaHost
 // calls Send under a partition's lock). Messages that cannot be delivered
 // are dropped: the protocol resends what matters.
@@ -37,6 +37,9 @@ class ThriftReplicaTransport : public ReplicaTransport {
   ThriftReplicaTransport& operator=(const ThriftReplicaTransport&) = delete;
 
   void Send(NodeId to, PeerMessage msg) override;
+  // A synchronous call on the caller's thread (a snapshot stream's), not
+  // through the peer's queue.
+  Result<SnapshotChunkAnswer> SendSnapshotChunk(NodeId to, const SnapshotChunkMsg& c) override;
   // Stops the senders; queued messages are dropped.
   void Stop();
 

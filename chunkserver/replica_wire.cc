@@ -109,34 +109,46 @@ Result<ReplicateAck> FromWire(const rpc::ReplicateAck& w) {
   return m;
 }
 
-rpc::SnapshotChunk ToWire(const SnapshotMsg& m) {
+rpc::SnapshotChunk ToWire(const SnapshotChunkMsg& m) {
   rpc::SnapshotChunk w;
   w.partition = I32(m.partition.value());
   w.epoch = I64(m.epoch.value());
   w.from_node = I32(m.from.value());
   w.lsn = I64(m.lsn.value());
   w.lsn_epoch = I64(m.lsn_epoch.value());
-  w.snapshot_id = 0;
-  w.chunk_index = 0;
-  w.last = true;
-  w.data = m.state;
+  w.snapshot_id = I64(m.snapshot_id);
+  w.chunk_index = I32(m.chunk_index);
+  w.last = m.last;
+  w.data = m.data;
   return w;
 }
 
-Result<SnapshotMsg> FromWire(const rpc::SnapshotChunk& w) {
+Result<SnapshotChunkMsg> FromWire(const rpc::SnapshotChunk& w) {
   Checker c;
-  SnapshotMsg m;
+  SnapshotChunkMsg m;
   m.partition = PartitionId(c.U32(w.partition, "partition"));
   m.epoch = Epoch(c.U64(w.epoch, "epoch"));
   m.from = NodeId(c.U32(w.from_node, "node"));
   m.lsn = Lsn(c.U64(w.lsn, "lsn"));
   m.lsn_epoch = Epoch(c.U64(w.lsn_epoch, "lsn_epoch"));
+  m.snapshot_id = c.U64(w.snapshot_id, "snapshot_id");
+  m.chunk_index = c.U32(w.chunk_index, "chunk_index");
   if (!c.status().ok()) return c.status();
-  if (w.chunk_index != 0 || !w.last) {
-    return Status::InvalidArgument("snapshots come in one chunk in this version");
-  }
-  m.state = w.data;
+  m.last = w.last;
+  m.data = w.data;
   return m;
+}
+
+rpc::SnapshotChunkAck ToWire(const SnapshotChunkAnswer& a) {
+  rpc::SnapshotChunkAck w;
+  w.next_chunk = I32(a.next_chunk);
+  w.done = a.done;
+  return w;
+}
+
+Result<SnapshotChunkAnswer> FromWire(const rpc::SnapshotChunkAck& w) {
+  if (w.next_chunk < 0) return Status::InvalidArgument("negative next_chunk");
+  return SnapshotChunkAnswer{static_cast<uint32_t>(w.next_chunk), w.done};
 }
 
 rpc::ReplicaReport ToWire(const ReplicaReport& r) {

@@ -8,6 +8,7 @@
 #include "ChunkService.h"
 #include "MetaService.h"
 #include "chunkserver/replica.h"
+#include "chunkserver/snapshot_stream.h"
 #include "common/status.h"
 
 namespace cairn::chunkserver {
@@ -18,9 +19,12 @@ Result<ReplicateMsg> FromWire(const rpc::ReplicateRequest& w);
 rpc::ReplicateAck ToWire(const ReplicateAck& m);
 Result<ReplicateAck> FromWire(const rpc::ReplicateAck& w);
 
-// A snapshot travels as one chunk for now (chunk 0, last).
-rpc::SnapshotChunk ToWire(const SnapshotMsg& m);
-Result<SnapshotMsg> FromWire(const rpc::SnapshotChunk& w);
+// A snapshot travels in chunks (snapshot_stream.h); each call is answered
+// with the chunk wanted next.
+rpc::SnapshotChunk ToWire(const SnapshotChunkMsg& m);
+Result<SnapshotChunkMsg> FromWire(const rpc::SnapshotChunk& w);
+rpc::SnapshotChunkAck ToWire(const SnapshotChunkAnswer& a);
+Result<SnapshotChunkAnswer> FromWire(const rpc::SnapshotChunkAck& w);
 
 rpc::ReplicaReport ToWire(const ReplicaReport& r);
 

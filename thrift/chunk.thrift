@@ -156,6 +156,10 @@ struct PartitionStatus {
   3: string role,           // primary | none; replicated: primary | backup | learner | fenced | removed
   4: i64 last_lsn,
   5: i64 documents,
+  // A snapshot being received (replicated): its bytes so far and in all
+  // (state plus raw block bytes); 0 / 0 when none is in progress.
+  6: i64 snapshot_bytes_done,
+  7: i64 snapshot_bytes_total,
 }
 
 struct StoreStats {
@@ -229,7 +233,7 @@ struct ReplicateAck {
 
 // Primary -> replica too far behind: one chunk of the applied state at lsn,
 // streamed in order and acknowledged chunk by chunk (resumable by
-// snapshot_id and chunk index).
+// snapshot_id and chunk index). Layout of `data`: docs/snapshot-stream.md.
 struct SnapshotChunk {
   1: i32 partition,
   2: i64 epoch,
@@ -240,6 +244,15 @@ struct SnapshotChunk {
   7: i32 chunk_index,
   8: bool last,
   9: binary data,
+}
+
+// The receiver's answer to a chunk: the index of the chunk it wants next
+// (the one after it when taken; an earlier one when it lost what it had
+// staged; a later one for a chunk it already held), or `done` when the
+// snapshot is installed or not needed (the sender stops).
+struct SnapshotChunkAck {
+  1: i32 next_chunk,
+  2: bool done,
 }
 
 // ---------------------------------------------------------------- services
@@ -278,7 +291,8 @@ service ChunkService {
   // acknowledgement. Answered at once; the effects travel as new calls.
   void Replicate(1: ReplicateRequest req) throws (1: cairn.CairnError e),
   void ReplicateAcknowledge(1: ReplicateAck ack) throws (1: cairn.CairnError e),
-  // A replica too far behind the primary's kept log: its applied state.
-  void InstallSnapshot(1: SnapshotChunk chunk) throws (1: cairn.CairnError e),
+  // A replica too far behind the primary's kept log: its applied state, one
+  // chunk per call; answered once the chunk is written (staged) here.
+  SnapshotChunkAck InstallSnapshot(1: SnapshotChunk chunk) throws (1: cairn.CairnError e),
 }
 
