@@ -716,21 +716,46 @@ Status DocStore::LoadSnapshotLocked(PartitionId p, Lsn lsn, std::span<const std:
 Result<uint64_t> DocStore::InstallSnapshot(PartitionId p, Lsn lsn, Epoch epoch,
                                            std::span<const std::byte> state) {
   RETURN_IF_ERROR(sticky());
+  // write_mu_ keeps compaction's switch out from here to the append: the
+  // references translated below stay where they point.
+  MutexLock write_lock(&write_mu_);
   std::vector<std::byte> payload(20);
   StoreLE<uint32_t>(payload.data(), p.value());
   StoreLE<uint64_t>(payload.data() + 4, lsn.value());
   StoreLE<uint64_t>(payload.data() + 12, epoch.value());
-  payload.insert(payload.end(), state.begin(), state.end());
+  {
+    // The state's blocks were written (WriteBlock) some time ago, a streamed
+    // snapshot's over minutes: a compaction since may have moved them.
+    // Name where they are now, as a put's references are translated.
+    DocIndex staged(options_.dedup_entries_per_partition);
+    RETURN_IF_ERROR(staged.LoadPartition(state).WithContext("snapshot state"));
+    const std::vector<BlockRef> refs = staged.BlocksOf(p);
+    std::vector<BlockRef> now = refs;
+    {
+      MutexLock lock(&mu_);
+      RETURN_IF_ERROR(TranslateRefsLocked(&now));
+    }
+    std::map<uint64_t, BlockRef> moved;
+    for (size_t i = 0; i < refs.size(); ++i) {
+      if (now[i].offset != refs[i].offset) moved.emplace(refs[i].offset, now[i]);
+    }
+    if (moved.empty()) {
+      payload.insert(payload.end(), state.begin(), state.end());
+    } else {
+      staged.Relocate(moved);
+      const std::vector<std::byte> local = staged.SerializePartition(p);
+      payload.insert(payload.end(), local.begin(), local.end());
+    }
+  }
   if (payload.size() > kMaxPayloadBytes) {
     return Status::TooLarge("snapshot of partition " + std::to_string(p.value()) + " (" +
                             std::to_string(payload.size()) + " bytes) does not fit one record");
   }
-  MutexLock write_lock(&write_mu_);
   std::vector<std::byte> framed = FrameRecord(RecordType::kSnapshot, payload);
   ASSIGN_OR_RETURN(const uint64_t offset, AppendRecord(framed));
   {
     MutexLock lock(&mu_);
-    RETURN_IF_ERROR(LoadSnapshotLocked(p, lsn, state, /*notify=*/true));
+    RETURN_IF_ERROR(LoadSnapshotLocked(p, lsn, std::span(payload).subspan(20), /*notify=*/true));
     // Its blocks are live now.
     std::vector<BlockRef> blocks = index_.BlocksOf(p);
     MutexLock u(&unclaimed_mu_);
