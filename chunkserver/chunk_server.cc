@@ -153,6 +153,10 @@ void ChunkServerOptions::Register(OptionSet* set) {
            "replication: a backup that has not acknowledged for this long is reported to the "
            "metaserver, which drops it from the in-sync set",
            10, 600000);
+  set->Int("replication_log_entries", &replication_log_entries,
+           "replication: entries a primary keeps past its applied point for replicas that "
+           "lag; a replica further behind gets a snapshot",
+           4, 1 << 20);
   set->Int("snapshot_rate_mb_s", &snapshot_rate_mb_s,
            "replication: MiB per second this node sends in snapshots to replicas behind the "
            "kept log (re-replication), all streams together (0: no limit)",
@@ -349,6 +353,7 @@ Status ChunkServer::StartReplication() {
   ReplicaHostOptions ho;
   ho.replica.lease = std::chrono::milliseconds(options_.lease_ms);
   ho.replica.replication_timeout = std::chrono::milliseconds(options_.replication_timeout_ms);
+  ho.replica.log_retention = static_cast<uint32_t>(options_.replication_log_entries);
   ho.snapshot_rate_bytes_per_s = static_cast<uint64_t>(options_.snapshot_rate_mb_s) << 20;
   replicas_ =
       std::make_unique<ReplicaHost>(logic_->self(), store_.get(), ho, replica_transport_.get(),

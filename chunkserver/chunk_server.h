@@ -76,9 +76,10 @@ struct ChunkServerOptions {
   // Replication (docs/design-replication.md): the partitions' replicas are
   // kept in step by their primaries; needs the metaserver's failover on.
   bool replication = false;
-  int64_t lease_ms = 1000;                // equal to the metaserver's lease_ms
-  int64_t replication_timeout_ms = 1000;  // a backup this late is reported
-  int64_t snapshot_rate_mb_s = 100;       // snapshot sending, MiB/s (0: no limit)
+  int64_t lease_ms = 1000;                 // equal to the metaserver's lease_ms
+  int64_t replication_timeout_ms = 1000;   // a backup this late is reported
+  int64_t replication_log_entries = 1024;  // kept for lagging replicas
+  int64_t snapshot_rate_mb_s = 100;        // snapshot sending, MiB/s (0: no limit)
   std::string log_level = "info";
 
   // Registers every option with its description, default and bounds.

@@ -121,7 +121,8 @@ struct ReplicateAck {
 
 // Primary -> replica too far behind: the applied state at `lsn` (whose entry
 // has `lsn_epoch`). `state` is the host's encoding (documents and request-id
-// table); phase 2 streams it in throttled, resumable chunks.
+// table); ReplicaHost streams it in throttled, resumable chunks below this
+// interface (docs/snapshot-stream.md).
 struct SnapshotMsg {
   PartitionId partition;
   Epoch epoch;

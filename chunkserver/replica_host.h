@@ -86,12 +86,13 @@ struct ReplicaHostOptions {
   Nanos mutation_timeout = std::chrono::seconds(5);
   // Snapshots: data bytes per chunk; bytes per second sent over all
   // outgoing streams (0: unlimited); outgoing streams at a time (more wait
-  // for the replica to ask again); the first retry delay after a failed
+  // for the replica to ask again), in all and to one peer; the first retry delay after a failed
   // chunk (doubling to 5 s); a stream failing this long is given up, and a
   // staged snapshot receiving nothing this long is dropped.
   size_t snapshot_chunk_bytes = size_t{4} << 20;
   uint64_t snapshot_rate_bytes_per_s = uint64_t{100} << 20;
-  size_t max_snapshot_streams = 4;
+  size_t max_snapshot_streams = 16;
+  size_t max_snapshot_streams_per_peer = 4;  // a dead peer's streams block only its own
   Nanos snapshot_retry = std::chrono::milliseconds(200);
   Nanos snapshot_stream_timeout = std::chrono::seconds(60);
 };

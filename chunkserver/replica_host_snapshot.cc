@@ -33,6 +33,9 @@ void ReplicaHost::StartSnapshotStream(Slot* slot, const SendSnapshotEffect& e) {
   // while it lasts, and when it is over a new one starts.
   if (streams_.count({p, e.to}) != 0) return;
   if (streams_.size() >= options_.max_snapshot_streams) return;
+  const auto to_peer = std::count_if(streams_.begin(), streams_.end(),
+                                     [&](const auto& kv) { return kv.first.second == e.to; });
+  if (static_cast<size_t>(to_peer) >= options_.max_snapshot_streams_per_peer) return;
   DocStore::PartitionSnapshot snap = store_->SnapshotPartition(p);
   if (snap.lsn != e.lsn) {
     LOG_WARN(log_) << "partition " << p.value() << ": no snapshot for node " << e.to.value()
@@ -121,6 +124,8 @@ void ReplicaHost::StreamLoop(OutStream* s) {
     Result<SnapshotChunkAnswer> answer = transport_->SendSnapshotChunk(s->to, c);
     const Nanos now = clock_->Now();
     if (!answer.ok()) {
+      // Most failures send nothing (a refused connection); count none.
+      snapshot_limiter_.Return(c.data.size());
       probe_.chunk_failures.fetch_add(1);
       if (!failing_since) failing_since = now;
       if (now - *failing_since > options_.snapshot_stream_timeout) {

@@ -32,9 +32,23 @@ class RateLimiter {
     next_ = start + Nanos(cost);
     return next_ - now;
   }
+  // Gives back a reservation of `bytes` that was not sent (a failed call),
+  // so that an unreachable peer's retries do not slow the others.
+  void Return(uint64_t bytes) {
+    if (rate_ == 0) return;
+    const Nanos now = clock_->Now();
+    MutexLock l(&mu_);
+    next_ -= Cost(bytes);
+    if (next_ < now) next_ = now;
+  }
   uint64_t bytes_per_s() const { return rate_; }
 
  private:
+  Nanos Cost(uint64_t bytes) const {
+    return Nanos(
+        static_cast<int64_t>(static_cast<double>(bytes) * 1e9 / static_cast<double>(rate_)));
+  }
+
   const uint64_t rate_;
   Clock* const clock_;
   Mutex mu_;
