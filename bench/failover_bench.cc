@@ -8,11 +8,22 @@
 //
 //   failover_bench [--kills 20] [--profile fast|default]
 //   failover_bench --throughput [--seconds 10] [--clients 8] [--bytes 1024]
+//   failover_bench --rebuild [--mb 1024] [--rate 100] [--log-entries 8]
 //
 // --throughput instead measures the cost of replication: the same cluster
 // (chunk servers with replication on) with R = 1, 2 and 3 in turn, `clients`
 // threads putting `bytes`-byte documents for `seconds`: puts per second and
 // p50/p99 latency, and the ratio to R = 1.
+//
+// --rebuild measures re-replication: four chunk servers, R = 3, a
+// replacement timeout of 3 s; `mb` MiB of 1 MiB documents are loaded, then
+// one chunk server is SIGKILLed for good and the clock runs until every
+// partition has three in-sync replicas again (none on the dead node).
+// Prints the seconds, the data its replicas held (rebuilt elsewhere), and
+// seconds per GiB and MiB/s of it. `rate` is the chunk servers'
+// snapshot_rate_mb_s (0: unlimited), `log-entries` their
+// replication_log_entries: kept small so that the new replicas are built
+// from snapshots, as a partition with more entries than the kept log is.
 //
 // `default` uses the daemons' default timeouts (heartbeat 500 ms, failure
 // 2000 ms, lease 2000 ms); `fast` the ones the replication test uses
@@ -24,6 +35,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -211,6 +223,126 @@ int RunThroughput(int replication, int seconds, int clients, size_t bytes, Throu
   return 0;
 }
 
+int RunRebuild(int mb, int rate_mb_s, int log_entries) {
+  ClusterOptions o;
+  o.chunk_servers = 4;
+  o.disks_per_server = 3;
+  o.partitions = 16;
+  o.metaserver_set = {"replication=3",
+                      "failover=true",
+                      "replacement_timeout_ms=3000",
+                      "heartbeat_interval_ms=200",
+                      "failure_timeout_ms=1000",
+                      "lease_ms=1000"};
+  o.chunkserver_set = {"replication=true",
+                       "heartbeat_interval_ms=200",
+                       "lease_ms=1000",
+                       "replication_timeout_ms=600",
+                       "snapshot_rate_mb_s=" + std::to_string(rate_mb_s),
+                       "replication_log_entries=" + std::to_string(log_entries)};
+  auto cluster_or = Cluster::Start(o);
+  if (!cluster_or.ok()) {
+    std::fprintf(stderr, "cluster: %s\n", cluster_or.status().ToString().c_str());
+    return 1;
+  }
+  Cluster& cluster = **cluster_or;
+  client::Options co = cluster.ClientOptions();
+  co.deadline_ms = 20000;
+  co.call_timeout_ms = 10000;
+  auto client_or = client::Client::Create(co);
+  if (!client_or.ok()) return 1;
+  client::Client& c = **client_or;
+  if (!c.CreateCollection("rb").ok()) return 1;
+  auto in_sync_everywhere = [&](std::optional<NodeId> dead) {
+    auto map = c.GetClusterMap();
+    if (!map.ok()) return false;
+    for (const auto& p : map->partitions) {
+      if (p.in_sync.size() != 3) return false;
+      if (dead && std::find(p.in_sync.begin(), p.in_sync.end(), *dead) != p.in_sync.end()) {
+        return false;
+      }
+    }
+    return true;
+  };
+
+  // Load: 1 MiB documents of random bytes (nothing to compress) from 4
+  // writers.
+  std::string body(1 << 20, '\0');
+  uint64_t x = 88172645463325252ull;
+  for (size_t i = 0; i + 8 <= body.size(); i += 8) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    std::memcpy(body.data() + i, &x, 8);
+  }
+  std::atomic<int> next{0};
+  std::atomic<int> failed{0};
+  const auto load0 = Clock::now();
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t) {
+    writers.emplace_back([&] {
+      for (int i = next++; i < mb; i = next++) {
+        std::string doc = body;
+        std::snprintf(doc.data(), 16, "%015d", i);  // distinct bodies (no dedup)
+        for (size_t k = 64; k < doc.size(); k += 4096) doc[k] = static_cast<char>(i);
+        bool ok = false;
+        for (int attempt = 0; attempt < 5 && !ok; ++attempt) {
+          ok = c.Put("rb", "d" + std::to_string(i), doc).ok();
+        }
+        if (!ok) ++failed;
+      }
+    });
+  }
+  for (std::thread& t : writers) t.join();
+  const double load_s = std::chrono::duration<double>(Clock::now() - load0).count();
+  if (failed > 0) {
+    std::fprintf(stderr, "%d puts failed\n", failed.load());
+    return 1;
+  }
+  std::printf("loaded %d MiB in 1 MiB documents in %.1f s (%.1f MiB/s at R=3)\n", mb, load_s,
+              mb / load_s);
+  std::fflush(stdout);
+  for (int i = 0; i < 600 && !in_sync_everywhere(std::nullopt); ++i) {
+    std::this_thread::sleep_for(100ms);
+  }
+  if (!in_sync_everywhere(std::nullopt)) return 1;
+
+  // The victim: the last chunk server. What its replicas held is rebuilt.
+  const int victim = cluster.chunk_server_count() - 1;
+  const std::string name = "cs" + std::to_string(victim);
+  auto map = c.GetClusterMap();
+  if (!map.ok()) return 1;
+  std::optional<NodeId> dead;
+  for (const auto& n : map->nodes) {
+    if (n.name == name) dead = n.id;
+  }
+  if (!dead) return 1;
+  uint64_t held = 0;
+  for (const auto& p : map->partitions) {
+    if (std::find(p.replicas.begin(), p.replicas.end(), *dead) != p.replicas.end()) ++held;
+  }
+  const double rebuilt_mib = static_cast<double>(mb) * static_cast<double>(held) / o.partitions;
+  const auto t0 = Clock::now();
+  if (!cluster.KillChunkServer(victim).ok()) return 1;
+  const auto limit = t0 + std::chrono::seconds(600 + mb);
+  bool whole = false;
+  while (Clock::now() < limit && !(whole = in_sync_everywhere(dead))) {
+    std::this_thread::sleep_for(50ms);
+  }
+  const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (!whole) {
+    std::fprintf(stderr, "not every partition had three in-sync replicas after %.0f s\n", s);
+    return 1;
+  }
+  std::printf(
+      "rebuild after kill -9 of %s (%llu of %u partitions, ~%.0f MiB re-replicated; "
+      "replacement timeout 3 s, snapshot_rate_mb_s=%d, replication_log_entries=%d): "
+      "%.1f s, %.1f s per GiB, %.1f MiB/s\n",
+      name.c_str(), static_cast<unsigned long long>(held), o.partitions, rebuilt_mib, rate_mb_s,
+      log_entries, s, s / (rebuilt_mib / 1024), rebuilt_mib / s);
+  return cluster.CheckAllRunning().ok() ? 0 : 1;
+}
+
 }  // namespace
 }  // namespace cairn::test
 
@@ -221,6 +353,10 @@ int main(int argc, char** argv) {
   int seconds = 10;
   int clients = 8;
   size_t bytes = 1024;
+  bool rebuild = false;
+  int mb = 1024;
+  int rate = 100;
+  int log_entries = 8;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--kills") == 0 && i + 1 < argc) {
       kills = std::atoi(argv[++i]);
@@ -234,13 +370,23 @@ int main(int argc, char** argv) {
       clients = std::atoi(argv[++i]);
     } else if (std::strcmp(argv[i], "--bytes") == 0 && i + 1 < argc) {
       bytes = static_cast<size_t>(std::atol(argv[++i]));
+    } else if (std::strcmp(argv[i], "--rebuild") == 0) {
+      rebuild = true;
+    } else if (std::strcmp(argv[i], "--mb") == 0 && i + 1 < argc) {
+      mb = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--rate") == 0 && i + 1 < argc) {
+      rate = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--log-entries") == 0 && i + 1 < argc) {
+      log_entries = std::atoi(argv[++i]);
     } else {
       std::fprintf(stderr,
                    "usage: failover_bench [--kills N] [--profile fast|default]\n"
-                   "       failover_bench --throughput [--seconds S] [--clients C] [--bytes B]\n");
+                   "       failover_bench --throughput [--seconds S] [--clients C] [--bytes B]\n"
+                   "       failover_bench --rebuild [--mb M] [--rate MB_S] [--log-entries N]\n");
       return 64;
     }
   }
+  if (rebuild) return cairn::test::RunRebuild(mb, rate, log_entries);
   if (!throughput) return cairn::test::Run(kills, fast);
   std::vector<cairn::test::Throughput> r(3);  // r[R - 1]
   for (int rep = 1; rep <= 3; ++rep) {
