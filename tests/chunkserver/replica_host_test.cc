@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -689,6 +690,49 @@ TEST_F(SnapshotStreamTest, AReceiverCrashMidStreamLeavesAConsistentStore) {
   EXPECT_GE(sent.chunks_rewound, 1u);
   EXPECT_GE(sent.streams_completed, 1u);
   EXPECT_EQ(node(3).host->snapshot_stats().snapshots_installed, 1u);
+}
+
+TEST_F(SnapshotStreamTest, AStageReplacedByANewerSnapshotIsDroppedAndTheStreamStartsOver) {
+  Restart(/*rate=*/0);
+  std::map<std::string, std::string> before;
+  WriteWhileNode3Away(300, &before);
+  // Chunks from 6 on do not get through; chunk 0 is kept.
+  std::atomic<bool> cut{true};
+  Mutex mu;
+  std::optional<SnapshotChunkMsg> first;
+  net_.SetChunkHook([&](NodeId to, const SnapshotChunkMsg& c) {
+    if (to != NodeId(3)) return Net::ChunkFault::kNone;
+    if (c.chunk_index == 0) {
+      MutexLock l(&mu);
+      first = c;
+    }
+    return cut && c.chunk_index >= 6 ? Net::ChunkFault::kLose : Net::ChunkFault::kNone;
+  });
+  BringBackNode3();
+  ASSERT_TRUE(WaitFor([&] { return node(3).host->snapshot_stats().chunks_received == 6; }));
+  // Chunk 0 of another snapshot (another id) replaces the stage: the six
+  // chunks' blocks are forgotten.
+  SnapshotChunkMsg other;
+  {
+    MutexLock l(&mu);
+    ASSERT_TRUE(first.has_value());
+    other = *first;
+  }
+  other.snapshot_id += 1000;
+  auto answer = node(3).host->OnSnapshotChunk(other);
+  ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+  EXPECT_EQ(answer->next_chunk, 1u);
+  EXPECT_FALSE(answer->done);
+  EXPECT_EQ(node(3).host->snapshot_stats().stages_dropped, 1u);
+  // The first stream's next chunk is refused ("want 0"): it starts over and
+  // replaces the other stage in turn, then completes.
+  cut = false;
+  ExpectNode3Complete();
+  net_.SetChunkHook(nullptr);
+  EXPECT_GE(node(1).host->snapshot_stats().chunks_rewound, 1u);
+  EXPECT_EQ(node(3).host->snapshot_stats().stages_dropped, 2u);
+  EXPECT_EQ(node(3).host->snapshot_stats().snapshots_installed, 1u);
+  EXPECT_FALSE(node(3).host->ReceivingSnapshot(PartitionId(0)).has_value());
 }
 
 TEST_F(SnapshotStreamTest, TheThrottleLimitsTheSendingRate) {
