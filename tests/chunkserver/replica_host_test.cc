@@ -59,8 +59,9 @@ class Net {
   }
 
   // What happens to a snapshot chunk: delivered, lost on the way (the
-  // connection broke before it arrived), or delivered with its answer lost.
-  enum class ChunkFault { kNone, kLose, kLoseAnswer };
+  // connection broke before it arrived), delivered with its answer lost, or
+  // delivered with its last byte flipped.
+  enum class ChunkFault { kNone, kLose, kLoseAnswer, kCorrupt };
   using ChunkHook = std::function<ChunkFault(NodeId to, const SnapshotChunkMsg& c)>;
   void SetChunkHook(ChunkHook hook) {
     MutexLock l(&mu_);
@@ -74,11 +75,18 @@ class Net {
       if (chunk_hook_) fault = chunk_hook_(to, c);
     }
     if (fault == ChunkFault::kLose) return Status::Unavailable("injected: connection broken");
+    SnapshotChunkMsg bad;
+    if (fault == ChunkFault::kCorrupt) {
+      bad = c;
+      bad.data.back() = static_cast<char>(bad.data.back() ^ 0x55);
+    }
     Result<SnapshotChunkAnswer> answer = Status::Unavailable("node down");
     {
       MutexLock l(&hosts_mu_);
       auto t = hosts_.find(to);
-      if (t != hosts_.end() && hosts_.count(from) != 0) answer = t->second->OnSnapshotChunk(c);
+      if (t != hosts_.end() && hosts_.count(from) != 0) {
+        answer = t->second->OnSnapshotChunk(fault == ChunkFault::kCorrupt ? bad : c);
+      }
     }
     if (fault == ChunkFault::kLoseAnswer) return Status::Unavailable("injected: answer lost");
     return answer;
@@ -255,6 +263,7 @@ struct Node {
     ho.snapshot_chunk_bytes = snapshot_chunk_bytes;
     ho.snapshot_rate_bytes_per_s = snapshot_rate;
     ho.snapshot_retry = 20ms;
+    ho.snapshot_stream_timeout = snapshot_stream_timeout;
     host = std::make_unique<ReplicaHost>(id, rig->store(), ho, &transport, meta, &RealClock());
     ASSERT_TRUE(host->Start().ok());
     net->Attach(id, host.get());
@@ -280,6 +289,7 @@ struct Node {
   uint32_t log_retention = 1024;
   size_t snapshot_chunk_bytes = 64 << 10;
   uint64_t snapshot_rate = 0;
+  Nanos snapshot_stream_timeout = 60s;
   NodeTransport transport;
   std::unique_ptr<StoreRig> rig;
   std::unique_ptr<ReplicaHost> host;
@@ -733,6 +743,54 @@ TEST_F(SnapshotStreamTest, AStageReplacedByANewerSnapshotIsDroppedAndTheStreamSt
   EXPECT_EQ(node(3).host->snapshot_stats().stages_dropped, 2u);
   EXPECT_EQ(node(3).host->snapshot_stats().snapshots_installed, 1u);
   EXPECT_FALSE(node(3).host->ReceivingSnapshot(PartitionId(0)).has_value());
+}
+
+TEST_F(SnapshotStreamTest, ACorruptChunkDropsTheStageAndTheStreamStartsOver) {
+  Restart(/*rate=*/0);
+  std::map<std::string, std::string> before;
+  WriteWhileNode3Away(300, &before);
+  // Chunk 10 (blocks) arrives once with a flipped byte.
+  std::atomic<int> corrupted{0};
+  net_.SetChunkHook([&](NodeId to, const SnapshotChunkMsg& c) {
+    if (to == NodeId(3) && c.chunk_index == 10 && corrupted == 0) {
+      ++corrupted;
+      return Net::ChunkFault::kCorrupt;
+    }
+    return Net::ChunkFault::kNone;
+  });
+  BringBackNode3();
+  ExpectNode3Complete();
+  net_.SetChunkHook(nullptr);
+  EXPECT_EQ(corrupted.load(), 1);
+  const SnapshotStats sent = node(1).host->snapshot_stats();
+  const SnapshotStats got = node(3).host->snapshot_stats();
+  // The receiver refused the chunk (its block did not match its hash) and
+  // dropped what it had staged; the sender's retry was told to start over.
+  EXPECT_EQ(got.stages_dropped, 1u);
+  EXPECT_GE(sent.chunk_failures, 1u);
+  EXPECT_EQ(sent.chunks_rewound, 1u);
+  EXPECT_EQ(got.snapshots_installed, 1u);
+}
+
+TEST_F(SnapshotStreamTest, AnIdleStageIsDroppedAndTheStreamStartsOver) {
+  nodes_[2]->snapshot_stream_timeout = 300ms;  // node 3 drops idle stages fast
+  Restart(/*rate=*/0);
+  std::map<std::string, std::string> before;
+  WriteWhileNode3Away(300, &before);
+  std::atomic<bool> cut{true};
+  net_.SetChunkHook([&](NodeId to, const SnapshotChunkMsg& c) {
+    return to == NodeId(3) && cut && c.chunk_index >= 6 ? Net::ChunkFault::kLose
+                                                        : Net::ChunkFault::kNone;
+  });
+  BringBackNode3();
+  ASSERT_TRUE(WaitFor([&] { return node(3).host->snapshot_stats().chunks_received == 6; }));
+  ASSERT_TRUE(WaitFor([&] { return node(3).host->snapshot_stats().stages_dropped == 1; }));
+  EXPECT_FALSE(node(3).host->ReceivingSnapshot(PartitionId(0)).has_value());
+  cut = false;
+  ExpectNode3Complete();
+  net_.SetChunkHook(nullptr);
+  EXPECT_GE(node(1).host->snapshot_stats().chunks_rewound, 1u);
+  EXPECT_EQ(node(3).host->snapshot_stats().snapshots_installed, 1u);
 }
 
 TEST_F(SnapshotStreamTest, TheThrottleLimitsTheSendingRate) {

@@ -72,5 +72,43 @@ TEST(ReplicaWire, AckRoundTripAndReports) {
   EXPECT_EQ(c.node, 3);
 }
 
+TEST(ReplicaWire, SnapshotChunkRoundTripAndAnswers) {
+  SnapshotChunkMsg m;
+  m.partition = PartitionId(3);
+  m.epoch = Epoch(7);
+  m.from = NodeId(2);
+  m.lsn = Lsn(500);
+  m.lsn_epoch = Epoch(6);
+  m.snapshot_id = 1ull << 60;
+  m.chunk_index = 41;
+  m.last = true;
+  m.data = std::string("\0\1chunk", 7);
+  Result<SnapshotChunkMsg> back = FromWire(ToWire(m));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->partition, m.partition);
+  EXPECT_EQ(back->epoch, m.epoch);
+  EXPECT_EQ(back->from, m.from);
+  EXPECT_EQ(back->lsn, m.lsn);
+  EXPECT_EQ(back->lsn_epoch, m.lsn_epoch);
+  EXPECT_EQ(back->snapshot_id, m.snapshot_id);
+  EXPECT_EQ(back->chunk_index, 41u);
+  EXPECT_TRUE(back->last);
+  EXPECT_EQ(back->data, m.data);
+  rpc::SnapshotChunk bad = ToWire(m);
+  bad.chunk_index = -1;
+  EXPECT_FALSE(FromWire(bad).ok());
+  bad = ToWire(m);
+  bad.snapshot_id = -5;
+  EXPECT_FALSE(FromWire(bad).ok());
+
+  Result<SnapshotChunkAnswer> a = FromWire(ToWire(SnapshotChunkAnswer{12, false}));
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->next_chunk, 12u);
+  EXPECT_FALSE(a->done);
+  rpc::SnapshotChunkAck neg;
+  neg.next_chunk = -1;
+  EXPECT_FALSE(FromWire(neg).ok());
+}
+
 }  // namespace
 }  // namespace cairn::chunkserver
