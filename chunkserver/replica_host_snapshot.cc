@@ -211,6 +211,10 @@ void ReplicaHost::ExpireStage(Slot* slot) {
 
 Result<SnapshotChunkAnswer> ReplicaHost::OnSnapshotChunk(const SnapshotChunkMsg& c) {
   if (failed_) return Status::Unavailable("replication stopped on this node after a disk error");
+  {
+    MutexLock l(&streams_mu_);  // after Stop() nothing more is staged
+    if (streams_stopped_) return Status::Unavailable("replication is stopping on this node");
+  }
   Slot* slot = Find(c.partition);
   if (slot == nullptr) {
     return Status::Unavailable("partition " + std::to_string(c.partition.value()) +
