@@ -20,7 +20,6 @@ std::span<const std::byte> Bytes(std::string_view s) {
   return std::as_bytes(std::span(s.data(), s.size()));
 }
 
-
 // The mutation a logged record stands for (checks already passed on the
 // primary: a replica copies it as it is).
 Mutation MutationOf(const MutationRecord& rec) {
@@ -281,8 +280,8 @@ Result<ApplyResult> ReplicaHost::Mutate(Mutation m) {
       waiters_.erase(token);
       return ready;
     }
-    Run(slot,
-        slot->replica->OnClientMutation(token, m.request_id, EncodePayload(RecordOf(m, m.blocks)), now));
+    Run(slot, slot->replica->OnClientMutation(token, m.request_id,
+                                              EncodePayload(RecordOf(m, m.blocks)), now));
   }
   MutexLock w(&waiters_mu_);
   const bool done =
@@ -299,14 +298,32 @@ Result<ApplyResult> ReplicaHost::Mutate(Mutation m) {
   return ApplyResult{waiter.lsn, waiter.lsn.value(), false};
 }
 
-Status ReplicaHost::CheckRead(PartitionId p) {
+Status ReplicaHost::CheckRead(PartitionId p, bool allow_backup) {
   Slot* slot = Find(p);
   if (slot == nullptr) {
     return Status(StatusCode::kNotPrimary,
                   "partition " + std::to_string(p.value()) + " is not held here");
   }
+  const Nanos now = clock_->Now();
   MutexLock l(&slot->mu);
-  return slot->replica->CheckRead(clock_->Now());
+  if (!allow_backup || slot->replica->role() == ReplicaRole::kPrimary) {
+    return slot->replica->CheckRead(now);
+  }
+  // A backup cut from the metaserver may have been dropped from the in-sync
+  // set (and a new epoch begun) without knowing it.
+  if (now - Nanos{meta_contact_.load()} >= options_.backup_read_max_lag) {
+    return Status::Unavailable("partition " + std::to_string(p.value()) +
+                               ": this backup has not heard from the metaserver recently");
+  }
+  Status s = slot->replica->CheckBackupRead(now, options_.backup_read_max_lag);
+  if (s.ok()) backup_reads_.fetch_add(1);
+  return s;
+}
+
+void ReplicaHost::OnMetaContact(Nanos sent_at) {
+  int64_t seen = meta_contact_.load();
+  while (sent_at.count() > seen && !meta_contact_.compare_exchange_weak(seen, sent_at.count())) {
+  }
 }
 
 std::vector<ReplicaReport> ReplicaHost::Reports() {

@@ -67,6 +67,9 @@ struct ReplicaHostOptions {
   // A mutation not committed within this is answered Unavailable (the
   // client retries with the same request id).
   Nanos mutation_timeout = std::chrono::seconds(5);
+  // A backup serves reads that allow it only while it heard from its primary
+  // and from the metaserver (an answered heartbeat) within this.
+  Nanos backup_read_max_lag = std::chrono::milliseconds(1000);
 };
 
 // The wire form of a log entry's payload: the mutation record, then the raw
@@ -97,6 +100,8 @@ class ReplicaHost {
   void OnConfig(const ReplicaConfig& config);
   // A lease for `epoch` from the answer to a heartbeat sent at `sent_at`.
   void OnLease(PartitionId p, Epoch epoch, Nanos sent_at);
+  // The metaserver answered a heartbeat sent at `sent_at` (this node's clock).
+  void OnMetaContact(Nanos sent_at);
   // A message from a peer, payloads in wire form.
   void OnMessage(const PeerMessage& msg);
 
@@ -105,8 +110,13 @@ class ReplicaHost {
   // committed on every in-sync replica. A request id already applied gets its
   // first answer. NotPrimary / Unavailable when this node cannot take it now.
   Result<ApplyResult> Mutate(Mutation m);
-  // OK when a read of `p` may be served here (active primary under lease).
-  Status CheckRead(PartitionId p);
+  // OK when a read of `p` may be served here: the active primary under its
+  // lease, or with `allow_backup` also an in-sync backup in recent touch
+  // with its primary and the metaserver (Replica::CheckBackupRead).
+  Status CheckRead(PartitionId p, bool allow_backup = false);
+
+  // Reads CheckRead let a backup serve, since start.
+  uint64_t backup_reads() const { return backup_reads_.load(); }
 
   std::vector<ReplicaReport> Reports();
   std::optional<ReplicaReport> Report(PartitionId p);
@@ -166,7 +176,9 @@ class ReplicaHost {
   CondVar run_cv_;
   bool stopping_ GUARDED_BY(run_mu_) = false;
   bool sync_wanted_ GUARDED_BY(run_mu_) = false;
-  std::atomic<bool> failed_{false};  // a write to the store failed: stop acting
+  std::atomic<bool> failed_{false};                   // a write to the store failed: stop acting
+  std::atomic<int64_t> meta_contact_{INT64_MIN / 2};  // OnMetaContact, Nanos count
+  std::atomic<uint64_t> backup_reads_{0};
   std::thread sync_thread_;
   std::thread tick_thread_;
 };
