@@ -74,10 +74,15 @@ struct ChunkServerOptions {
   // left out of them, as queries never match those.
   int64_t index_build_docs_per_s = 50000;
   // Replication (docs/design-replication.md): the partitions' replicas are
-  // kept in step by their primaries; needs the metaserver's failover on.
-  bool replication = false;
+  // kept in step by their primaries; must equal the metaserver's failover
+  // (the metaserver refuses the node otherwise).
+  bool replication = true;
   int64_t lease_ms = 1000;                // equal to the metaserver's lease_ms
   int64_t replication_timeout_ms = 1000;  // a backup this late is reported
+  // A read that allows a backup (GetRequest.allow_backup...) is served by an
+  // in-sync backup only while it heard from its primary and the metaserver
+  // within this: the bound on how stale such a read can be.
+  int64_t backup_read_max_lag_ms = 1000;
   std::string log_level = "info";
 
   // Registers every option with its description, default and bounds.

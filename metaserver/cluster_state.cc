@@ -42,11 +42,6 @@ Status ClusterOptions::Validate() const {
   if (replication == 0 || replication > 5) {
     return Status::InvalidArgument("replication must be 1..5, got " + std::to_string(replication));
   }
-  if (initial_nodes < replication) {
-    return Status::InvalidArgument("initial_nodes (" + std::to_string(initial_nodes) +
-                                   ") must be at least the replication (" +
-                                   std::to_string(replication) + ")");
-  }
   if (heartbeat_timeout <= Nanos(0) || node_down < heartbeat_timeout) {
     return Status::InvalidArgument("need 0 < heartbeat timeout <= node down timeout");
   }
@@ -138,7 +133,7 @@ Status ClusterState::Load() {
   // A lower initial_nodes than at creation may allow placement now.
   auto placed = Mutate("place partitions", [&](ClusterMap& m, bool* changed) -> Status {
     if (m.Placed() || m.nodes.size() < options_.initial_nodes) return Status::Ok();
-    RETURN_IF_ERROR(PlaceUnplacedPartitions(&m, options_.replication));
+    RETURN_IF_ERROR(PlaceUnplacedPartitions(&m, options_.PlacedReplication(m.nodes.size())));
     *changed = true;
     return Status::Ok();
   });
@@ -266,7 +261,7 @@ Result<NodeId> ClusterState::RegisterNode(std::string_view name, std::string_vie
           *changed = true;
         }
         if (!m.Placed() && m.nodes.size() >= options_.initial_nodes) {
-          RETURN_IF_ERROR(PlaceUnplacedPartitions(&m, options_.replication));
+          RETURN_IF_ERROR(PlaceUnplacedPartitions(&m, options_.PlacedReplication(m.nodes.size())));
           placed_now = true;
           *changed = true;
         }

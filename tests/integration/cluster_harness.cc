@@ -241,6 +241,8 @@ Status Cluster::WriteConfigs() {
   ms += tls_lines("ms1");
   ms += "partitions = " + std::to_string(options_.partitions) + "\n";
   ms += "initial_nodes = " + std::to_string(options_.chunk_servers) + "\n";
+  ms += "replication = " + std::to_string(options_.replication) + "\n";
+  ms += std::string("failover = ") + (options_.replication > 1 ? "true" : "false") + "\n";
   if (etcd_ != nullptr) {
     ms += "store = etcd\n";
     ms += "etcd_endpoints = " + etcd_->endpoint() + "\n";
@@ -282,6 +284,7 @@ Status Cluster::WriteConfigs() {
     cfg += "disks = " + disks + "\n";
     cfg += "metaservers = " + metaserver_address_.ToString() + "\n";
     cfg += tls_lines(p.name);
+    cfg += std::string("replication = ") + (options_.replication > 1 ? "true" : "false") + "\n";
     const std::string conf = p.dir + "/chunkserver.conf";
     RETURN_IF_ERROR(WriteText(conf, cfg));
     p.argv = {BinPath("CAIRN_CHUNKSERVER_BIN", CAIRN_CHUNKSERVER_BIN), "--config", conf,
