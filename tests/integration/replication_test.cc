@@ -166,7 +166,7 @@ TEST(IntegrationReplication, SigkillPrimariesWhileWritingLosesNothingAcknowledge
   QuietLogs quiet;
   const uint64_t seed = Seeds(1, 606)[0];
   SCOPED_TRACE(SeedTrace(seed));
-  const int rounds = std::getenv("CAIRN_LONG") != nullptr ? 30 : 7;
+  const int rounds = std::getenv("CAIRN_LONG") != nullptr ? 60 : 20;
   auto cluster_or = Cluster::Start(ReplicatedCluster());
   ASSERT_TRUE(cluster_or.ok()) << cluster_or.status().ToString();
   Cluster& cluster = **cluster_or;
