@@ -363,6 +363,7 @@ Status ChunkServer::StartReplication() {
       std::make_unique<ReplicaHost>(logic_->self(), store_.get(), ho, replica_transport_.get(),
                                     replica_meta_.get(), &RealClock());
   RETURN_IF_ERROR(replicas_->Start());
+  replica_transport_->SetHost(replicas_.get());
   replica_host_ = replicas_.get();
   service_->SetReplicaHost(replicas_.get());
   LOG_INFO(log_) << "replication running as node " << logic_->self().value();

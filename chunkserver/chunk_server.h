@@ -48,6 +48,8 @@ class RpcServer;
 
 namespace cairn::chunkserver {
 
+class ThriftReplicaTransport;  // chunkserver/replica_transport.h
+
 struct ChunkServerOptions {
   std::string name;
   std::string listen = "0.0.0.0:7100";
@@ -155,7 +157,7 @@ class ChunkServer {
   std::unique_ptr<net::RpcServer> server_;
   HostPort advertise_;
   // Replication (options_.replication).
-  std::unique_ptr<ReplicaTransport> replica_transport_;
+  std::unique_ptr<ThriftReplicaTransport> replica_transport_;
   std::unique_ptr<ReplicaMetaLink> replica_meta_;
   std::unique_ptr<ReplicaHost> replicas_;
   std::atomic<ReplicaHost*> replica_host_{nullptr};

@@ -403,4 +403,21 @@ void ChunkServiceHandler::InstallSnapshot(const rpc::SnapshotChunk& chunk) {
   host->OnMessage(PeerMessage(std::move(*m)));
 }
 
+void ChunkServiceHandler::StageBlock(const rpc::StageBlockRequest& req) {
+  Authorize(Access::kNode, "StageBlock");
+  ReplicaHost* host = deps_.replication ? deps_.replication() : nullptr;
+  if (host == nullptr) Throw(Status::Unavailable("replication is not running on this node"));
+  if (req.partition < 0 || req.epoch < 0 || req.lsn <= 0 || req.index < 0) {
+    Throw(Status::InvalidArgument("StageBlock: negative partition, epoch, LSN or index"));
+  }
+  StagedBlock b;
+  b.partition = PartitionId(static_cast<uint32_t>(req.partition));
+  b.epoch = Epoch(static_cast<uint64_t>(req.epoch));
+  b.lsn = Lsn(static_cast<uint64_t>(req.lsn));
+  b.index = static_cast<uint32_t>(req.index);
+  b.hash = static_cast<uint64_t>(req.hash);
+  b.data = req.data;
+  net::ThrowIfError(host->StageBlock(b));
+}
+
 }  // namespace cairn::chunkserver

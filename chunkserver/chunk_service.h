@@ -65,6 +65,7 @@ class ChunkServiceHandler : public rpc::ChunkServiceIf {
   void Replicate(const rpc::ReplicateRequest& req) override;
   void ReplicateAcknowledge(const rpc::ReplicateAck& ack) override;
   void InstallSnapshot(const rpc::SnapshotChunk& chunk) override;
+  void StageBlock(const rpc::StageBlockRequest& req) override;
   void Delete(const rpc::DeleteRequest& req) override;
   void Rename(rpc::DocMeta& out, const rpc::RenameRequest& req) override;
   void List(rpc::ListPage& out, const rpc::ListRequest& req) override;

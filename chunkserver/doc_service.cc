@@ -276,6 +276,9 @@ Result<uint64_t> DocService::CountDocuments(std::string_view collection) {
   RETURN_IF_ERROR(ValidateCollection(collection));
   uint64_t count = 0;
   for (PartitionId p : store_->partitions()) {
+    // A replica the map no longer gives this node (replaced while it was
+    // away) is left-over data, not the collection's.
+    if (replicated_ && !logic_->HoldsReplica(p)) continue;
     std::string after;
     for (;;) {
       ASSIGN_OR_RETURN(ListPage page, store_->List(p, collection, after, kMaxListLimit));

@@ -541,6 +541,14 @@ Effects Replica::OnTick(Nanos now) {
   return Take();
 }
 
+Effects Replica::OnPeerProgress(NodeId peer, Nanos now) {
+  if (role_ == ReplicaRole::kPrimary) {
+    auto it = peers_.find(peer);
+    if (it != peers_.end()) it->second.last_progress = now;
+  }
+  return Take();
+}
+
 Status Replica::CheckRead(Nanos now) const {
   const std::string where = "partition " + std::to_string(partition_.value());
   if (role_ != ReplicaRole::kPrimary)

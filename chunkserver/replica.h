@@ -239,6 +239,10 @@ class Replica {
   // Every write effect with seq <= `seq` is durable.
   Effects OnDurable(uint64_t seq, Nanos now);
   Effects OnTick(Nanos now);
+  // Primary: the transport is delivering to `peer` (the blocks of a large
+  // entry, staged ahead of it): it counts as progress, so a backup is not
+  // reported for a slow transfer of one big entry.
+  Effects OnPeerProgress(NodeId peer, Nanos now);
 
   // OK when a read may be served from the applied state: primary, its epoch
   // active, lease valid at `now`. NotPrimary / Unavailable otherwise.

@@ -1,6 +1,8 @@
 #include "metaserver/cluster_state.h"
 
+#include <chrono>
 #include <set>
+#include <thread>
 
 #include "common/certs.h"
 #include "common/partitioning.h"
@@ -344,11 +346,23 @@ Status ClusterState::DropCollection(std::string_view name, CollectionProbe* prob
   }
   // Every node that holds a replica of some partition.
   std::set<NodeId> holders;
-  for (const PartitionEntry& p : m.partitions) holders.insert(p.replicas.begin(), p.replicas.end());
+  bool replicated = false;
+  for (const PartitionEntry& p : m.partitions) {
+    holders.insert(p.replicas.begin(), p.replicas.end());
+    replicated |= p.replicas.size() > 1;
+  }
   for (NodeId id : holders) {
     const NodeEntry* n = m.FindNode(id);
     CAIRN_CHECK(n != nullptr) << "validated map names unknown node " << id;
     Result<int64_t> count = probe->CountDocuments(*n, name);
+    // A backup applies the last deletes once it learns their commit from the
+    // primary (within one retransmit period, 200 ms): ask it again for a
+    // few periods (a genuinely non-empty collection costs that much more).
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(600);
+    while (replicated && count.ok() && *count > 0 && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      count = probe->CountDocuments(*n, name);
+    }
     if (!count.ok()) {
       return Status::Unavailable("cannot drop collection '" + std::string(name) +
                                  "': cannot ask node " + n->name + " (" + n->host + ":" +

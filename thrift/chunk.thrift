@@ -248,6 +248,18 @@ struct SnapshotChunk {
   9: binary data,
 }
 
+// Primary -> replica, ahead of a large put entry (its blocks hold more than
+// the host's stage_bytes): one raw block of the entry (partition, lsn,
+// epoch), which then travels without its blocks and claims these.
+struct StageBlockRequest {
+  1: i32 partition,
+  2: i64 epoch,
+  3: i64 lsn,
+  4: i32 index,
+  5: i64 hash,              // the block's content hash (XXH3-64 of data)
+  6: binary data,
+}
+
 // ---------------------------------------------------------------- services
 
 // Served by every chunk server. A request for a partition the server does
@@ -287,5 +299,7 @@ service ChunkService {
   void ReplicateAcknowledge(1: ReplicateAck ack) throws (1: cairn.CairnError e),
   // A replica too far behind the primary's kept log: its applied state.
   void InstallSnapshot(1: SnapshotChunk chunk) throws (1: cairn.CairnError e),
+  // One block of a large entry, ahead of the entry (StageBlockRequest).
+  void StageBlock(1: StageBlockRequest req) throws (1: cairn.CairnError e),
 }
 
