@@ -144,14 +144,19 @@ void ChunkServerOptions::Register(OptionSet* set) {
            int64_t{1} << 32);
   set->Bool("replication", &replication,
             "keep every partition's replicas in step through its primary "
-            "(docs/design-replication.md); needs the metaserver's failover = true. A volume "
-            "written with replication must keep it");
+            "(docs/design-replication.md); must equal the metaserver's failover (a node that "
+            "differs is refused at registration). A volume written with replication must keep "
+            "it");
   set->Int("lease_ms", &lease_ms,
            "replication: the primary lease the metaserver grants; equal to its lease_ms", 100,
            600000);
   set->Int("replication_timeout_ms", &replication_timeout_ms,
            "replication: a backup that has not acknowledged for this long is reported to the "
            "metaserver, which drops it from the in-sync set",
+           10, 600000);
+  set->Int("backup_read_max_lag_ms", &backup_read_max_lag_ms,
+           "replication: a read that allows a backup is served by an in-sync backup only while "
+           "it heard from its primary and the metaserver within this (how stale it can be)",
            10, 600000);
   set->Int("replication_log_entries", &replication_log_entries,
            "replication: entries a primary keeps past its applied point for replicas that "
@@ -323,10 +328,18 @@ int ChunkServer::port() const { return server_ ? server_->port() : 0; }
 // ---------------------------------------------------------------- the metaserver
 
 bool ChunkServer::TryRegister() {
-  Result<NodeId> id = meta_->Register(options_.name, advertise_);
+  Result<NodeId> id = meta_->Register(options_.name, advertise_, options_.replication);
   if (!id.ok()) {
     reachable_ = false;
-    LOG_WARN(log_) << "cannot register with a metaserver (will retry): " << id.status().ToString();
+    if (id.status().code() == StatusCode::kFailedPrecondition) {
+      // A configuration mistake (replication on one side only): loud, and
+      // retried, so that fixing the metaserver is enough.
+      LOG_EVERY_N_SEC(log_, kError, 10)
+          << "the metaserver refuses this node: " << id.status().ToString();
+    } else {
+      LOG_WARN(log_) << "cannot register with a metaserver (will retry): "
+                     << id.status().ToString();
+    }
     return false;
   }
   if (logic_->self() != *id) LOG_INFO(log_) << "registered as node " << id->value();
@@ -353,12 +366,14 @@ Status ChunkServer::StartReplication() {
   ReplicaHostOptions ho;
   ho.replica.lease = std::chrono::milliseconds(options_.lease_ms);
   ho.replica.replication_timeout = std::chrono::milliseconds(options_.replication_timeout_ms);
+  ho.backup_read_max_lag = std::chrono::milliseconds(options_.backup_read_max_lag_ms);
   ho.replica.log_retention = static_cast<uint32_t>(options_.replication_log_entries);
   ho.snapshot_rate_bytes_per_s = static_cast<uint64_t>(options_.snapshot_rate_mb_s) << 20;
   replicas_ =
       std::make_unique<ReplicaHost>(logic_->self(), store_.get(), ho, replica_transport_.get(),
                                     replica_meta_.get(), &RealClock());
   RETURN_IF_ERROR(replicas_->Start());
+  replica_transport_->SetHost(replicas_.get());
   replica_host_ = replicas_.get();
   service_->SetReplicaHost(replicas_.get());
   LOG_INFO(log_) << "replication running as node " << logic_->self().value();
@@ -453,6 +468,7 @@ void ChunkServer::HeartbeatOnce() {
   if (answer->map_version > logic_->map_version()) RefreshMap();
   if (host != nullptr) {
     PushConfigs();
+    host->OnMetaContact(hb.sent_at);
     for (const auto& [p, epoch] : answer->leases) host->OnLease(p, epoch, hb.sent_at);
   }
 }

@@ -48,6 +48,8 @@ class RpcServer;
 
 namespace cairn::chunkserver {
 
+class ThriftReplicaTransport;  // chunkserver/replica_transport.h
+
 struct ChunkServerOptions {
   std::string name;
   std::string listen = "0.0.0.0:7100";
@@ -74,10 +76,15 @@ struct ChunkServerOptions {
   // left out of them, as queries never match those.
   int64_t index_build_docs_per_s = 50000;
   // Replication (docs/design-replication.md): the partitions' replicas are
-  // kept in step by their primaries; needs the metaserver's failover on.
-  bool replication = false;
-  int64_t lease_ms = 1000;                 // equal to the metaserver's lease_ms
-  int64_t replication_timeout_ms = 1000;   // a backup this late is reported
+  // kept in step by their primaries; must equal the metaserver's failover
+  // (the metaserver refuses the node otherwise).
+  bool replication = true;
+  int64_t lease_ms = 1000;                // equal to the metaserver's lease_ms
+  int64_t replication_timeout_ms = 1000;  // a backup this late is reported
+  // A read that allows a backup (GetRequest.allow_backup...) is served by an
+  // in-sync backup only while it heard from its primary and the metaserver
+  // within this: the bound on how stale such a read can be.
+  int64_t backup_read_max_lag_ms = 1000;
   int64_t replication_log_entries = 1024;  // kept for lagging replicas
   int64_t snapshot_rate_mb_s = 100;        // snapshot sending, MiB/s (0: no limit)
   std::string log_level = "info";
@@ -152,7 +159,7 @@ class ChunkServer {
   std::unique_ptr<net::RpcServer> server_;
   HostPort advertise_;
   // Replication (options_.replication).
-  std::unique_ptr<ReplicaTransport> replica_transport_;
+  std::unique_ptr<ThriftReplicaTransport> replica_transport_;
   std::unique_ptr<ReplicaMetaLink> replica_meta_;
   std::unique_ptr<ReplicaHost> replicas_;
   std::atomic<ReplicaHost*> replica_host_{nullptr};

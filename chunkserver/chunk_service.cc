@@ -98,13 +98,14 @@ void ChunkServiceHandler::Authorize(Access access, const char* call) const {
 }
 
 template <class Fn>
-bool ChunkServiceHandler::MaybeForward(int32_t partition, Fn&& fn) {
+bool ChunkServiceHandler::MaybeForward(int32_t partition, Fn&& fn, bool allow_backup) {
   if (partition < 0 || deps_.pool == nullptr) return false;
   const Identity* caller = net::CurrentCaller();
   if (caller == nullptr || caller->role == Role::kNode) return false;  // never twice
   const PartitionId p(static_cast<uint32_t>(partition));
   PartitionLogic* logic = deps_.service->logic();
   if (logic->IsPrimary(p)) return false;
+  if (allow_backup && logic->HoldsReplica(p)) return false;  // a backup read, served here
   std::optional<NodeAddress> owner = logic->PrimaryOf(p);
   if (!owner || owner->id == logic->self()) return false;  // answered here (Unavailable...)
   const HostPort to{owner->host, owner->port};
@@ -180,27 +181,35 @@ void ChunkServiceHandler::UploadAbort(int64_t upload_id) {
 
 void ChunkServiceHandler::Get(rpc::GetResult& out, const rpc::GetRequest& req) {
   Authorize(Access::kClient, "Get");
-  if (MaybeForward(req.partition, [&](rpc::ChunkServiceClient& c) { c.Get(out, req); })) return;
+  const bool backup = req.__isset.allow_backup && req.allow_backup;
+  if (MaybeForward(
+          req.partition, [&](rpc::ChunkServiceClient& c) { c.Get(out, req); }, backup)) {
+    return;
+  }
   if (req.length < 0) Throw(Status::InvalidArgument("length must be >= 0"));
   std::optional<uint64_t> if_version;
   if (req.__isset.if_version) if_version = NonNegative(req.if_version, "if_version");
   GetOutput g = ValueOrThrow(deps_.service->Get(
       Partition(req.partition), EpochOf(req.epoch), req.collection, req.id,
-      NonNegative(req.offset, "offset"), static_cast<uint64_t>(req.length), if_version));
+      NonNegative(req.offset, "offset"), static_cast<uint64_t>(req.length), if_version, backup));
   out.meta = ToThrift(g.doc);
   out.data = std::move(g.data);
 }
 
 void ChunkServiceHandler::Stat(rpc::DocMeta& out, int32_t partition, int64_t epoch,
-                               const std::string& collection, const std::string& id) {
+                               const std::string& collection, const std::string& id,
+                               bool allow_backup) {
   Authorize(Access::kClient, "Stat");
-  if (MaybeForward(partition, [&](rpc::ChunkServiceClient& c) {
-        c.Stat(out, partition, epoch, collection, id);
-      })) {
+  if (MaybeForward(
+          partition,
+          [&](rpc::ChunkServiceClient& c) {
+            c.Stat(out, partition, epoch, collection, id, allow_backup);
+          },
+          allow_backup)) {
     return;
   }
-  out = ToThrift(
-      ValueOrThrow(deps_.service->Stat(Partition(partition), EpochOf(epoch), collection, id)));
+  out = ToThrift(ValueOrThrow(
+      deps_.service->Stat(Partition(partition), EpochOf(epoch), collection, id, allow_backup)));
 }
 
 void ChunkServiceHandler::Delete(const rpc::DeleteRequest& req) {
@@ -223,11 +232,15 @@ void ChunkServiceHandler::Rename(rpc::DocMeta& out, const rpc::RenameRequest& re
 
 void ChunkServiceHandler::List(rpc::ListPage& out, const rpc::ListRequest& req) {
   Authorize(Access::kClient, "List");
-  if (MaybeForward(req.partition, [&](rpc::ChunkServiceClient& c) { c.List(out, req); })) return;
+  const bool backup = req.__isset.allow_backup && req.allow_backup;
+  if (MaybeForward(
+          req.partition, [&](rpc::ChunkServiceClient& c) { c.List(out, req); }, backup)) {
+    return;
+  }
   if (req.limit < 0) Throw(Status::InvalidArgument("limit must be >= 0"));
   ListPage page =
       ValueOrThrow(deps_.service->List(Partition(req.partition), EpochOf(req.epoch), req.collection,
-                                       req.after_id, static_cast<uint32_t>(req.limit)));
+                                       req.after_id, static_cast<uint32_t>(req.limit), backup));
   out.items.clear();
   for (ListItem& it : page.items) {
     DocEntry e;
@@ -244,11 +257,15 @@ void ChunkServiceHandler::List(rpc::ListPage& out, const rpc::ListRequest& req) 
 
 void ChunkServiceHandler::Query(rpc::QueryResult& out, const rpc::QueryRequest& req) {
   Authorize(Access::kClient, "Query");
-  if (MaybeForward(req.partition, [&](rpc::ChunkServiceClient& c) { c.Query(out, req); })) return;
+  const bool backup = req.__isset.allow_backup && req.allow_backup;
+  if (MaybeForward(
+          req.partition, [&](rpc::ChunkServiceClient& c) { c.Query(out, req); }, backup)) {
+    return;
+  }
   // The parser's message names the column of the mistake.
   query::Query q = ValueOrThrow(query::Parse(req.query));
-  net::ThrowIfError(deps_.service->CheckCollectionRequest(Partition(req.partition),
-                                                          EpochOf(req.epoch), req.collection));
+  net::ThrowIfError(deps_.service->CheckCollectionRequest(
+      Partition(req.partition), EpochOf(req.epoch), req.collection, backup));
   if (deps_.executor == nullptr) Throw(Status::Unavailable("this node does not run queries"));
   QueryLimits limits = deps_.query_limits;
   if (req.__isset.time_limit_ms && req.time_limit_ms > 0) {
@@ -361,6 +378,7 @@ void ChunkServiceHandler::GetStatus(rpc::NodeStatus& out) {
   out.open_uploads = static_cast<int32_t>(logic->open_uploads());
   out.metaserver_reachable = deps_.metaserver_reachable && deps_.metaserver_reachable();
   out.block_bytes = static_cast<int32_t>(logic->limits().block_bytes);
+  out.backup_reads = host ? I64(host->backup_reads()) : 0;
 }
 
 void ChunkServiceHandler::Replicate(const rpc::ReplicateRequest& req) {
@@ -391,6 +409,23 @@ void ChunkServiceHandler::InstallSnapshot(rpc::SnapshotChunkAck& out,
   Result<SnapshotChunkAnswer> answer = host->OnSnapshotChunk(*m);
   if (!answer.ok()) Throw(answer.status());
   out = ToWire(*answer);
+}
+
+void ChunkServiceHandler::StageBlock(const rpc::StageBlockRequest& req) {
+  Authorize(Access::kNode, "StageBlock");
+  ReplicaHost* host = deps_.replication ? deps_.replication() : nullptr;
+  if (host == nullptr) Throw(Status::Unavailable("replication is not running on this node"));
+  if (req.partition < 0 || req.epoch < 0 || req.lsn <= 0 || req.index < 0) {
+    Throw(Status::InvalidArgument("StageBlock: negative partition, epoch, LSN or index"));
+  }
+  StagedBlock b;
+  b.partition = PartitionId(static_cast<uint32_t>(req.partition));
+  b.epoch = Epoch(static_cast<uint64_t>(req.epoch));
+  b.lsn = Lsn(static_cast<uint64_t>(req.lsn));
+  b.index = static_cast<uint32_t>(req.index);
+  b.hash = static_cast<uint64_t>(req.hash);
+  b.data = req.data;
+  net::ThrowIfError(host->StageBlock(b));
 }
 
 }  // namespace cairn::chunkserver

@@ -60,11 +60,12 @@ class ChunkServiceHandler : public rpc::ChunkServiceIf {
   void UploadAbort(int64_t upload_id) override;
   void Get(rpc::GetResult& out, const rpc::GetRequest& req) override;
   void Stat(rpc::DocMeta& out, int32_t partition, int64_t epoch, const std::string& collection,
-            const std::string& id) override;
+            const std::string& id, bool allow_backup) override;
   // Node to node only (docs/design-replication.md).
   void Replicate(const rpc::ReplicateRequest& req) override;
   void ReplicateAcknowledge(const rpc::ReplicateAck& ack) override;
   void InstallSnapshot(rpc::SnapshotChunkAck& out, const rpc::SnapshotChunk& chunk) override;
+  void StageBlock(const rpc::StageBlockRequest& req) override;
   void Delete(const rpc::DeleteRequest& req) override;
   void Rename(rpc::DocMeta& out, const rpc::RenameRequest& req) override;
   void List(rpc::ListPage& out, const rpc::ListRequest& req) override;
@@ -79,7 +80,7 @@ class ChunkServiceHandler : public rpc::ChunkServiceIf {
   // If the request should go to another node, calls `fn` on a client to it
   // (throwing its error) and returns true.
   template <class Fn>
-  bool MaybeForward(int32_t partition, Fn&& fn);
+  bool MaybeForward(int32_t partition, Fn&& fn, bool allow_backup = false);
   rpc::DocMeta ToThrift(const DocEntry& e) const;
 
   ChunkServiceDeps deps_;

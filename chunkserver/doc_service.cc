@@ -33,25 +33,26 @@ DocService::DocService(DocStore* store, PartitionLogic* logic, Clock* clock)
 void DocService::SetMapRefresher(std::function<void()> refresh) { refresh_ = std::move(refresh); }
 
 Status DocService::CheckRequest(PartitionId p, Epoch epoch, std::string_view collection,
-                                std::string_view id) {
-  Status s = logic_->CheckRequest(p, epoch, collection, id);
+                                std::string_view id, bool allow_backup) {
+  Status s = logic_->CheckRequest(p, epoch, collection, id, allow_backup);
   if (s.code() == StatusCode::kNotFound && refresh_) {
     // An unknown collection: it may have been created since our last map.
     refresh_();
-    s = logic_->CheckRequest(p, epoch, collection, id);
+    s = logic_->CheckRequest(p, epoch, collection, id, allow_backup);
   }
-  if (s.ok()) s = CheckReplica(p);
+  if (s.ok()) s = CheckReplica(p, allow_backup);
   return s;
 }
 
-Status DocService::CheckReplica(PartitionId p) {
+Status DocService::CheckReplica(PartitionId p, bool allow_backup) {
   if (!replicated_) return Status::Ok();
   ReplicaHost* host = replication_.load();
   if (host == nullptr) {
     return Status::Unavailable("this chunk server is starting (not registered yet); retry");
   }
-  // Served only by the partition's active primary under its lease.
-  return host->CheckRead(p);
+  // Served by the partition's active primary under its lease (or, when the
+  // caller allows it, an in-sync backup in touch with it).
+  return host->CheckRead(p, allow_backup);
 }
 
 Result<ApplyResult> DocService::Commit(const Mutation& m) {
@@ -199,8 +200,8 @@ size_t DocService::ExpireUploads() {
 
 Result<GetOutput> DocService::Get(PartitionId p, Epoch epoch, std::string_view collection,
                                   std::string_view id, uint64_t offset, uint64_t length,
-                                  std::optional<uint64_t> if_version) {
-  ASSIGN_OR_RETURN(DocEntry doc, Stat(p, epoch, collection, id));
+                                  std::optional<uint64_t> if_version, bool allow_backup) {
+  ASSIGN_OR_RETURN(DocEntry doc, Stat(p, epoch, collection, id, allow_backup));
   if (if_version && *if_version != doc.version) {
     return Status::VersionMismatch(doc.collection + "/" + doc.id + " is at version " +
                                    std::to_string(doc.version) + ", not " +
@@ -220,8 +221,8 @@ Result<GetOutput> DocService::Get(PartitionId p, Epoch epoch, std::string_view c
 }
 
 Result<DocEntry> DocService::Stat(PartitionId p, Epoch epoch, std::string_view collection,
-                                  std::string_view id) {
-  RETURN_IF_ERROR(CheckRequest(p, epoch, collection, id));
+                                  std::string_view id, bool allow_backup) {
+  RETURN_IF_ERROR(CheckRequest(p, epoch, collection, id, allow_backup));
   ASSIGN_OR_RETURN(std::optional<DocEntry> doc, store_->Lookup(p, collection, id));
   if (!doc) {
     return Status::NotFound("no document " + std::string(collection) + "/" + std::string(id));
@@ -251,20 +252,21 @@ Result<DocEntry> DocService::Rename(const RenameInput& in) {
   return AnswerFor(m, *r);
 }
 
-Status DocService::CheckCollectionRequest(PartitionId p, Epoch epoch, std::string_view collection) {
-  Status s = logic_->CheckPartition(p, epoch);
+Status DocService::CheckCollectionRequest(PartitionId p, Epoch epoch, std::string_view collection,
+                                          bool allow_backup) {
+  Status s = logic_->CheckPartition(p, epoch, allow_backup);
   if (s.ok()) s = logic_->CheckCollection(collection);
   if (s.code() == StatusCode::kNotFound && refresh_) {
     refresh_();
     s = logic_->CheckCollection(collection);
   }
-  if (s.ok()) s = CheckReplica(p);
+  if (s.ok()) s = CheckReplica(p, allow_backup);
   return s;
 }
 
 Result<ListPage> DocService::List(PartitionId p, Epoch epoch, std::string_view collection,
-                                  std::string_view after_id, uint32_t limit) {
-  RETURN_IF_ERROR(CheckCollectionRequest(p, epoch, collection));
+                                  std::string_view after_id, uint32_t limit, bool allow_backup) {
+  RETURN_IF_ERROR(CheckCollectionRequest(p, epoch, collection, allow_backup));
   if (limit == 0) limit = kDefaultListLimit;
   limit = std::min(limit, kMaxListLimit);
   return store_->List(p, collection, after_id, limit);
@@ -274,6 +276,9 @@ Result<uint64_t> DocService::CountDocuments(std::string_view collection) {
   RETURN_IF_ERROR(ValidateCollection(collection));
   uint64_t count = 0;
   for (PartitionId p : store_->partitions()) {
+    // A replica the map no longer gives this node (replaced while it was
+    // away) is left-over data, not the collection's.
+    if (replicated_ && !logic_->HoldsReplica(p)) continue;
     std::string after;
     for (;;) {
       ASSIGN_OR_RETURN(ListPage page, store_->List(p, collection, after, kMaxListLimit));

@@ -78,22 +78,25 @@ class DocService {
   Status UploadAbort(uint64_t upload_id);
 
   // Bytes [offset, offset + min(length, block_bytes)) clipped to the body.
-  // VersionMismatch if if_version is given and differs.
+  // VersionMismatch if if_version is given and differs. Reads (Get, Stat,
+  // List, Query) are served by the primary; with `allow_backup` also by an
+  // in-sync backup (ReplicaHost::CheckRead: possibly a little stale).
   Result<GetOutput> Get(PartitionId p, Epoch epoch, std::string_view collection,
                         std::string_view id, uint64_t offset, uint64_t length,
-                        std::optional<uint64_t> if_version);
+                        std::optional<uint64_t> if_version, bool allow_backup = false);
   Result<DocEntry> Stat(PartitionId p, Epoch epoch, std::string_view collection,
-                        std::string_view id);
+                        std::string_view id, bool allow_backup = false);
   Status Delete(const DeleteInput& in);
   // Returns the renamed document under its new id.
   Result<DocEntry> Rename(const RenameInput& in);
   // Routing and name checks of a call on a whole collection of one partition
   // (List, Query): this node is the primary at `epoch` and the map knows
   // the collection (fetched again once if it does not).
-  Status CheckCollectionRequest(PartitionId p, Epoch epoch, std::string_view collection);
+  Status CheckCollectionRequest(PartitionId p, Epoch epoch, std::string_view collection,
+                                bool allow_backup = false);
   // limit 0 means kDefaultListLimit; more than kMaxListLimit is clipped.
   Result<ListPage> List(PartitionId p, Epoch epoch, std::string_view collection,
-                        std::string_view after_id, uint32_t limit);
+                        std::string_view after_id, uint32_t limit, bool allow_backup = false);
 
   // Documents of `collection` over every partition this node's store holds.
   Result<uint64_t> CountDocuments(std::string_view collection);
@@ -111,13 +114,14 @@ class DocService {
   PartitionLogic* logic() const { return logic_; }
 
  private:
-  Status CheckRequest(PartitionId p, Epoch epoch, std::string_view collection, std::string_view id);
+  Status CheckRequest(PartitionId p, Epoch epoch, std::string_view collection, std::string_view id,
+                      bool allow_backup = false);
   Mutex& PartitionMutex(PartitionId p) { return partition_mu_[p.value() % partition_mu_.size()]; }
   // Reads the blocks of `m` back and compares their hash with m.body_hash.
   Status VerifyBodyByReading(const Mutation& m);
   Result<DocEntry> AnswerFor(const Mutation& m, const ApplyResult& r);
   // Replicated: OK when this node may serve `p` now.
-  Status CheckReplica(PartitionId p);
+  Status CheckReplica(PartitionId p, bool allow_backup = false);
   // Applies `m` (through the replicas when replicated).
   Result<ApplyResult> Commit(const Mutation& m);
 

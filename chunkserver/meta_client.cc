@@ -82,11 +82,13 @@ Status ThriftMetaClient::CallAny(Fn&& fn) {
   return last;
 }
 
-Result<NodeId> ThriftMetaClient::Register(const std::string& name, const HostPort& advertise) {
+Result<NodeId> ThriftMetaClient::Register(const std::string& name, const HostPort& advertise,
+                                          bool replication) {
   rpc::NodeRegistration reg;
   reg.name = name;
   reg.host = advertise.host;
   reg.port = advertise.port;
+  reg.__set_replication(replication);
   int32_t id = 0;
   RETURN_IF_ERROR(CallAny([&](rpc::MetaServiceClient& c) { id = c.RegisterNode(reg); }));
   if (id <= 0) return Status::Internal("metaserver gave node id " + std::to_string(id));

@@ -65,7 +65,10 @@ class MetaClient {
  public:
   virtual ~MetaClient() = default;
   // Registers (or re-registers) this node; returns its id.
-  virtual Result<NodeId> Register(const std::string& name, const HostPort& advertise) = 0;
+  // `replication`: this node keeps its replicas in step (the metaserver
+  // refuses a node that does not run like the cluster).
+  virtual Result<NodeId> Register(const std::string& name, const HostPort& advertise,
+                                  bool replication) = 0;
   // Returns the metaserver's map version and the leases it granted.
   virtual Result<HeartbeatAnswer> Heartbeat(const HeartbeatInfo& info) = 0;
   virtual Result<ClusterView> GetMap(uint64_t known_version) = 0;
@@ -84,7 +87,8 @@ class ThriftMetaClient : public MetaClient {
  public:
   // `pool` is borrowed and must outlive the client.
   ThriftMetaClient(std::vector<HostPort> metaservers, net::ConnectionPool* pool);
-  Result<NodeId> Register(const std::string& name, const HostPort& advertise) override;
+  Result<NodeId> Register(const std::string& name, const HostPort& advertise,
+                          bool replication) override;
   Result<HeartbeatAnswer> Heartbeat(const HeartbeatInfo& info) override;
   Result<ClusterView> GetMap(uint64_t known_version) override;
   Result<uint64_t> ChangeInSync(const InSyncRequest& request) override;

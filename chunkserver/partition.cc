@@ -114,6 +114,13 @@ bool PartitionLogic::IsPrimary(PartitionId p) const {
   return !pl.replicas.empty() && pl.replicas.front() == self_;
 }
 
+bool PartitionLogic::HoldsReplica(PartitionId p) const {
+  MutexLock lock(&mu_);
+  if (self_.value() == 0 || p.value() >= map_.partitions.size()) return false;
+  const std::vector<NodeId>& r = map_.partitions[p.value()].replicas;
+  return std::find(r.begin(), r.end(), self_) != r.end();
+}
+
 Epoch PartitionLogic::EpochOf(PartitionId p) const {
   MutexLock lock(&mu_);
   if (p.value() >= map_.partitions.size()) return Epoch();
@@ -122,7 +129,8 @@ Epoch PartitionLogic::EpochOf(PartitionId p) const {
 
 // ---------------------------------------------------------------- checks
 
-Status PartitionLogic::CheckPartitionLocked(PartitionId p, Epoch client_epoch) const {
+Status PartitionLogic::CheckPartitionLocked(PartitionId p, Epoch client_epoch,
+                                            bool any_replica) const {
   if (map_.version == 0) {
     return Status::Unavailable("no cluster map yet (node starting or metaserver unreachable)");
   }
@@ -133,7 +141,10 @@ Status PartitionLogic::CheckPartitionLocked(PartitionId p, Epoch client_epoch) c
   }
   const PartitionPlacement& pl = map_.partitions[p.value()];
   if (pl.replicas.empty()) return Status::Unavailable(where + " is not placed yet");
-  if (self_.value() == 0 || pl.replicas.front() != self_) {
+  const bool here =
+      any_replica ? std::find(pl.replicas.begin(), pl.replicas.end(), self_) != pl.replicas.end()
+                  : pl.replicas.front() == self_;
+  if (self_.value() == 0 || !here) {
     return Status(StatusCode::kNotPrimary, where + " is served by node " +
                                                std::to_string(pl.replicas.front().value()) +
                                                ", not this node");
@@ -151,9 +162,9 @@ Status PartitionLogic::CheckPartitionLocked(PartitionId p, Epoch client_epoch) c
   return Status::Ok();
 }
 
-Status PartitionLogic::CheckPartition(PartitionId p, Epoch client_epoch) const {
+Status PartitionLogic::CheckPartition(PartitionId p, Epoch client_epoch, bool any_replica) const {
   MutexLock lock(&mu_);
-  return CheckPartitionLocked(p, client_epoch);
+  return CheckPartitionLocked(p, client_epoch, any_replica);
 }
 
 Status PartitionLogic::CheckCollectionLocked(std::string_view collection) const {
@@ -189,10 +200,10 @@ Status PartitionLogic::CheckDocument(PartitionId p, std::string_view collection,
 }
 
 Status PartitionLogic::CheckRequest(PartitionId p, Epoch client_epoch, std::string_view collection,
-                                    std::string_view id) const {
+                                    std::string_view id, bool any_replica) const {
   {
     MutexLock lock(&mu_);
-    RETURN_IF_ERROR(CheckPartitionLocked(p, client_epoch));
+    RETURN_IF_ERROR(CheckPartitionLocked(p, client_epoch, any_replica));
   }
   RETURN_IF_ERROR(CheckDocument(p, collection, id));
   MutexLock lock(&mu_);
@@ -485,7 +496,7 @@ Status PartitionLogic::CheckUploadBlock(uint64_t upload_id, uint32_t index, size
   }
   const Upload& u = *it->second;
   if (u.committing) return Status::FailedPrecondition(at + ": the upload is being committed");
-  RETURN_IF_ERROR(CheckPartitionLocked(u.partition, u.epoch));
+  RETURN_IF_ERROR(CheckPartitionLocked(u.partition, u.epoch, false));
   if (index >= MaxBlocks()) {
     return Status::TooLarge(at + " is past max_document_bytes (" +
                             std::to_string(limits_.max_document_bytes) + ")");

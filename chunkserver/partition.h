@@ -183,17 +183,21 @@ class PartitionLogic {
   // The primary of `p` per the map, if placed.
   std::optional<NodeAddress> PrimaryOf(PartitionId p) const;
   bool IsPrimary(PartitionId p) const;
+  // This node is one of `p`'s replicas per the map (primary or not).
+  bool HoldsReplica(PartitionId p) const;
   Epoch EpochOf(PartitionId p) const;
 
   // ---- checks (see the file comment)
-  Status CheckPartition(PartitionId p, Epoch client_epoch) const;
+  // `p` exists, this node is its primary (or, with `any_replica`, one of its
+  // replicas) and `client_epoch` is the map's epoch of `p`.
+  Status CheckPartition(PartitionId p, Epoch client_epoch, bool any_replica = false) const;
   // NotFound("no collection 'x'") when the map does not list it.
   Status CheckCollection(std::string_view collection) const;
   // Valid names, and the document lies in `p`.
   Status CheckDocument(PartitionId p, std::string_view collection, std::string_view id) const;
   // Partition, collection and document checks together.
   Status CheckRequest(PartitionId p, Epoch client_epoch, std::string_view collection,
-                      std::string_view id) const;
+                      std::string_view id, bool any_replica = false) const;
 
   // ---- put
   // Validates everything that does not need the current version: routing,
@@ -251,7 +255,8 @@ class PartitionLogic {
 
  private:
   struct Upload;
-  Status CheckPartitionLocked(PartitionId p, Epoch client_epoch) const REQUIRES(mu_);
+  Status CheckPartitionLocked(PartitionId p, Epoch client_epoch, bool any_replica) const
+      REQUIRES(mu_);
   Status CheckCollectionLocked(std::string_view collection) const REQUIRES(mu_);
   uint64_t MaxBlocks() const;
 

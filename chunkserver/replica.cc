@@ -162,6 +162,7 @@ void Replica::AdoptEpoch(Epoch epoch, NodeId primary) {
   epoch_ = epoch;
   primary_ = primary;
   matched_ = Lsn();
+  primary_contact_ = Nanos{INT64_MIN / 2};
   config_.reset();
   role_ = ReplicaRole::kBackup;
 }
@@ -207,7 +208,10 @@ Effects Replica::OnConfig(const ReplicaConfig& config, Nanos now) {
     StepDown(Status(StatusCode::kNotPrimary, "partition " + std::to_string(partition_.value()) +
                                                  ": this node is no longer its primary"));
   }
-  if (config.epoch != epoch_) matched_ = Lsn();
+  if (config.epoch != epoch_) {
+    matched_ = Lsn();
+    primary_contact_ = Nanos{INT64_MIN / 2};
+  }
   epoch_ = config.epoch;
   config_ = config;
   if (!member) {
@@ -428,7 +432,6 @@ void Replica::AckPrimary(NodeId to) {
 }
 
 void Replica::OnReplicate(const ReplicateMsg& m, Nanos now) {
-  (void)now;
   auto nack = [&](Lsn hint) {
     ReplicateAck a;
     a.partition = partition_;
@@ -449,6 +452,7 @@ void Replica::OnReplicate(const ReplicateMsg& m, Nanos now) {
   if (role_ == ReplicaRole::kRemoved) return;
   if (role_ == ReplicaRole::kFenced || role_ == ReplicaRole::kNone) role_ = ReplicaRole::kBackup;
   primary_ = m.from;
+  primary_contact_ = now;
   if (m.prev_lsn > last_lsn()) {
     nack(last_lsn());
     return;
@@ -537,12 +541,34 @@ Effects Replica::OnTick(Nanos now) {
   return Take();
 }
 
+Effects Replica::OnPeerProgress(NodeId peer, Nanos now) {
+  if (role_ == ReplicaRole::kPrimary) {
+    auto it = peers_.find(peer);
+    if (it != peers_.end()) it->second.last_progress = now;
+  }
+  return Take();
+}
+
 Status Replica::CheckRead(Nanos now) const {
   const std::string where = "partition " + std::to_string(partition_.value());
   if (role_ != ReplicaRole::kPrimary)
     return Status(StatusCode::kNotPrimary, where + ": not the primary");
   if (!active_) return Status::Unavailable(where + ": new primary still reconciling");
   if (now >= lease_expiry_) return Status::Unavailable(where + ": no valid lease");
+  return Status::Ok();
+}
+
+Status Replica::CheckBackupRead(Nanos now, Nanos max_lag) const {
+  if (role_ == ReplicaRole::kPrimary) return CheckRead(now);
+  const std::string where = "partition " + std::to_string(partition_.value());
+  if (role_ != ReplicaRole::kBackup || !config_.has_value() || config_->epoch != epoch_ ||
+      !InSync(self_)) {
+    return Status(StatusCode::kNotPrimary,
+                  where + ": not an in-sync backup here (" + ReplicaRoleName(role_) + ")");
+  }
+  if (now - primary_contact_ >= max_lag) {
+    return Status::Unavailable(where + ": this backup has not heard from its primary recently");
+  }
   return Status::Ok();
 }
 

@@ -240,10 +240,21 @@ class Replica {
   // Every write effect with seq <= `seq` is durable.
   Effects OnDurable(uint64_t seq, Nanos now);
   Effects OnTick(Nanos now);
+  // Primary: the transport is delivering to `peer` (the blocks of a large
+  // entry, staged ahead of it): it counts as progress, so a backup is not
+  // reported for a slow transfer of one big entry.
+  Effects OnPeerProgress(NodeId peer, Nanos now);
 
   // OK when a read may be served from the applied state: primary, its epoch
   // active, lease valid at `now`. NotPrimary / Unavailable otherwise.
   Status CheckRead(Nanos now) const;
+  // OK when a read may be served from the applied state of this node as a
+  // backup (docs/design-replication.md "Reads from backups"): it is in the
+  // in-sync set of its epoch's configuration and heard from that epoch's
+  // primary less than `max_lag` before `now`. Its state then holds every
+  // write acknowledged before that contact. The primary answers as
+  // CheckRead; a learner, fenced or removed replica refuses.
+  Status CheckBackupRead(Nanos now, Nanos max_lag) const;
 
   ReplicaReport Report() const;
   NodeId self() const { return self_; }
@@ -314,6 +325,7 @@ class Replica {
   Lsn commit_;
   Lsn applied_;
   Lsn matched_;  // backup: equal to the primary's log of epoch_ through here
+  Nanos primary_contact_{INT64_MIN / 2};  // backup: last Replicate of epoch_'s primary
 
   // Primary only.
   bool active_ = false;

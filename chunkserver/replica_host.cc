@@ -91,8 +91,20 @@ std::string EncodeWirePayload(std::string_view record, const std::vector<std::st
   return out;
 }
 
+namespace {
+constexpr uint32_t kStagedMarker = 0xFFFFFFFFu;  // block count of the staged form
+}  // namespace
+
+std::string EncodeStagedWirePayload(std::string_view record) {
+  std::string out;
+  PutU32(&out, static_cast<uint32_t>(record.size()));
+  out.append(record);
+  PutU32(&out, kStagedMarker);
+  return out;
+}
+
 Status DecodeWirePayload(std::string_view wire, std::string* record,
-                         std::vector<std::string>* blocks) {
+                         std::vector<std::string>* blocks, bool* staged) {
   uint32_t n = 0;
   if (!GetU32(&wire, &n) || wire.size() < n) return Status::InvalidArgument("short wire payload");
   record->assign(wire.substr(0, n));
@@ -100,6 +112,12 @@ Status DecodeWirePayload(std::string_view wire, std::string* record,
   uint32_t count = 0;
   if (!GetU32(&wire, &count)) return Status::InvalidArgument("short wire payload");
   blocks->clear();
+  if (staged != nullptr) *staged = count == kStagedMarker;
+  if (count == kStagedMarker) {
+    if (staged == nullptr) return Status::InvalidArgument("a staged wire payload was not expected");
+    if (!wire.empty()) return Status::InvalidArgument("trailing bytes in a wire payload");
+    return Status::Ok();
+  }
   for (uint32_t i = 0; i < count; ++i) {
     if (!GetU32(&wire, &n) || wire.size() < n) {
       return Status::InvalidArgument("short wire payload block");
@@ -108,6 +126,33 @@ Status DecodeWirePayload(std::string_view wire, std::string* record,
     wire.remove_prefix(n);
   }
   if (!wire.empty()) return Status::InvalidArgument("trailing bytes in a wire payload");
+  return Status::Ok();
+}
+
+Status StageBlocksOf(const PeerMessage& msg,
+                     const std::function<Result<std::string>(PartitionId, const BlockRef&)>& read,
+                     const std::function<Status(const StagedBlock&)>& stage) {
+  const auto* rm = std::get_if<ReplicateMsg>(&msg);
+  if (rm == nullptr) return Status::Ok();
+  for (const LogEntry& e : rm->entries) {
+    if (e.noop) continue;
+    std::string record;
+    std::vector<std::string> blocks;
+    bool staged = false;
+    RETURN_IF_ERROR(DecodeWirePayload(e.payload, &record, &blocks, &staged));
+    if (!staged) continue;
+    ASSIGN_OR_RETURN(MutationRecord rec, DecodePayload(record));
+    for (size_t i = 0; i < rec.blocks.size(); ++i) {
+      StagedBlock b;
+      b.partition = rm->partition;
+      b.epoch = e.epoch;
+      b.lsn = e.lsn;
+      b.index = static_cast<uint32_t>(i);
+      b.hash = rec.blocks[i].hash;
+      ASSIGN_OR_RETURN(b.data, read(rm->partition, rec.blocks[i]));
+      RETURN_IF_ERROR(stage(b));
+    }
+  }
   return Status::Ok();
 }
 
@@ -291,14 +336,32 @@ Result<ApplyResult> ReplicaHost::Mutate(Mutation m) {
   return ApplyResult{waiter.lsn, waiter.lsn.value(), false};
 }
 
-Status ReplicaHost::CheckRead(PartitionId p) {
+Status ReplicaHost::CheckRead(PartitionId p, bool allow_backup) {
   Slot* slot = Find(p);
   if (slot == nullptr) {
     return Status(StatusCode::kNotPrimary,
                   "partition " + std::to_string(p.value()) + " is not held here");
   }
+  const Nanos now = clock_->Now();
   MutexLock l(&slot->mu);
-  return slot->replica->CheckRead(clock_->Now());
+  if (!allow_backup || slot->replica->role() == ReplicaRole::kPrimary) {
+    return slot->replica->CheckRead(now);
+  }
+  // A backup cut from the metaserver may have been dropped from the in-sync
+  // set (and a new epoch begun) without knowing it.
+  if (now - Nanos{meta_contact_.load()} >= options_.backup_read_max_lag) {
+    return Status::Unavailable("partition " + std::to_string(p.value()) +
+                               ": this backup has not heard from the metaserver recently");
+  }
+  Status s = slot->replica->CheckBackupRead(now, options_.backup_read_max_lag);
+  if (s.ok()) backup_reads_.fetch_add(1);
+  return s;
+}
+
+void ReplicaHost::OnMetaContact(Nanos sent_at) {
+  int64_t seen = meta_contact_.load();
+  while (sent_at.count() > seen && !meta_contact_.compare_exchange_weak(seen, sent_at.count())) {
+  }
 }
 
 std::vector<ReplicaReport> ReplicaHost::Reports() {
@@ -409,6 +472,12 @@ Result<PeerMessage> ReplicaHost::Hydrate(const PeerMessage& msg) {
     if (e.noop) continue;
     ASSIGN_OR_RETURN(MutationRecord rec, DecodePayload(e.payload));
     std::vector<std::string> blocks;
+    uint64_t raw_total = 0;
+    for (const BlockRef& b : rec.blocks) raw_total += b.raw_len;
+    if (rec.type == RecordType::kPut && raw_total > options_.stage_bytes) {
+      e.payload = EncodeStagedWirePayload(e.payload);  // blocks go ahead, one per call
+      continue;
+    }
     if (rec.type == RecordType::kPut) {
       DocEntry doc;
       doc.partition = rec.partition;
@@ -457,8 +526,21 @@ Result<PeerMessage> ReplicaHost::Localize(Slot* slot, const PeerMessage& msg,
     }
     std::string record;
     std::vector<std::string> blocks;
-    RETURN_IF_ERROR(DecodeWirePayload(e.payload, &record, &blocks));
+    bool staged = false;
+    RETURN_IF_ERROR(DecodeWirePayload(e.payload, &record, &blocks, &staged));
     ASSIGN_OR_RETURN(MutationRecord rec, DecodePayload(record));
+    if (staged) {
+      if (rec.type != RecordType::kPut) {
+        return Status::InvalidArgument("entry " + std::to_string(e.lsn.value()) +
+                                       ": only a put has staged blocks");
+      }
+      ASSIGN_OR_RETURN(std::vector<BlockRef> refs,
+                       TakeStaged(rm->partition, e.epoch, e.lsn, rec.blocks));
+      (*written)[e.lsn] = refs;
+      rec.blocks = std::move(refs);
+      e.payload = EncodePayload(rec);
+      continue;
+    }
     if (rec.type == RecordType::kPut) {
       if (blocks.size() != rec.blocks.size()) {
         return Status::InvalidArgument("entry " + std::to_string(e.lsn.value()) + " carries " +
@@ -544,7 +626,102 @@ void ReplicaHost::TickLoop() {
       MutexLock l(&s->mu);
       Run(s, s->replica->OnTick(clock_->Now()));
     }
+    ExpireStaged();
   }
+}
+
+// ---------------------------------------------------------------- staging
+
+Status ReplicaHost::StageBlock(const StagedBlock& b) {
+  if (failed_) return Status::Unavailable("this replica host stopped after a write failure");
+  if (Slot* slot = Find(b.partition); slot != nullptr) {
+    // A retransmission of an entry this replica holds: its blocks are here.
+    MutexLock l(&slot->mu);
+    const Replica& r = *slot->replica;
+    const LogEntry* have = r.EntryAt(b.lsn);
+    if (b.lsn <= r.base_lsn() || (have != nullptr && have->epoch == b.epoch)) {
+      return Status::AlreadyExists("partition " + std::to_string(b.partition.value()) + " LSN " +
+                                   std::to_string(b.lsn.value()) + " is held here already");
+    }
+  }
+  ASSIGN_OR_RETURN(BlockRef ref, store_->WriteBlock(Bytes(b.data)));
+  if (ref.hash != b.hash) {
+    store_->ForgetBlocks(std::vector<BlockRef>{ref});
+    return Status::DataLoss("staged block " + std::to_string(b.index) + " of partition " +
+                            std::to_string(b.partition.value()) + " LSN " +
+                            std::to_string(b.lsn.value()) + " does not match its hash");
+  }
+  std::optional<BlockRef> replaced;
+  {
+    MutexLock l(&stage_mu_);
+    auto [it, inserted] = staged_.try_emplace(
+        StageKey{b.partition, b.epoch.value(), b.lsn.value(), b.index}, Staged{ref, clock_->Now()});
+    if (!inserted) {
+      replaced = it->second.ref;
+      it->second = Staged{ref, clock_->Now()};
+    }
+  }
+  if (replaced) store_->ForgetBlocks(std::vector<BlockRef>{*replaced});  // sent twice
+  return Status::Ok();
+}
+
+Result<std::vector<BlockRef>> ReplicaHost::TakeStaged(PartitionId p, Epoch epoch, Lsn lsn,
+                                                      const std::vector<BlockRef>& want) {
+  MutexLock l(&stage_mu_);
+  std::vector<BlockRef> out;
+  for (uint32_t i = 0; i < want.size(); ++i) {
+    auto it = staged_.find(StageKey{p, epoch.value(), lsn.value(), i});
+    if (it == staged_.end() || it->second.ref.hash != want[i].hash ||
+        it->second.ref.raw_len != want[i].raw_len) {
+      return Status::Unavailable("partition " + std::to_string(p.value()) + " LSN " +
+                                 std::to_string(lsn.value()) + ": block " + std::to_string(i) +
+                                 " of " + std::to_string(want.size()) + " was not staged");
+    }
+    out.push_back(it->second.ref);
+  }
+  for (uint32_t i = 0; i < want.size(); ++i)
+    staged_.erase(StageKey{p, epoch.value(), lsn.value(), i});
+  return out;
+}
+
+void ReplicaHost::ExpireStaged() {
+  std::vector<BlockRef> old;
+  const Nanos now = clock_->Now();
+  {
+    MutexLock l(&stage_mu_);
+    for (auto it = staged_.begin(); it != staged_.end();) {
+      if (now - it->second.at >= options_.stage_expiry) {
+        old.push_back(it->second.ref);
+        it = staged_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (!old.empty()) store_->ForgetBlocks(old);
+}
+
+size_t ReplicaHost::staged_blocks() {
+  MutexLock l(&stage_mu_);
+  return staged_.size();
+}
+
+Result<std::string> ReplicaHost::ReadBlock(PartitionId p, const BlockRef& ref) {
+  DocEntry one;
+  one.partition = p;
+  one.blocks = {ref};
+  one.meta.size = ref.raw_len;
+  std::string raw(ref.raw_len, '\0');
+  RETURN_IF_ERROR(store_->ReadRange(one, 0, std::as_writable_bytes(std::span(raw))));
+  return raw;
+}
+
+void ReplicaHost::NotePeerProgress(PartitionId p, NodeId peer) {
+  if (failed_) return;
+  Slot* slot = Find(p);
+  if (slot == nullptr) return;
+  MutexLock l(&slot->mu);
+  Run(slot, slot->replica->OnPeerProgress(peer, clock_->Now()));
 }
 
 }  // namespace cairn::chunkserver

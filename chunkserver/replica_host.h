@@ -39,6 +39,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -84,6 +85,15 @@ struct ReplicaHostOptions {
   // A mutation not committed within this is answered Unavailable (the
   // client retries with the same request id).
   Nanos mutation_timeout = std::chrono::seconds(5);
+  // A backup serves reads that allow it only while it heard from its primary
+  // and from the metaserver (an answered heartbeat) within this.
+  Nanos backup_read_max_lag = std::chrono::milliseconds(1000);
+  // A put entry whose blocks hold more raw bytes than this travels without
+  // them: the transport first stages its blocks on the receiver, one per call
+  // (StageBlocksOf), so no message carries more than one such block.
+  uint64_t stage_bytes = 4ull << 20;
+  // Staged blocks no entry claimed are forgotten after this.
+  Nanos stage_expiry = std::chrono::minutes(5);
   // Snapshots: data bytes per chunk; bytes per second sent over all
   // outgoing streams (0: unlimited); outgoing streams at a time (more wait
   // for the replica to ask again), in all and to one peer; the first retry delay after a failed
@@ -117,8 +127,27 @@ struct SnapshotStats {
 // bytes of each block it names, in order (none for deletes, renames and
 // no-ops).
 std::string EncodeWirePayload(std::string_view record, const std::vector<std::string>& blocks);
+// The wire form of an entry whose blocks are staged ahead of it.
+std::string EncodeStagedWirePayload(std::string_view record);
+// `staged` (may be null) says which form it was; a staged one has no blocks.
 Status DecodeWirePayload(std::string_view wire, std::string* record,
-                         std::vector<std::string>* blocks);
+                         std::vector<std::string>* blocks, bool* staged = nullptr);
+
+// One block of a large put entry, staged on a replica ahead of the entry.
+struct StagedBlock {
+  PartitionId partition;
+  Epoch epoch;  // the entry's
+  Lsn lsn;
+  uint32_t index = 0;
+  uint64_t hash = 0;  // the block's content hash (BlockRef::hash)
+  std::string data;   // raw bytes
+};
+// For every entry of `msg` in staged form, in order: each block, read with
+// `read` (the sender's local ref) and handed to `stage`. Stops at the first
+// error. What a transport does before it sends `msg`.
+Status StageBlocksOf(const PeerMessage& msg,
+                     const std::function<Result<std::string>(PartitionId, const BlockRef&)>& read,
+                     const std::function<Status(const StagedBlock&)>& stage);
 
 class ReplicaHost {
  public:
@@ -141,16 +170,33 @@ class ReplicaHost {
   void OnConfig(const ReplicaConfig& config);
   // A lease for `epoch` from the answer to a heartbeat sent at `sent_at`.
   void OnLease(PartitionId p, Epoch epoch, Nanos sent_at);
+  // The metaserver answered a heartbeat sent at `sent_at` (this node's clock).
+  void OnMetaContact(Nanos sent_at);
   // A message from a peer, payloads in wire form.
   void OnMessage(const PeerMessage& msg);
+  // A block staged ahead of its entry (receiver side): written to the volume
+  // and kept until the entry claims it or it expires. DataLoss when the
+  // bytes do not match the hash; AlreadyExists when the replica holds the
+  // entry already (the sender skips the rest of its blocks).
+  Status StageBlock(const StagedBlock& b);
+  // The raw bytes of one of this node's blocks (sender side of staging).
+  Result<std::string> ReadBlock(PartitionId p, const BlockRef& ref);
+  // The transport delivered part of a large entry to `peer` (sender side).
+  void NotePeerProgress(PartitionId p, NodeId peer);
+  size_t staged_blocks();  // held for entries not yet received
 
   // A client's mutation of `m.partition` (its LSN and epoch are assigned
   // here): checked against the logged state, replicated, and answered once
   // committed on every in-sync replica. A request id already applied gets its
   // first answer. NotPrimary / Unavailable when this node cannot take it now.
   Result<ApplyResult> Mutate(Mutation m);
-  // OK when a read of `p` may be served here (active primary under lease).
-  Status CheckRead(PartitionId p);
+  // OK when a read of `p` may be served here: the active primary under its
+  // lease, or with `allow_backup` also an in-sync backup in recent touch
+  // with its primary and the metaserver (Replica::CheckBackupRead).
+  Status CheckRead(PartitionId p, bool allow_backup = false);
+
+  // Reads CheckRead let a backup serve, since start.
+  uint64_t backup_reads() const { return backup_reads_.load(); }
 
   std::vector<ReplicaReport> Reports();
   std::optional<ReplicaReport> Report(PartitionId p);
@@ -253,7 +299,27 @@ class ReplicaHost {
   CondVar run_cv_;
   bool stopping_ GUARDED_BY(run_mu_) = false;
   bool sync_wanted_ GUARDED_BY(run_mu_) = false;
-  std::atomic<bool> failed_{false};  // a write to the store failed: stop acting
+  std::atomic<bool> failed_{false};                   // a write to the store failed: stop acting
+  std::atomic<int64_t> meta_contact_{INT64_MIN / 2};  // OnMetaContact, Nanos count
+  std::atomic<uint64_t> backup_reads_{0};
+
+  struct StageKey {
+    PartitionId partition;
+    uint64_t epoch = 0;
+    uint64_t lsn = 0;
+    uint32_t index = 0;
+    auto operator<=>(const StageKey&) const = default;
+  };
+  struct Staged {
+    BlockRef ref;
+    Nanos at;
+  };
+  // Takes the staged blocks of an entry (all or none).
+  Result<std::vector<BlockRef>> TakeStaged(PartitionId p, Epoch epoch, Lsn lsn,
+                                           const std::vector<BlockRef>& want);
+  void ExpireStaged();
+  Mutex stage_mu_;
+  std::map<StageKey, Staged> staged_ GUARDED_BY(stage_mu_);
   std::thread sync_thread_;
   std::thread tick_thread_;
 

@@ -76,6 +76,12 @@ void ThriftReplicaTransport::Loop(NodeId to, Peer* peer) {
     if (!where) continue;
     Status s;
     if (const auto* r = std::get_if<ReplicateMsg>(&msg)) {
+      s = StageAhead(to, *where, msg);
+      if (!s.ok()) {
+        LOG_EVERY_N_SEC(log_, kWarn, 10) << "staging blocks on node " << to.value() << " ("
+                                         << where->ToString() << ") failed: " << s.ToString();
+        continue;  // resent by the primary
+      }
       const rpc::ReplicateRequest req = ToWire(*r);
       s = pool_->Call<rpc::ChunkServiceClient>(
           *where, [&](rpc::ChunkServiceClient& c) { c.Replicate(req); });
@@ -91,6 +97,63 @@ void ThriftReplicaTransport::Loop(NodeId to, Peer* peer) {
                                        << where->ToString() << ") failed: " << s.ToString();
     }
   }
+}
+
+Status ThriftReplicaTransport::StageAhead(NodeId to, const HostPort& where,
+                                          const PeerMessage& msg) {
+  const auto* rm = std::get_if<ReplicateMsg>(&msg);
+  if (rm == nullptr) return Status::Ok();
+  ReplicaHost* host = host_.load();
+  const Nanos now = RealClock().Now();
+  constexpr Nanos kRecent = std::chrono::seconds(2);
+  auto key = [&](const StagedBlock& b) {
+    return std::make_tuple(to.value(), b.partition.value(), b.epoch.value(), b.lsn.value());
+  };
+  std::optional<std::tuple<uint32_t, uint32_t, uint64_t, uint64_t>> skipping;
+  Status s = StageBlocksOf(
+      msg,
+      [&](PartitionId p, const BlockRef& ref) -> Result<std::string> {
+        if (host == nullptr) return Status::Unavailable("no replica host to read blocks from");
+        return host->ReadBlock(p, ref);
+      },
+      [&](const StagedBlock& b) -> Status {
+        if (skipping == key(b)) return Status::Ok();
+        {
+          MutexLock l(&staged_mu_);
+          for (auto old = staged_.begin(); old != staged_.end();) {
+            old = now - old->second >= kRecent ? staged_.erase(old) : std::next(old);
+          }
+          // Staged moments ago: this is a retransmission of the entry.
+          if (b.index == 0 && staged_.count(key(b)) != 0) {
+            skipping = key(b);
+            return Status::Ok();
+          }
+        }
+        rpc::StageBlockRequest req;
+        req.partition = static_cast<int32_t>(b.partition.value());
+        req.epoch = static_cast<int64_t>(b.epoch.value());
+        req.lsn = static_cast<int64_t>(b.lsn.value());
+        req.index = static_cast<int32_t>(b.index);
+        req.hash = static_cast<int64_t>(b.hash);
+        req.data = b.data;
+        Status st = pool_->Call<rpc::ChunkServiceClient>(
+            where, [&](rpc::ChunkServiceClient& c) { c.StageBlock(req); });
+        if (st.code() == StatusCode::kAlreadyExists) {  // it holds the entry: nothing to stage
+          skipping = key(b);
+          return Status::Ok();
+        }
+        {
+          MutexLock l(&staged_mu_);
+          if (!st.ok()) {
+            staged_.erase(key(b));  // stage it all again next time
+            return st;
+          }
+          staged_[key(b)] = RealClock().Now();
+        }
+        host->NotePeerProgress(b.partition, to);
+        return Status::Ok();
+      });
+  return s;
 }
 
 }  // namespace cairn::chunkserver

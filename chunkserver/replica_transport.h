@@ -8,12 +8,14 @@
 // Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <thread>
+#include <tuple>
 
 #include "chunkserver/replica_host.h"
 #include "common/config.h"
@@ -42,6 +44,9 @@ class ThriftReplicaTransport : public ReplicaTransport {
   Result<SnapshotChunkAnswer> SendSnapshotChunk(NodeId to, const SnapshotChunkMsg& c) override;
   // Stops the senders; queued messages are dropped.
   void Stop();
+  // The host whose blocks large entries stage ahead (StageBlocksOf) and that
+  // hears of the progress; null: entries in staged form are not sent.
+  void SetHost(ReplicaHost* host) { host_ = host; }
 
  private:
   struct Peer {
@@ -53,8 +58,17 @@ class ThriftReplicaTransport : public ReplicaTransport {
   };
   void Loop(NodeId to, Peer* peer);
 
+  // Stages the blocks of `msg`'s large entries on `to`, but not again for an
+  // entry staged there within the last seconds (a retransmission).
+  Status StageAhead(NodeId to, const HostPort& where, const PeerMessage& msg);
+
   net::ConnectionPool* const pool_;
   const Resolve resolve_;
+  std::atomic<ReplicaHost*> host_{nullptr};
+  // (node, partition, epoch, LSN) -> when its blocks were last staged there.
+  Mutex staged_mu_;
+  std::map<std::tuple<uint32_t, uint32_t, uint64_t, uint64_t>, Nanos> staged_
+      GUARDED_BY(staged_mu_);
   const size_t max_queued_;
   Logger log_;
   Mutex mu_;

@@ -64,6 +64,20 @@ inline constexpr int64_t kMustNotExist = -1;  // create only
 
 inline constexpr uint32_t kDefaultBlockBytes = 1u << 20;
 
+// Which replica of a partition serves a read (docs/design-replication.md
+// "Reads from backups").
+enum class ReadFrom : uint8_t {
+  // The partition's primary under its lease: a read sees every write
+  // acknowledged before it began.
+  kPrimary,
+  // Any in-sync replica (a random one per operation, the others and then the
+  // primary if it cannot answer): spreads reads over the replicas. A backup
+  // answers only while in touch with its primary and the metaserver, and may
+  // miss writes acknowledged in about the last second (the chunk servers'
+  // backup_read_max_lag_ms); two reads may see versions out of order.
+  kAnyReplica,
+};
+
 struct Options {
   // Every metaserver, tried in turn. At least one.
   std::vector<HostPort> metaservers;
@@ -84,6 +98,8 @@ struct Options {
   uint32_t block_bytes = kDefaultBlockBytes;
   // Partition pages fetched in parallel by List().
   int list_parallelism = 8;
+  // Where Stat, Get, List and Query read unless their options say otherwise.
+  ReadFrom read_from = ReadFrom::kPrimary;
   // Clock for backoff and deadlines; nullptr = the real clock. Borrowed.
   Clock* clock = nullptr;
   // Seed for backoff jitter; 0 = random.
@@ -132,6 +148,8 @@ struct ReadOptions {
   // If set (> 0), the read fails with VersionMismatch unless the document is
   // at this version: keeps several reads of one document consistent.
   int64_t if_version = 0;
+  // nullopt: Options::read_from. Every block of one Get comes from one replica.
+  std::optional<ReadFrom> read_from;
 };
 
 // A body source: fills up to `n` bytes into `buf`, returns how many (0 at the
@@ -151,6 +169,7 @@ struct ListOptions {
   std::string cursor;
   // At most this many items (1..10000).
   uint32_t limit = 1000;
+  std::optional<ReadFrom> read_from;  // nullopt: Options::read_from
 };
 
 struct ListResult {
@@ -176,6 +195,7 @@ struct QueryOptions {
   // latency is about one RPC per round of `parallelism` partitions: 16
   // partitions in one round, the metaserver's default 64 in four.
   int parallelism = 16;
+  std::optional<ReadFrom> read_from;  // nullopt: Options::read_from
 };
 
 inline constexpr uint64_t kDefaultMaxQueryResultBytes = 64ull << 20;

@@ -252,12 +252,30 @@ Status Client::Impl::CallChunkOnce(
   return Status::Ok();
 }
 
+Client::Impl::ReadRoute Client::Impl::NewReadRoute(std::optional<ReadFrom> from) {
+  ReadRoute r;
+  r.from = from.value_or(options.read_from);
+  if (r.from == ReadFrom::kAnyReplica) {
+    MutexLock lock(&mu_);
+    r.pick = rng_.Next();
+  }
+  return r;
+}
+
 Status Client::Impl::CallChunk(
     PartitionId partition, Backoff& backoff,
     const std::function<void(rpc::ChunkServiceClient&, int64_t epoch)>& fn) {
-  for (;;) {
+  return CallChunk(partition, backoff, fn, ReadRoute{});
+}
+
+Status Client::Impl::CallChunk(
+    PartitionId partition, Backoff& backoff,
+    const std::function<void(rpc::ChunkServiceClient&, int64_t epoch)>& fn, const ReadRoute& read) {
+  for (uint64_t attempt = 0;; ++attempt) {
     ASSIGN_OR_RETURN(std::shared_ptr<const ClusterMap> map, Map(backoff));
-    Result<ClusterMap::Route> route = map->Primary(partition);
+    Result<ClusterMap::Route> route = read.from == ReadFrom::kAnyReplica
+                                          ? map->Replica(partition, read.pick + attempt)
+                                          : map->Primary(partition);
     Status s;
     int64_t error_map_version = 0;
     if (route.ok()) {

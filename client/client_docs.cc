@@ -59,9 +59,13 @@ Result<DocInfo> Client::Stat(std::string_view collection, std::string_view id) {
   ASSIGN_OR_RETURN(PartitionId p, impl_->PartitionOf(collection, id, b));
   rpc::DocMeta meta;
   const std::string c(collection), i(id);
-  Status s = impl_->CallChunk(p, b, [&](rpc::ChunkServiceClient& cl, int64_t epoch) {
-    cl.Stat(meta, static_cast<int32_t>(p.value()), epoch, c, i);
-  });
+  const Impl::ReadRoute read = impl_->NewReadRoute(std::nullopt);
+  Status s = impl_->CallChunk(
+      p, b,
+      [&](rpc::ChunkServiceClient& cl, int64_t epoch) {
+        cl.Stat(meta, static_cast<int32_t>(p.value()), epoch, c, i, read.allow_backup());
+      },
+      read);
   if (!s.ok()) return s.WithContext(name);
   return FromRpc(meta);
 }

@@ -68,6 +68,18 @@ struct Client::Impl {
   // (mutations: the same RequestId every time). Returns the final status.
   Status CallChunk(PartitionId partition, Backoff& backoff,
                    const std::function<void(rpc::ChunkServiceClient&, int64_t epoch)>& fn);
+  // Where one read operation goes: `from`, and for kAnyReplica the replica
+  // to try first (ClusterMap::Replica(p, pick)); every retry tries the next.
+  struct ReadRoute {
+    ReadFrom from = ReadFrom::kPrimary;
+    uint64_t pick = 0;
+    bool allow_backup() const { return from == ReadFrom::kAnyReplica; }
+  };
+  ReadRoute NewReadRoute(std::optional<ReadFrom> from);
+  // CallChunk for a read: to the primary, or a replica per `read`.
+  Status CallChunk(PartitionId partition, Backoff& backoff,
+                   const std::function<void(rpc::ChunkServiceClient&, int64_t epoch)>& fn,
+                   const ReadRoute& read);
   // One attempt of CallChunk against a given route; also reports the map
   // version a CairnError named (0 if none).
   Status CallChunkOnce(const ClusterMap::Route& route,

@@ -23,6 +23,7 @@ Result<ListResult> Client::List(std::string_view collection, const ListOptions& 
   std::vector<Status> errors(parts);
   std::atomic<uint32_t> next{0};
   const std::string c(collection);
+  const Impl::ReadRoute read = impl_->NewReadRoute(options.read_from);
   auto work = [&] {
     for (uint32_t k = next.fetch_add(1); k < parts; k = next.fetch_add(1)) {
       rpc::ListRequest req;
@@ -30,13 +31,16 @@ Result<ListResult> Client::List(std::string_view collection, const ListOptions& 
       req.collection = c;
       req.after_id = options.cursor;
       req.limit = static_cast<int32_t>(per);
+      if (read.allow_backup()) req.__set_allow_backup(true);
       rpc::ListPage page;
       Backoff pb = impl_->NewBackoff();
-      errors[k] =
-          impl_->CallChunk(PartitionId(k), pb, [&](rpc::ChunkServiceClient& cl, int64_t epoch) {
+      errors[k] = impl_->CallChunk(
+          PartitionId(k), pb,
+          [&](rpc::ChunkServiceClient& cl, int64_t epoch) {
             req.epoch = epoch;
             cl.List(page, req);
-          });
+          },
+          read);
       if (!errors[k].ok()) continue;
       pages[k].more = page.more;
       for (const rpc::DocMeta& m : page.items) pages[k].items.push_back(FromRpc(m));

@@ -32,6 +32,7 @@ Result<QueryResult> Client::Query(std::string_view collection, std::string_view 
   std::atomic<bool> failed{false};
   const std::string c(collection);
   const std::string t(text);
+  const Impl::ReadRoute read = impl_->NewReadRoute(options.read_from);
   auto work = [&] {
     for (uint32_t k = next.fetch_add(1); k < parts; k = next.fetch_add(1)) {
       if (failed.load()) continue;  // the query fails anyway: do not load the others
@@ -44,12 +45,15 @@ Result<QueryResult> Client::Query(std::string_view collection, std::string_view 
       if (options.max_result_bytes > 0) {
         req.__set_max_result_bytes(static_cast<int64_t>(options.max_result_bytes));
       }
+      if (read.allow_backup()) req.__set_allow_backup(true);
       Backoff pb = impl_->NewBackoff();
-      errors[k] =
-          impl_->CallChunk(PartitionId(k), pb, [&](rpc::ChunkServiceClient& cl, int64_t epoch) {
+      errors[k] = impl_->CallChunk(
+          PartitionId(k), pb,
+          [&](rpc::ChunkServiceClient& cl, int64_t epoch) {
             req.epoch = epoch;
             cl.Query(replies[k], req);
-          });
+          },
+          read);
       if (!errors[k].ok()) failed.store(true);
     }
   };

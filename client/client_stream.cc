@@ -242,7 +242,7 @@ namespace {
 // Reads one piece (at most one block) at `offset`.
 Status GetPiece(Client::Impl* impl, PartitionId p, const std::string& collection,
                 const std::string& id, int64_t offset, int32_t length, int64_t if_version,
-                rpc::GetResult* out) {
+                const Client::Impl::ReadRoute& read, rpc::GetResult* out) {
   rpc::GetRequest req;
   req.partition = static_cast<int32_t>(p.value());
   req.collection = collection;
@@ -250,11 +250,15 @@ Status GetPiece(Client::Impl* impl, PartitionId p, const std::string& collection
   req.offset = offset;
   req.length = length;
   if (if_version > 0) req.__set_if_version(if_version);
+  if (read.allow_backup()) req.__set_allow_backup(true);
   Backoff b = impl->NewBackoff();
-  return impl->CallChunk(p, b, [&](rpc::ChunkServiceClient& c, int64_t epoch) {
-    req.epoch = epoch;
-    c.Get(*out, req);
-  });
+  return impl->CallChunk(
+      p, b,
+      [&](rpc::ChunkServiceClient& c, int64_t epoch) {
+        req.epoch = epoch;
+        c.Get(*out, req);
+      },
+      read);
 }
 
 }  // namespace
@@ -274,11 +278,12 @@ Result<DocInfo> Client::Get(std::string_view collection, std::string_view id, co
   int64_t version = options.if_version;
   Xxh3Stream hash;
   std::optional<DocInfo> info;
+  const Impl::ReadRoute read = impl_->NewReadRoute(options.read_from);
   for (;;) {
     const uint64_t want = std::min<uint64_t>(block, end - pos);
     rpc::GetResult r;
     Status s = GetPiece(impl_.get(), p, c, i, static_cast<int64_t>(pos), static_cast<int32_t>(want),
-                        version, &r);
+                        version, read, &r);
     if (!s.ok()) {
       if (s.code() == StatusCode::kVersionMismatch && info.has_value()) {
         return Status::VersionMismatch(name + ": changed during the read (was version " +
@@ -395,7 +400,7 @@ Result<DocInfo> Client::WriteRange(std::string_view collection, std::string_view
       // The old bytes: for the hash, and as the base of a touched block.
       rpc::GetResult r;
       s = GetPiece(impl_.get(), p, c, i, static_cast<int64_t>(start), static_cast<int32_t>(old_len),
-                   cur.version, &r);
+                   cur.version, Impl::ReadRoute{}, &r);
       if (!s.ok()) return abort(s);
       if (r.data.size() != old_len) {
         return abort(Status::Internal("short read of block " + std::to_string(k)));
@@ -460,7 +465,7 @@ Result<DocInfo> Client::Impl::CopyDocument(std::string_view collection, std::str
     const uint32_t len =
         have_meta && source->block_bytes > 0 ? source->block_bytes : options.block_bytes;
     Status s = GetPiece(this, pf, c, f, static_cast<int64_t>(pos), static_cast<int32_t>(len),
-                        have_meta ? source->version : 0, &r);
+                        have_meta ? source->version : 0, ReadRoute{}, &r);
     if (!s.ok()) return s.WithContext("reading " + DocName(c, f));
     if (!have_meta) {
       *source = FromRpc(r.meta);

@@ -1,5 +1,7 @@
 #include "client/cluster_map.h"
 
+#include <algorithm>
+
 #include "common/partitioning.h"
 
 namespace cairn::client {
@@ -45,6 +47,20 @@ Result<ClusterMap::Route> ClusterMap::Primary(PartitionId p) const {
     return Status::Unavailable("partition " + std::to_string(p.value()) + ": primary node " +
                                std::to_string(part.replicas[0].value()) + " is not in the map");
   }
+  return Route{p, part.epoch, node->id, node->address};
+}
+
+Result<ClusterMap::Route> ClusterMap::Replica(PartitionId p, uint64_t k) const {
+  if (p.value() >= partitions.size()) return Primary(p);
+  const PartitionStatus& part = partitions[p.value()];
+  std::vector<const NodeStatus*> candidates;
+  for (NodeId n : part.replicas) {
+    if (std::find(part.in_sync.begin(), part.in_sync.end(), n) == part.in_sync.end()) continue;
+    const NodeStatus* node = FindNode(n);
+    if (node != nullptr && node->state != NodeState::kDown) candidates.push_back(node);
+  }
+  if (candidates.empty()) return Primary(p);
+  const NodeStatus* node = candidates[k % candidates.size()];
   return Route{p, part.epoch, node->id, node->address};
 }
 

@@ -81,6 +81,10 @@ struct ClusterMap {
     HostPort address;
   };
   Result<Route> Primary(PartitionId p) const;
+  // The k-th (mod their count) of the partition's in-sync replicas the map
+  // does not list as down, in the map's order; the primary when there are
+  // none (or no in-sync set is kept: replication off).
+  Result<Route> Replica(PartitionId p, uint64_t k) const;
   // Checks the invariants the client relies on: partition_count is a valid
   // power of two and partitions[i].id == i for every i. InvalidArgument
   // otherwise (a map the client must not route with).

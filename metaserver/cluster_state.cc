@@ -1,6 +1,8 @@
 #include "metaserver/cluster_state.h"
 
+#include <chrono>
 #include <set>
+#include <thread>
 
 #include "common/certs.h"
 #include "common/partitioning.h"
@@ -41,11 +43,6 @@ Status ClusterOptions::Validate() const {
   if (initial_nodes == 0) return Status::InvalidArgument("initial_nodes must be at least 1");
   if (replication == 0 || replication > 5) {
     return Status::InvalidArgument("replication must be 1..5, got " + std::to_string(replication));
-  }
-  if (initial_nodes < replication) {
-    return Status::InvalidArgument("initial_nodes (" + std::to_string(initial_nodes) +
-                                   ") must be at least the replication (" +
-                                   std::to_string(replication) + ")");
   }
   if (heartbeat_timeout <= Nanos(0) || node_down < heartbeat_timeout) {
     return Status::InvalidArgument("need 0 < heartbeat timeout <= node down timeout");
@@ -138,7 +135,7 @@ Status ClusterState::Load() {
   // A lower initial_nodes than at creation may allow placement now.
   auto placed = Mutate("place partitions", [&](ClusterMap& m, bool* changed) -> Status {
     if (m.Placed() || m.nodes.size() < options_.initial_nodes) return Status::Ok();
-    RETURN_IF_ERROR(PlaceUnplacedPartitions(&m, options_.replication));
+    RETURN_IF_ERROR(PlaceUnplacedPartitions(&m, options_.PlacedReplication(m.nodes.size())));
     *changed = true;
     return Status::Ok();
   });
@@ -266,7 +263,7 @@ Result<NodeId> ClusterState::RegisterNode(std::string_view name, std::string_vie
           *changed = true;
         }
         if (!m.Placed() && m.nodes.size() >= options_.initial_nodes) {
-          RETURN_IF_ERROR(PlaceUnplacedPartitions(&m, options_.replication));
+          RETURN_IF_ERROR(PlaceUnplacedPartitions(&m, options_.PlacedReplication(m.nodes.size())));
           placed_now = true;
           *changed = true;
         }
@@ -349,11 +346,23 @@ Status ClusterState::DropCollection(std::string_view name, CollectionProbe* prob
   }
   // Every node that holds a replica of some partition.
   std::set<NodeId> holders;
-  for (const PartitionEntry& p : m.partitions) holders.insert(p.replicas.begin(), p.replicas.end());
+  bool replicated = false;
+  for (const PartitionEntry& p : m.partitions) {
+    holders.insert(p.replicas.begin(), p.replicas.end());
+    replicated |= p.replicas.size() > 1;
+  }
   for (NodeId id : holders) {
     const NodeEntry* n = m.FindNode(id);
     CAIRN_CHECK(n != nullptr) << "validated map names unknown node " << id;
     Result<int64_t> count = probe->CountDocuments(*n, name);
+    // A backup applies the last deletes once it learns their commit from the
+    // primary (within one retransmit period, 200 ms): ask it again for a
+    // few periods (a genuinely non-empty collection costs that much more).
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(600);
+    while (replicated && count.ok() && *count > 0 && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      count = probe->CountDocuments(*n, name);
+    }
     if (!count.ok()) {
       return Status::Unavailable("cannot drop collection '" + std::string(name) +
                                  "': cannot ask node " + n->name + " (" + n->host + ":" +

@@ -57,6 +57,12 @@ struct ClusterOptions {
   // InvalidArgument for a partition count that is not a power of two, zero
   // initial nodes or replication, or node_down < heartbeat_timeout.
   Status Validate() const;
+  // Replicas per partition at placement on `nodes` nodes: replication, or
+  // every node when there are fewer (the failover planner adds the missing
+  // replicas as nodes join, FailoverLogic).
+  uint32_t PlacedReplication(size_t nodes) const {
+    return nodes < replication ? static_cast<uint32_t>(nodes) : replication;
+  }
 };
 
 struct DiskReport {

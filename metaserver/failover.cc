@@ -163,7 +163,9 @@ bool FailoverLogic::PlanPartition(ClusterMap* map, PartitionEntry* p, Nanos now)
   // Replacement.
   auto long_gone = [&](NodeId n) { return now - LastHeard(n) >= options_.replacement_timeout; };
   if (p->replicas.size() <= options_.replication) {
-    bool need = false;
+    // Fewer replicas than R (placed while fewer nodes had registered), or one
+    // away past the replacement timeout: a learner on another live node.
+    bool need = p->replicas.size() < options_.replication;
     for (NodeId n : p->replicas) {
       if (n != primary && long_gone(n) && !Contains(p->in_sync, n)) need = true;
     }

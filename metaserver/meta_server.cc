@@ -74,13 +74,15 @@ void RegisterOptions(OptionSet* set, MetaServerOptions* o) {
            60);
   set->String("log_level", &o->log_level, "debug, info, warn or error");
   set->Int("replication", &o->replication,
-           "replicas per partition when partitions are placed (1..5, at most initial_nodes); "
-           "more than 1 needs chunk servers that replicate (issue 6)",
+           "replicas per partition (1..5), each on its own node; more than 1 needs failover = "
+           "true. Placed on fewer nodes when fewer have registered; the missing replicas are "
+           "added as nodes join",
            1, 5);
   set->Bool("failover", &o->failover,
             "manage replication: grant primary leases in heartbeat answers, detect failed nodes, "
-            "promote in-sync backups, apply in-sync changes, replace long-dead replicas. Off by "
-            "default: today's chunk servers do not speak the protocol (see README)");
+            "promote in-sync backups, apply in-sync changes, replace long-dead replicas, add "
+            "missing ones. Every chunk server must run with replication = true (false: with "
+            "replication = false; nodes that differ are refused at registration)");
   set->Int("heartbeat_interval_ms", &o->heartbeat_interval_ms,
            "how often chunk servers heartbeat; the failover timer plans every half of it", 10,
            60'000);
@@ -137,10 +139,12 @@ Status MetaServerOptions::Validate() const {
   if (replication < 1 || replication > 5) {
     return Status::InvalidArgument("replication must be 1..5, got " + std::to_string(replication));
   }
-  if (initial_nodes < replication) {
+  if (replication > 1 && !failover) {
     return Status::InvalidArgument(
-        "initial_nodes (" + std::to_string(initial_nodes) + ") must be at least replication (" +
-        std::to_string(replication) + "): placement puts each replica on its own node");
+        "replication = " + std::to_string(replication) +
+        " needs failover = true (the replicas are kept by the replication protocol); for a "
+        "single copy set replication = 1 and failover = false, here and replication = false on "
+        "the chunk servers");
   }
   // FailoverOptions::Validate's rules, said with the options' names.
   auto order = [](const char* a, int64_t va, const char* rel, const char* b, int64_t vb) {

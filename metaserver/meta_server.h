@@ -52,11 +52,11 @@ struct MetaServerOptions {
   int64_t node_down_ms = 30000;
   int64_t election_ttl_s = 3;
   std::string log_level = "info";
-  // Replicas per partition (placement of new partitions), 1..5.
-  int64_t replication = 1;
-  // Replication and failover (docs/design-replication.md). Off by default:
-  // the chunk servers do not speak the protocol yet.
-  bool failover = false;
+  // Replicas per partition, 1..5 (fewer while fewer nodes have registered).
+  int64_t replication = 3;
+  // Replication and failover (docs/design-replication.md); the chunk servers
+  // must run with replication = true.
+  bool failover = true;
   // Defaults chosen for fast failover (bench/failover_bench: median 1.4 s).
   int64_t heartbeat_interval_ms = 200;
   int64_t failure_timeout_ms = 1000;
@@ -66,7 +66,8 @@ struct MetaServerOptions {
   // Checks what OptionSet cannot: the partition count is a power of two,
   // addresses parse, store is etcd or memory (etcd needs endpoints), the
   // certificate is node:<name>, timeouts are ordered (also the failover
-  // ones, FailoverOptions::Validate), 1 <= replication <= initial_nodes.
+  // ones, FailoverOptions::Validate), 1 <= replication <= 5, and replication
+  // > 1 only with failover.
   // InvalidArgument (or NotFound for a missing file) naming the option.
   Status Validate() const;
   // The failover options these name (valid once Validate passed).

@@ -172,6 +172,19 @@ int32_t MetaServiceHandler::RegisterNode(const rpc::NodeRegistration& reg) {
                                                reg.name + "': the name must be the certificate's"));
   }
   RequireLeader();
+  const bool replicates = reg.__isset.replication && reg.replication;
+  if (replicates != (failover_ != nullptr)) {
+    LOG_WARN(log_) << "RegisterNode of '" << reg.name << "' refused: replication "
+                   << (replicates ? "on" : "off") << " on the node, failover "
+                   << (failover_ != nullptr ? "on" : "off") << " here";
+    net::ThrowIfError(Status::FailedPrecondition(
+        failover_ != nullptr
+            ? "this cluster replicates (metaserver failover = true): start chunk server '" +
+                  reg.name + "' with replication = true"
+            : "this cluster does not replicate (metaserver failover = false): start chunk server "
+              "'" +
+                  reg.name + "' with replication = false, or turn failover on"));
+  }
   Result<NodeId> id = state_->RegisterNode(reg.name, reg.host, reg.port);
   net::ThrowIfError(id.status());
   return static_cast<int32_t>(id->value());

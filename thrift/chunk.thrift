@@ -60,7 +60,10 @@ struct GetRequest {
   5: i64 offset,
   6: i32 length,            // at most one block's worth per call
   7: optional i64 if_version, // VERSION_MISMATCH if the document changed
-  8: optional bool allow_backup, // stale read from a backup (replication issue)
+  // Also served by an in-sync backup in recent touch with its primary and
+  // the metaserver: may miss writes of about the last second
+  // (docs/design-replication.md "Reads from backups").
+  8: optional bool allow_backup,
 }
 
 struct GetResult {
@@ -93,6 +96,7 @@ struct ListRequest {
   3: string collection,
   4: string after_id,       // "" from the start
   5: i32 limit,
+  6: optional bool allow_backup, // as in GetRequest
 }
 
 struct ListPage {
@@ -113,6 +117,7 @@ struct QueryRequest {
   // cannot raise them above the server's.
   5: optional i64 time_limit_ms,
   6: optional i64 max_result_bytes,
+  7: optional bool allow_backup, // as in GetRequest
 }
 
 struct QueryRow {
@@ -191,6 +196,7 @@ struct NodeStatus {
   10: bool metaserver_reachable, // the last register/heartbeat succeeded
   11: i32 block_bytes,
   12: string rebuild,       // "" or a line about a disk rebuild in progress
+  13: i64 backup_reads,     // reads served here as a backup (allow_backup), since start
 }
 
 // ---------------------------------------------------------------- replication
@@ -255,6 +261,18 @@ struct SnapshotChunkAck {
   2: bool done,
 }
 
+// Primary -> replica, ahead of a large put entry (its blocks hold more than
+// the host's stage_bytes): one raw block of the entry (partition, lsn,
+// epoch), which then travels without its blocks and claims these.
+struct StageBlockRequest {
+  1: i32 partition,
+  2: i64 epoch,
+  3: i64 lsn,
+  4: i32 index,
+  5: i64 hash,              // the block's content hash (XXH3-64 of data)
+  6: binary data,
+}
+
 // ---------------------------------------------------------------- services
 
 // Served by every chunk server. A request for a partition the server does
@@ -270,7 +288,8 @@ service ChunkService {
   void UploadAbort(1: i64 upload_id) throws (1: cairn.CairnError e),
 
   GetResult Get(1: GetRequest req) throws (1: cairn.CairnError e),
-  DocMeta Stat(1: i32 partition, 2: i64 epoch, 3: string collection, 4: string id)
+  DocMeta Stat(1: i32 partition, 2: i64 epoch, 3: string collection, 4: string id,
+               5: bool allow_backup) // as in GetRequest; absent: false
       throws (1: cairn.CairnError e),
   void Delete(1: DeleteRequest req) throws (1: cairn.CairnError e),
   DocMeta Rename(1: RenameRequest req) throws (1: cairn.CairnError e),
@@ -294,5 +313,7 @@ service ChunkService {
   // A replica too far behind the primary's kept log: its applied state, one
   // chunk per call; answered once the chunk is written (staged) here.
   SnapshotChunkAck InstallSnapshot(1: SnapshotChunk chunk) throws (1: cairn.CairnError e),
+  // One block of a large entry, ahead of the entry (StageBlockRequest).
+  void StageBlock(1: StageBlockRequest req) throws (1: cairn.CairnError e),
 }
 

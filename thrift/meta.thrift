@@ -137,6 +137,10 @@ struct NodeRegistration {
   1: string name,           // must match the certificate
   2: string host,
   3: i32 port,
+  // The chunk server keeps its replicas in step (its `replication` option).
+  // Refused (FAILED_PRECONDITION) when it differs from the metaserver's
+  // `failover`: one cluster runs one way. Absent: false.
+  4: optional bool replication,
 }
 
 // Served by the metaserver leader; followers answer UNAVAILABLE with the

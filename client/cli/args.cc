@@ -76,6 +76,7 @@ Result<Globals> TakeGlobals(std::vector<std::string>* words) {
     if (name == "--cert") slot = &g.cert;
     if (name == "--key") slot = &g.key;
     if (name == "--config") slot = &g.config;
+    if (name == "--read-from") slot = &g.read_from;
     if (slot != nullptr || name == "--timeout") {
       if (!inline_value) {
         if (i + 1 >= words->size()) return Status::InvalidArgument(name + " needs a value");
@@ -153,6 +154,16 @@ Result<client::Options> ResolveOptions(const Globals& g) {
   }
   o.tls = {ca, cert, key};
   if (g.timeout_s) o.deadline_ms = *g.timeout_s * 1000;
+  if (g.read_from) {
+    if (*g.read_from == "primary") {
+      o.read_from = client::ReadFrom::kPrimary;
+    } else if (*g.read_from == "any") {
+      o.read_from = client::ReadFrom::kAnyReplica;
+    } else {
+      return Status::InvalidArgument("--read-from must be primary or any, not '" + *g.read_from +
+                                     "'");
+    }
+  }
   return o;
 }
 

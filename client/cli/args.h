@@ -40,8 +40,9 @@ Result<Args> ParseArgs(const std::vector<std::string>& words, const FlagSpec& sp
 struct Globals {
   std::optional<std::string> meta;  // --meta host:port,...
   std::optional<std::string> ca, cert, key;
-  std::optional<std::string> config;  // --config FILE
-  std::optional<int> timeout_s;       // --timeout SECONDS
+  std::optional<std::string> config;     // --config FILE
+  std::optional<int> timeout_s;          // --timeout SECONDS
+  std::optional<std::string> read_from;  // --read-from primary|any
   bool help = false;
 };
 Result<Globals> TakeGlobals(std::vector<std::string>* words);

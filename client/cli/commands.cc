@@ -794,6 +794,9 @@ void PrintHelp() {
                "                         tls_key (default $CAIRN_CONFIG, then\n"
                "                         ~/.config/cairn/client.conf)\n"
                "  --timeout SECONDS      give up after this long (default 60)\n"
+               "  --read-from primary|any   reads (get, stat, ls, query) from the primary\n"
+               "                         (default), or from any in-sync replica (may miss\n"
+               "                         writes of about the last second)\n"
                "  --help                 this text, or a command's\n"
                "\nexit codes: 0 ok, 1 the operation failed, 2 the cluster could not be\n"
                "reached (query: or the query is malformed), 64 bad command line.\n";

@@ -26,7 +26,8 @@ class FakeMeta : public MetaClient {
  public:
   explicit FakeMeta(std::function<std::string(uint32_t)> owner_of)
       : owner_of_(std::move(owner_of)) {}
-  Result<NodeId> Register(const std::string& name, const HostPort& advertise) override {
+  Result<NodeId> Register(const std::string& name, const HostPort& advertise,
+                          bool /*replication*/) override {
     MutexLock lock(&mu_);
     if (down_) return Status::Unavailable("fake metaserver down");
     auto it = ids_.find(name);
@@ -117,6 +118,7 @@ class ChunkServerTest : public ::testing::Test {
     o.tls_key = t.key_file;
     o.block_bytes = 64 << 10;
     o.heartbeat_interval_ms = 50;
+    o.replication = false;  // the fake metaserver does not run failover
     return o;
   }
   std::unique_ptr<net::ConnectionPool> Pool(const std::string& who) {

@@ -162,6 +162,7 @@ class ProcessTest : public ::testing::Test {
         << "block_bytes = 64K\n"
         << "heartbeat_interval_ms = 100\n"
         << "checkpoint_interval_s = 1\n"
+        << "replication = false\n"  // the fake metaserver does not run failover
         << "log_level = warn\n";
     return path;
   }

@@ -248,7 +248,7 @@ class FakeChunk : public rpc::ChunkServiceNull {
   }
 
   void Stat(rpc::DocMeta& out, const int32_t partition, const int64_t epoch,
-            const std::string& collection, const std::string& id) override {
+            const std::string& collection, const std::string& id, bool /*allow_backup*/) override {
     MutexLock l(&s_->mu);
     s_->Enter("Stat");
     s_->Route(node_, partition, epoch);

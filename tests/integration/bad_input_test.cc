@@ -322,7 +322,7 @@ TEST_F(IntegrationBadInput, UnknownPartitionAndNodeOnlyCalls) {
       rpc::DocMeta meta;
       Status s = pool.Call<rpc::ChunkServiceClient>(
           cluster_->chunkserver(i),
-          [&](rpc::ChunkServiceClient& c) { c.Stat(meta, partition, 1, "ref", "ref-1"); });
+          [&](rpc::ChunkServiceClient& c) { c.Stat(meta, partition, 1, "ref", "ref-1", false); });
       EXPECT_TRUE(s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kNotFound)
           << "partition " << partition << " on cs" << i << ": " << s.ToString();
       EXPECT_NE(s.message().find("partition"), std::string::npos) << s.ToString();

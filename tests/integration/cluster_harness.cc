@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -182,7 +183,14 @@ Cluster::~Cluster() {
   }
 }
 
-Result<std::unique_ptr<Cluster>> Cluster::Start(const ClusterOptions& options) {
+Result<std::unique_ptr<Cluster>> Cluster::Start(const ClusterOptions& given) {
+  ClusterOptions options = given;
+  // By hand: CAIRN_TEST_REPLICATION=R runs every single-copy test cluster
+  // with R replicas (at most its chunk server count) instead.
+  if (const char* r = std::getenv("CAIRN_TEST_REPLICATION");
+      r != nullptr && options.replication == 1) {
+    options.replication = std::clamp(std::atoi(r), 1, std::max(1, options.chunk_servers));
+  }
   std::unique_ptr<Cluster> c(new Cluster(options));
   if (c->dir_.path().empty()) return Status::IOError("mkdtemp for the cluster directory");
   RETURN_IF_ERROR(c->MakeCertificates());
@@ -241,6 +249,8 @@ Status Cluster::WriteConfigs() {
   ms += tls_lines("ms1");
   ms += "partitions = " + std::to_string(options_.partitions) + "\n";
   ms += "initial_nodes = " + std::to_string(options_.chunk_servers) + "\n";
+  ms += "replication = " + std::to_string(options_.replication) + "\n";
+  ms += std::string("failover = ") + (options_.replication > 1 ? "true" : "false") + "\n";
   if (etcd_ != nullptr) {
     ms += "store = etcd\n";
     ms += "etcd_endpoints = " + etcd_->endpoint() + "\n";
@@ -282,6 +292,7 @@ Status Cluster::WriteConfigs() {
     cfg += "disks = " + disks + "\n";
     cfg += "metaservers = " + metaserver_address_.ToString() + "\n";
     cfg += tls_lines(p.name);
+    cfg += std::string("replication = ") + (options_.replication > 1 ? "true" : "false") + "\n";
     const std::string conf = p.dir + "/chunkserver.conf";
     RETURN_IF_ERROR(WriteText(conf, cfg));
     p.argv = {BinPath("CAIRN_CHUNKSERVER_BIN", CAIRN_CHUNKSERVER_BIN), "--config", conf,

@@ -57,6 +57,14 @@ struct ClusterOptions {
   // store=etcd with a private etcd (tests/metaserver/etcd_test_server.h)
   // instead of store=memory.
   bool use_etcd = false;
+  // Replicas per partition. 1 (the default here; the daemons' default is 3):
+  // one copy, the metaserver's failover off and the chunk servers'
+  // replication off, for the tests that are not about replication. More:
+  // failover on and every chunk server replicating (the *_set options below
+  // may tune their timeouts). CAIRN_TEST_REPLICATION=R in the environment
+  // turns every R = 1 cluster into an R one (at most chunk_servers), to run
+  // any suite over replication by hand.
+  int replication = 1;
   // Extra `--set key=value` for the metaserver and for every chunk server.
   std::vector<std::string> metaserver_set;
   std::vector<std::string> chunkserver_set;

@@ -1,7 +1,8 @@
 // One large document put (streamed) and read back whole and in ranges, with
 // bounded memory on the client (this process) and on every chunk server
 // (VmHWM from /proc). The size is CAIRN_LARGE_DOC_MIB (compile definition):
-// 256 in the default set, 2048 in the "long" one.
+// 256 in the default set, 2048 in the "long" one. Two replicas: the body also
+// reaches the backup, staged block by block ahead of the put's log entry.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -81,6 +82,7 @@ TEST(IntegrationLarge, PutAndReadBackInRangesWithBoundedMemory) {
   ClusterOptions o;
   o.chunk_servers = 2;
   o.partitions = 8;
+  o.replication = 2;  // the document's blocks are staged on the backup ahead of its entry
   auto cluster_or = Cluster::Start(o);
   ASSERT_TRUE(cluster_or.ok()) << cluster_or.status().ToString();
   Cluster& cluster = **cluster_or;

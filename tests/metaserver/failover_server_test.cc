@@ -133,7 +133,7 @@ class FailoverServerTest : public ::testing::Test {
       auto n = std::make_unique<FakeNode>();
       n->name = "n" + std::to_string(i);
       n->pool = PoolFor(certs_.Node(n->name));
-      auto id = To(*n).Register(n->name, "127.0.0." + std::to_string(i), 7100);
+      auto id = To(*n).Register(n->name, "127.0.0." + std::to_string(i), 7100, failover);
       EXPECT_TRUE(id.ok()) << id.status().ToString();
       if (!id.ok()) return nullptr;
       n->id = *id;
@@ -488,7 +488,7 @@ TEST_F(FailoverServerTest, NewLeaderWaitsOneLeaseBeforePromoting) {
 }
 
 TEST_F(FailoverServerTest, FailoverOffChangesNothing) {
-  auto server = StartCluster(3, 3, /*failover=*/false);
+  auto server = StartCluster(3, 1, /*failover=*/false);
   ASSERT_TRUE(server);
   const rpc::ClusterMap before = Map();
   for (auto& n : nodes_) {
@@ -504,7 +504,7 @@ TEST_F(FailoverServerTest, FailoverOffChangesNothing) {
     for (FakeNode* n : AllBut(dead)) Beat(*n);
   }
   const rpc::PartitionInfo p = before.partitions[0];
-  EXPECT_EQ(To(Node(dead)).ChangeInSync(Change(false, p, p.replicas[1])).status().code(),
+  EXPECT_EQ(To(Node(dead)).ChangeInSync(Change(false, p, p.replicas[0])).status().code(),
             StatusCode::kFailedPrecondition);
   const rpc::ClusterMap after = Map();
   EXPECT_EQ(after.version, before.version);
@@ -593,8 +593,11 @@ TEST_F(FailoverServerTest, RefusesBadFailoverOptions) {
   s = MetaServer::Start(o, &store_, &clock_);
   EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.status().message().find("replication"), std::string::npos) << s.status().ToString();
-  o = Options("m1", 2, 3);  // fewer initial nodes than replicas
-  EXPECT_EQ(MetaServer::Start(o, &store_, &clock_).status().code(), StatusCode::kInvalidArgument);
+  o = Options("m1", 3, 3, /*failover=*/false);  // replicas nobody would keep in step
+  s = MetaServer::Start(o, &store_, &clock_);
+  EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("needs failover = true"), std::string::npos)
+      << s.status().ToString();
   o = Options("m1", 3, 0, /*failover=*/false);
   EXPECT_EQ(MetaServer::Start(o, &store_, &clock_).status().code(), StatusCode::kInvalidArgument);
 }

@@ -39,6 +39,8 @@ class MetaServerTest : public ::testing::Test {
     o.partitions = 8;
     o.initial_nodes = 2;
     o.election_ttl_s = 1;
+    o.replication = 1;  // one copy, failover off (failover_server_test has the rest)
+    o.failover = false;
     return o;
   }
   std::unique_ptr<MetaServer> StartServer(const std::string& name) {

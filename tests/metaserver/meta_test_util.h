@@ -93,11 +93,14 @@ class MetaClient {
     RETURN_IF_ERROR(Call([&](rpc::MetaServiceClient& c) { c.GetMap(m, 0); }));
     return m;
   }
-  Result<int32_t> Register(const std::string& name, const std::string& host, int port) {
+  // `replication`: the node replicates (must match the metaserver's failover).
+  Result<int32_t> Register(const std::string& name, const std::string& host, int port,
+                           bool replication = false) {
     rpc::NodeRegistration reg;
     reg.name = name;
     reg.host = host;
     reg.port = port;
+    if (replication) reg.__set_replication(true);
     int32_t id = 0;
     RETURN_IF_ERROR(Call([&](rpc::MetaServiceClient& c) { id = c.RegisterNode(reg); }));
     return id;

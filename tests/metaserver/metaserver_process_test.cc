@@ -179,13 +179,17 @@ auto Eventually(Fn&& fn, std::chrono::seconds within = std::chrono::seconds(15))
 
 class MetaserverProcessTest : public ::testing::Test {
  protected:
-  std::string Config(const std::string& name, const std::string& store, int initial_nodes = 2) {
+  // `single_copy`: replication = 1 and failover = false (the daemon's
+  // defaults are 3 and true); otherwise the caller adds them.
+  std::string Config(const std::string& name, const std::string& store, int initial_nodes = 2,
+                     bool single_copy = true) {
     TlsOptions tls = certs_.Node(name);
     std::string c = "# test\nname = " + name + "\nlisten = 127.0.0.1:0\nstore = " + store +
                     "\ntls_ca = " + tls.ca_file + "\ntls_cert = " + tls.cert_file +
                     "\ntls_key = " + tls.key_file +
                     "\npartitions = 8\ninitial_nodes = " + std::to_string(initial_nodes) +
                     "\nelection_ttl_s = 1\nlog_level = info\n";
+    if (single_copy) c += "replication = 1\nfailover = false\n";
     return c;
   }
   std::string DaemonDir(const std::string& name) {
@@ -336,7 +340,8 @@ TEST_F(MetaserverProcessTest, RefusesBadConfigurations) {
       << d.log();
   EXPECT_EQ(d.RunToExit({"--set", "replication=6"}), 1);
   EXPECT_NE(d.log().find("replication"), std::string::npos) << d.log();
-  EXPECT_EQ(d.RunToExit({"--set", "replication=3"}), 1);  // initial_nodes = 2
+  EXPECT_EQ(d.RunToExit({"--set", "replication=3"}), 1);  // failover = false
+  EXPECT_NE(d.log().find("needs failover = true"), std::string::npos) << d.log();
   EXPECT_EQ(d.RunToExit({"--bogus"}), 2);
   EXPECT_EQ(d.RunToExit({"--help"}), 0);
   EXPECT_NE(d.log().find("heartbeat_timeout_ms"), std::string::npos);
@@ -349,7 +354,7 @@ TEST_F(MetaserverProcessTest, RefusesBadConfigurations) {
 TEST_F(MetaserverProcessTest, FailoverLeasesAndChangeInSyncOverTheWire) {
   // Long failure timeouts: the fake nodes heartbeat only when told, and the
   // daemon's failover timer must not drop them meanwhile.
-  Daemon d(DaemonDir("m1"), Config("m1", "memory") +
+  Daemon d(DaemonDir("m1"), Config("m1", "memory", 2, /*single_copy=*/false) +
                                 "failover = true\nreplication = 2\nfailure_timeout_ms = 60000\n"
                                 "replacement_timeout_ms = 120000\n");
   ASSERT_TRUE(d.Start().ok()) << d.log();
@@ -357,9 +362,14 @@ TEST_F(MetaserverProcessTest, FailoverLeasesAndChangeInSyncOverTheWire) {
   auto n2 = PoolFor(certs_.Node("n2"));
   MetaClient as_n1(n1.get(), d.endpoint());
   MetaClient as_n2(n2.get(), d.endpoint());
-  auto id1 = Eventually([&] { return as_n1.Register("n1", "127.0.0.1", 7100); });
+  // A node that does not replicate is refused by a cluster that does.
+  auto refused = Eventually([&] { return as_n1.Register("n1", "127.0.0.1", 7100); });
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition) << d.log();
+  EXPECT_NE(refused.status().message().find("replication = true"), std::string::npos)
+      << refused.status().ToString();
+  auto id1 = as_n1.Register("n1", "127.0.0.1", 7100, /*replication=*/true);
   ASSERT_TRUE(id1.ok()) << id1.status().ToString() << d.log();
-  auto id2 = as_n2.Register("n2", "127.0.0.2", 7100);
+  auto id2 = as_n2.Register("n2", "127.0.0.2", 7100, /*replication=*/true);
   ASSERT_TRUE(id2.ok()) << id2.status().ToString();
   auto map = as_n1.GetMap();
   ASSERT_TRUE(map.ok()) << map.status().ToString();

@@ -157,6 +157,38 @@ TEST(Failover, ReplacementAddsALearnerThenRemovesTheDeadReplica) {
   EXPECT_TRUE(m.Validate().ok());
 }
 
+// A cluster placed while one node had registered (R = 3): as nodes join,
+// every partition gets learners up to R, spread over the new nodes, and the
+// planner adds nothing more once they are there.
+TEST(Failover, PartitionsPlacedOnFewerNodesGrowToRAsNodesJoin) {
+  ClusterMap m = MapWith(1, 4, 1);
+  FailoverOptions o;
+  o.replication = 3;
+  FailoverLogic f(o, Nanos(0));
+  Nanos t = 500ms;
+  f.OnHeartbeat(m, NodeId(1), {}, t);
+  EXPECT_FALSE(f.Plan(&m, t));  // no other live node to use
+  for (uint32_t i = 2; i <= 3; ++i) {
+    m.nodes.push_back(
+        NodeEntry{NodeId(i), "n" + std::to_string(i), "127.0.0.1", static_cast<int>(7000 + i), 0});
+  }
+  m.next_node_id = NodeId(4);
+  for (int round = 0; round < 10; ++round) {
+    t += 100ms;
+    for (uint32_t i = 1; i <= 3; ++i) f.OnHeartbeat(m, NodeId(i), {}, t);
+    f.Plan(&m, t);
+  }
+  for (const PartitionEntry& p : m.partitions) {
+    ASSERT_EQ(p.replicas.size(), 3u) << "partition " << p.id;
+    EXPECT_EQ(p.replicas[0], NodeId(1));  // the primary stays
+    EXPECT_EQ(std::set<NodeId>(p.replicas.begin(), p.replicas.end()).size(), 3u);
+    EXPECT_EQ(p.in_sync, (std::vector<NodeId>{NodeId(1)}));  // learners join through the primary
+  }
+  EXPECT_TRUE(m.Validate().ok());
+  ClusterMap copy = m;
+  EXPECT_FALSE(f.Plan(&copy, t + 100ms));
+}
+
 }  // namespace
 }  // namespace cairn::metaserver
 

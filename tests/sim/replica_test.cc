@@ -262,5 +262,45 @@ TEST(Replica, StaleSnapshotNeverTakesAReplicaBack) {
   EXPECT_EQ(t.r[kB]->last_lsn(), before);
 }
 
+TEST(Replica, BackupReadsOnlyInSyncAndInTouchWithThePrimary) {
+  Trio t;
+  t.ConfigAll(Config(1, {kA, kB, kC}, {kA, kB}));  // C is a learner
+  t.Take(kA, t.r[kA]->OnLease(Epoch(1), t.now, t.now));
+  t.Settle();
+  t.Take(kA, t.r[kA]->OnClientMutation(1, RequestId{1, 1, 1}, "k\nv", t.now));
+  t.Settle();
+  ASSERT_EQ(t.replies.size(), 1u);
+  const Nanos lag = 1000ms;
+  // The primary answers as CheckRead; the in-sync backup B too, while it
+  // recently heard from the primary; the learner C never.
+  EXPECT_TRUE(t.r[kA]->CheckBackupRead(t.now, lag).ok());
+  EXPECT_TRUE(t.r[kB]->CheckBackupRead(t.now + 500ms, lag).ok());
+  EXPECT_EQ(t.r[kC]->CheckBackupRead(t.now, lag).code(), StatusCode::kNotPrimary);
+  EXPECT_EQ(t.r[kB]->CheckRead(t.now).code(), StatusCode::kNotPrimary);  // a primary read
+  // Silence from the primary for max_lag: B stops answering until it hears again.
+  EXPECT_EQ(t.r[kB]->CheckBackupRead(t.now + 1000ms, lag).code(), StatusCode::kUnavailable);
+  t.now += 1000ms;
+  t.Take(kA, t.r[kA]->OnTick(t.now));  // the idle primary's commit point
+  t.Pump();
+  EXPECT_TRUE(t.r[kB]->CheckBackupRead(t.now, lag).ok());
+  EXPECT_EQ(t.r[kB]->commit_lsn(), t.r[kA]->commit_lsn());  // it has the acknowledged write
+  // A message of a newer epoch before its configuration: not yet known to
+  // be in sync in that epoch, so no backup reads.
+  ReplicateMsg newer;
+  newer.partition = kP;
+  newer.epoch = Epoch(2);
+  newer.from = kC;
+  newer.prev_lsn = t.r[kB]->last_lsn();
+  newer.prev_epoch = t.r[kB]->EpochAt(newer.prev_lsn);
+  newer.commit_lsn = Lsn(0);
+  t.Take(kB, t.r[kB]->OnMessage(newer, t.now));
+  EXPECT_EQ(t.r[kB]->CheckBackupRead(t.now, lag).code(), StatusCode::kNotPrimary);
+  // Dropped from the in-sync set: no backup reads either.
+  t.Take(kB, t.r[kB]->OnConfig(Config(2, {kC, kA, kB}, {kC, kA}), t.now));
+  EXPECT_EQ(t.r[kB]->role(), ReplicaRole::kLearner);
+  t.Take(kB, t.r[kB]->OnMessage(newer, t.now));
+  EXPECT_EQ(t.r[kB]->CheckBackupRead(t.now, lag).code(), StatusCode::kNotPrimary);
+}
+
 }  // namespace
 }  // namespace cairn::chunkserver
