@@ -107,7 +107,8 @@ bool ChunkServiceHandler::MaybeForward(int32_t partition, Fn&& fn) {
   if (logic->IsPrimary(p)) return false;
   std::optional<NodeAddress> owner = logic->PrimaryOf(p);
   if (!owner || owner->id == logic->self()) return false;  // answered here (Unavailable...)
-  const HostPort to{owner->host, owner->port};
+  const HostPort to =
+      deps_.peer_address ? deps_.peer_address(*owner) : HostPort{owner->host, owner->port};
   Status s = deps_.pool->Call<rpc::ChunkServiceClient>(to, fn);
   if (!s.ok()) {
     LOG_DEBUG(log_) << "forward to " << owner->name << " (" << to.ToString()
