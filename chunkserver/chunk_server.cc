@@ -361,12 +361,14 @@ bool ChunkServer::TryRegister() {
 Status ChunkServer::StartReplication() {
   PartitionLogic* logic = logic_.get();
   replica_transport_ = std::make_unique<ThriftReplicaTransport>(
-      pool_.get(), [this, logic](NodeId n) -> std::optional<HostPort> {
+      pool_.get(),
+      [this, logic](NodeId n) -> std::optional<HostPort> {
         for (const NodeAddress& a : logic->map().nodes) {
           if (a.id == n) return PeerAddress(a);
         }
         return std::nullopt;
-      });
+      },
+      &RealClock());
   replica_meta_ = std::make_unique<InSyncLink>(meta_, [this] { RefreshMap(); });
   ReplicaHostOptions ho;
   ho.replica.lease = std::chrono::milliseconds(options_.lease_ms);
