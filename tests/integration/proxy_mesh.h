@@ -11,11 +11,12 @@
 //   ClusterOptions o = ...;
 //   mesh.Wire(&o);             // before Cluster::Start
 //   mesh.CutFromMetaserver(1);
-//   mesh.CutFromPeers(1);
+//   mesh.CutFromPeers(1, TcpProxy::CutMode::kSilent);
 //   mesh.HealAll();
 //
-// A cut closes the open connections and every new one at once (a refused or
-// reset connection, not a silent one: see TcpProxy).
+// A cut closes the connections (kClose: fails fast) or holds them, forwarding
+// nothing until the heal (kSilent: calls hang until their timeouts); see
+// TcpProxy.
 //
 // Thread-safety: Wire, then Cut/Heal from the test's thread. The mesh must
 // outlive the cluster's use of the proxies (declare it before the cluster).
@@ -63,11 +64,13 @@ class ProxyMesh {
     };
   }
 
-  void CutFromMetaserver(int i) { meta_[static_cast<size_t>(i)]->Cut(); }
+  void CutFromMetaserver(int i, TcpProxy::CutMode mode = TcpProxy::CutMode::kClose) {
+    meta_[static_cast<size_t>(i)]->Cut(mode);
+  }
   // Both directions between i and every other chunk server.
-  void CutFromPeers(int i) {
+  void CutFromPeers(int i, TcpProxy::CutMode mode = TcpProxy::CutMode::kClose) {
     for (auto& [pair, p] : peer_) {
-      if (pair.first == i || pair.second == i) p->Cut();
+      if (pair.first == i || pair.second == i) p->Cut(mode);
     }
   }
   void HealAll() {

@@ -362,7 +362,7 @@ enum class Cut : uint8_t {
 // primary must take over and take writes within a few seconds of being named,
 // and when the partition heals nothing acknowledged is lost and the old
 // primary rejoins as a backup.
-void CutAPrimaryWhileWriting(Cut cut, uint64_t seed) {
+void CutAPrimaryWhileWriting(Cut cut, TcpProxy::CutMode how, uint64_t seed) {
   ProxyMesh mesh(3);
   ClusterOptions o = ReplicatedCluster();
   mesh.Wire(&o);
@@ -414,8 +414,8 @@ void CutAPrimaryWhileWriting(Cut cut, uint64_t seed) {
                          std::cref(stop), &states[static_cast<size_t>(w)]);
   }
   std::this_thread::sleep_for(1s);
-  mesh.CutFromMetaserver(victim);
-  if (cut == Cut::kMetaserverAndPeers) mesh.CutFromPeers(victim);
+  mesh.CutFromMetaserver(victim, how);
+  if (cut == Cut::kMetaserverAndPeers) mesh.CutFromPeers(victim, how);
   const auto t0 = std::chrono::steady_clock::now();
   auto since = [](std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -455,9 +455,10 @@ void CutAPrimaryWhileWriting(Cut cut, uint64_t seed) {
   ASSERT_TRUE(put_status.ok()) << put_status.ToString();
   const double writable_after = since(named);
   std::printf(
-      "primary %s cut from the metaserver%s: new primary named after %.2f s, x rewritten "
+      "primary %s cut from the metaserver%s (%s): new primary named after %.2f s, x rewritten "
       "%.2f s later\n",
-      node->name.c_str(), cut == Cut::kMetaserverAndPeers ? " and its peers" : "", named_after,
+      node->name.c_str(), cut == Cut::kMetaserverAndPeers ? " and its peers" : "",
+      how == TcpProxy::CutMode::kSilent ? "silent" : "connections closed", named_after,
       writable_after);
   EXPECT_LT(writable_after, 8.0) << "writes unavailable too long after the new primary was named";
   // The cut-off node, asked directly: never the old value; cut from its
@@ -484,7 +485,20 @@ void CutAPrimaryWhileWriting(Cut cut, uint64_t seed) {
                                 << nodes.size() << " primaries";
   }
   mesh.HealAll();
-  std::this_thread::sleep_for(2s);  // writers go on across the heal
+  const auto healed = std::chrono::steady_clock::now();
+  // Writers go on across the heal while the old primary rejoins: every
+  // partition has its three replicas in sync again.
+  bool whole = false;
+  while (!whole && std::chrono::steady_clock::now() < healed + 60s) {
+    std::this_thread::sleep_for(100ms);
+    auto m = c.GetClusterMap();
+    whole = m.ok();
+    for (size_t i = 0; whole && i < m->partitions.size(); ++i) {
+      whole = m->partitions[i].in_sync.size() == 3;
+    }
+  }
+  EXPECT_TRUE(whole) << "the old primary did not rejoin every partition";
+  std::printf("healed: every partition has three in-sync replicas after %.2f s\n", since(healed));
   stop = true;
   for (std::thread& t : writers) t.join();
   int acked = 0;
@@ -506,7 +520,7 @@ TEST(IntegrationReplication, APrimaryCutFromTheMetaserverStepsDownAndLosesNothin
   QuietLogs quiet;
   const uint64_t seed = Seeds(1, 707)[0];
   SCOPED_TRACE(SeedTrace(seed));
-  CutAPrimaryWhileWriting(Cut::kMetaserver, seed);
+  CutAPrimaryWhileWriting(Cut::kMetaserver, TcpProxy::CutMode::kClose, seed);
 }
 
 // The hardest case of a partition: the primary is cut from the metaserver
@@ -516,7 +530,17 @@ TEST(IntegrationReplication, APrimaryCutFromTheMetaserverAndItsBackupsStepsDownA
   QuietLogs quiet;
   const uint64_t seed = Seeds(1, 808)[0];
   SCOPED_TRACE(SeedTrace(seed));
-  CutAPrimaryWhileWriting(Cut::kMetaserverAndPeers, seed);
+  CutAPrimaryWhileWriting(Cut::kMetaserverAndPeers, TcpProxy::CutMode::kClose, seed);
+}
+
+// The same, with a silent cut: nothing reaches the other side and nothing
+// comes back, but no connection is closed (calls to and from the old primary
+// hang until their timeouts, as when packets are dropped).
+TEST(IntegrationReplication, APrimarySilentlyCutFromTheMetaserverAndItsBackupsLosesNothing) {
+  QuietLogs quiet;
+  const uint64_t seed = Seeds(1, 909)[0];
+  SCOPED_TRACE(SeedTrace(seed));
+  CutAPrimaryWhileWriting(Cut::kMetaserverAndPeers, TcpProxy::CutMode::kSilent, seed);
 }
 
 // A primary that stops (SIGSTOP: cut off from everyone, as in a network
