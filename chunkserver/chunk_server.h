@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -85,6 +86,13 @@ struct ChunkServerOptions {
   // in-sync backup only while it heard from its primary and the metaserver
   // within this: the bound on how stale such a read can be.
   int64_t backup_read_max_lag_ms = 1000;
+  // A test and operations hook: "name=host:port" entries. Every connection
+  // this chunk server makes to peer `name` (replication messages, forwarded
+  // calls) goes to host:port instead of the address the map advertises, e.g.
+  // a fault-injecting proxy per node pair (tests/integration/tcp_proxy.h) or
+  // a tunnel. The peer's certificate is checked as always. Clients and the
+  // metaserver still use the advertised address. Empty: the map's address.
+  std::vector<std::string> peer_addresses;
   std::string log_level = "info";
 
   // Registers every option with its description, default and bounds.
@@ -139,6 +147,9 @@ class ChunkServer {
   // Hands the map's configuration of every partition this node holds or
   // held to its replica.
   void PushConfigs();
+  // Where to reach peer `n`: its peer_addresses entry, else the map's
+  // address.
+  HostPort PeerAddress(const NodeAddress& n) const;
   void HeartbeatLoop();
   void MaintenanceLoop();
 
@@ -156,6 +167,9 @@ class ChunkServer {
   std::unique_ptr<QueryExecutor> executor_;
   std::unique_ptr<net::RpcServer> server_;
   HostPort advertise_;
+  // options_.peer_addresses parsed (node name -> address); set by Init,
+  // read-only after.
+  std::map<std::string, HostPort> peer_addresses_;
   // Replication (options_.replication).
   std::unique_ptr<ThriftReplicaTransport> replica_transport_;
   std::unique_ptr<ReplicaMetaLink> replica_meta_;
