@@ -296,6 +296,13 @@ Status ChunkServer::Init() {
   net::ClientOptions co;
   co.tls = tls;
   ASSIGN_OR_RETURN(pool_, net::ConnectionPool::Create(co));
+  // Replication calls are small (at most one block) and answered at once: a
+  // peer that does not answer within seconds is paused or cut off, and the
+  // per-peer sender thread must not wait the 30 s a forwarded query may take.
+  net::ClientOptions ro = co;
+  ro.connect_timeout_ms = 1000;
+  ro.call_timeout_ms = 5000;
+  ASSIGN_OR_RETURN(replica_pool_, net::ConnectionPool::Create(ro));
   if (meta_ == nullptr) {
     std::vector<HostPort> ms;
     for (const std::string& m : options_.metaservers) ms.push_back(*ParseHostPort(m));
@@ -374,7 +381,7 @@ bool ChunkServer::TryRegister() {
 Status ChunkServer::StartReplication() {
   PartitionLogic* logic = logic_.get();
   replica_transport_ = std::make_unique<ThriftReplicaTransport>(
-      pool_.get(),
+      replica_pool_.get(),
       [this, logic](NodeId n) -> std::optional<HostPort> {
         for (const NodeAddress& a : logic->map().nodes) {
           if (a.id == n) return PeerAddress(a);

@@ -156,6 +156,7 @@ class ChunkServer {
   const ChunkServerOptions options_;
   Logger log_;
   std::unique_ptr<net::ConnectionPool> pool_;
+  std::unique_ptr<net::ConnectionPool> replica_pool_;  // replication: short timeouts
   std::unique_ptr<MetaClient> own_meta_;
   MetaClient* meta_ = nullptr;
   std::unique_ptr<raidlib::Volume> volume_;
