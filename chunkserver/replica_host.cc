@@ -501,18 +501,8 @@ Result<PeerMessage> ReplicaHost::Hydrate(const PeerMessage& msg) {
     }
     inline_bytes += raw_total;
     if (rec.type == RecordType::kPut) {
-      DocEntry doc;
-      doc.partition = rec.partition;
-      doc.collection = rec.collection;
-      doc.id = rec.id;
-      doc.meta = rec.meta;
-      doc.blocks = rec.blocks;
       for (const BlockRef& b : rec.blocks) {
-        DocEntry one = doc;
-        one.blocks = {b};
-        one.meta.size = b.raw_len;
-        std::string raw(b.raw_len, '\0');
-        RETURN_IF_ERROR(store_->ReadRange(one, 0, std::as_writable_bytes(std::span(raw))));
+        ASSIGN_OR_RETURN(std::string raw, ReadBlock(rec.partition, b));
         blocks.push_back(std::move(raw));
       }
     }
@@ -605,12 +595,7 @@ Result<PeerMessage> ReplicaHost::BuildSnapshot(PartitionId p, const SendSnapshot
   state.append(reinterpret_cast<const char*>(snap.state.data()), snap.state.size());
   PutU32(&state, static_cast<uint32_t>(snap.blocks.size()));
   for (const BlockRef& b : snap.blocks) {
-    DocEntry one;
-    one.partition = p;
-    one.blocks = {b};
-    one.meta.size = b.raw_len;
-    std::string raw(b.raw_len, '\0');
-    RETURN_IF_ERROR(store_->ReadRange(one, 0, std::as_writable_bytes(std::span(raw))));
+    ASSIGN_OR_RETURN(std::string raw, ReadBlock(p, b));
     PutU64(&state, b.offset);
     PutU32(&state, b.raw_len);
     state.append(raw);
