@@ -29,6 +29,18 @@ Result<HostPort> ParseListen(const std::string& text) {
   return ParseHostPort(text);
 }
 
+// One peer_addresses entry, "name=host:port".
+Result<std::pair<std::string, HostPort>> ParsePeerAddress(const std::string& entry) {
+  const size_t eq = entry.find('=');
+  if (eq == std::string::npos) {
+    return Status::InvalidArgument("'" + entry + "' is not name=host:port");
+  }
+  std::string name = entry.substr(0, eq);
+  RETURN_IF_ERROR(ValidateCertName(name, "peer name"));
+  ASSIGN_OR_RETURN(HostPort address, ParseHostPort(entry.substr(eq + 1)));
+  return std::make_pair(std::move(name), std::move(address));
+}
+
 bool DirMissingOrEmpty(const std::string& dir) {
   std::error_code ec;
   if (!std::filesystem::exists(dir, ec)) return true;
@@ -166,6 +178,10 @@ void ChunkServerOptions::Register(OptionSet* set) {
            "replication: MiB per second this node sends in snapshots to replicas behind the "
            "kept log (re-replication), all streams together (0: no limit)",
            0, 1 << 20);
+  set->List("peer_addresses", &peer_addresses,
+            "test and operations hook: name=host:port comma list; connections to peer chunk "
+            "server `name` (replication, forwarded calls) go to host:port (a proxy or tunnel) "
+            "instead of the address the map advertises; its certificate is still checked");
   set->String("log_level", &log_level, "debug | info | warn | error");
 }
 
@@ -177,6 +193,9 @@ Status ChunkServerOptions::Validate() const {
   if (disks.empty()) return Status::InvalidArgument("disks: at least one directory");
   for (const std::string& m : metaservers) {
     RETURN_IF_ERROR(ParseHostPort(m).status().WithContext("metaservers"));
+  }
+  for (const std::string& e : peer_addresses) {
+    RETURN_IF_ERROR(ParsePeerAddress(e).status().WithContext("peer_addresses"));
   }
   LogLevel level;
   if (!ParseLogLevel(log_level, &level)) {
@@ -259,6 +278,12 @@ Status ChunkServer::Init() {
         "': a chunk server's name must be its certificate's (node:" + options_.name + ")");
   }
   ASSIGN_OR_RETURN(HostPort listen, ParseListen(options_.listen));
+  for (const std::string& e : options_.peer_addresses) {
+    ASSIGN_OR_RETURN(auto entry, ParsePeerAddress(e));
+    LOG_WARN(log_) << "peer_addresses: connections to " << entry.first << " go to "
+                   << entry.second.ToString() << " instead of its advertised address";
+    peer_addresses_[entry.first] = entry.second;
+  }
   RETURN_IF_ERROR(OpenStorage());
 
   PartitionLimits limits;
@@ -279,6 +304,13 @@ Status ChunkServer::Init() {
   net::ClientOptions co;
   co.tls = tls;
   ASSIGN_OR_RETURN(pool_, net::ConnectionPool::Create(co));
+  // Replication calls are small (at most one block) and answered at once: a
+  // peer that does not answer within seconds is paused or cut off, and the
+  // per-peer sender thread must not wait the 30 s a forwarded query may take.
+  net::ClientOptions ro = co;
+  ro.connect_timeout_ms = 1000;
+  ro.call_timeout_ms = 5000;
+  ASSIGN_OR_RETURN(replica_pool_, net::ConnectionPool::Create(ro));
   if (meta_ == nullptr) {
     std::vector<HostPort> ms;
     for (const std::string& m : options_.metaservers) ms.push_back(*ParseHostPort(m));
@@ -297,6 +329,7 @@ Status ChunkServer::Init() {
   deps.node_name = options_.name;
   deps.metaserver_reachable = [this] { return reachable_.load(); };
   deps.replication = [this] { return replica_host_.load(); };
+  deps.peer_address = [this](const NodeAddress& n) { return PeerAddress(n); };
   auto handler = std::make_shared<ChunkServiceHandler>(std::move(deps));
   net::ServerOptions so;
   so.host = listen.host;
@@ -356,12 +389,14 @@ bool ChunkServer::TryRegister() {
 Status ChunkServer::StartReplication() {
   PartitionLogic* logic = logic_.get();
   replica_transport_ = std::make_unique<ThriftReplicaTransport>(
-      pool_.get(), [logic](NodeId n) -> std::optional<HostPort> {
+      replica_pool_.get(),
+      [this, logic](NodeId n) -> std::optional<HostPort> {
         for (const NodeAddress& a : logic->map().nodes) {
-          if (a.id == n) return HostPort{a.host, a.port};
+          if (a.id == n) return PeerAddress(a);
         }
         return std::nullopt;
-      });
+      },
+      &RealClock());
   replica_meta_ = std::make_unique<InSyncLink>(meta_, [this] { RefreshMap(); });
   ReplicaHostOptions ho;
   ho.replica.lease = std::chrono::milliseconds(options_.lease_ms);
@@ -379,6 +414,11 @@ Status ChunkServer::StartReplication() {
   LOG_INFO(log_) << "replication running as node " << logic_->self().value();
   PushConfigs();
   return Status::Ok();
+}
+
+HostPort ChunkServer::PeerAddress(const NodeAddress& n) const {
+  auto it = peer_addresses_.find(n.name);
+  return it != peer_addresses_.end() ? it->second : HostPort{n.host, n.port};
 }
 
 void ChunkServer::PushConfigs() {

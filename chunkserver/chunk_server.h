@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -87,6 +88,13 @@ struct ChunkServerOptions {
   int64_t backup_read_max_lag_ms = 1000;
   int64_t replication_log_entries = 1024;  // kept for lagging replicas
   int64_t snapshot_rate_mb_s = 100;        // snapshot sending, MiB/s (0: no limit)
+  // A test and operations hook: "name=host:port" entries. Every connection
+  // this chunk server makes to peer `name` (replication messages, forwarded
+  // calls) goes to host:port instead of the address the map advertises, e.g.
+  // a fault-injecting proxy per node pair (tests/integration/tcp_proxy.h) or
+  // a tunnel. The peer's certificate is checked as always. Clients and the
+  // metaserver still use the advertised address. Empty: the map's address.
+  std::vector<std::string> peer_addresses;
   std::string log_level = "info";
 
   // Registers every option with its description, default and bounds.
@@ -141,12 +149,16 @@ class ChunkServer {
   // Hands the map's configuration of every partition this node holds or
   // held to its replica.
   void PushConfigs();
+  // Where to reach peer `n`: its peer_addresses entry, else the map's
+  // address.
+  HostPort PeerAddress(const NodeAddress& n) const;
   void HeartbeatLoop();
   void MaintenanceLoop();
 
   const ChunkServerOptions options_;
   Logger log_;
   std::unique_ptr<net::ConnectionPool> pool_;
+  std::unique_ptr<net::ConnectionPool> replica_pool_;  // replication: short timeouts
   std::unique_ptr<MetaClient> own_meta_;
   MetaClient* meta_ = nullptr;
   std::unique_ptr<raidlib::Volume> volume_;
@@ -158,6 +170,9 @@ class ChunkServer {
   std::unique_ptr<QueryExecutor> executor_;
   std::unique_ptr<net::RpcServer> server_;
   HostPort advertise_;
+  // options_.peer_addresses parsed (node name -> address); set by Init,
+  // read-only after.
+  std::map<std::string, HostPort> peer_addresses_;
   // Replication (options_.replication).
   std::unique_ptr<ThriftReplicaTransport> replica_transport_;
   std::unique_ptr<ReplicaMetaLink> replica_meta_;

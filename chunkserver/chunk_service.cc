@@ -108,7 +108,8 @@ bool ChunkServiceHandler::MaybeForward(int32_t partition, Fn&& fn, bool allow_ba
   if (allow_backup && logic->HoldsReplica(p)) return false;  // a backup read, served here
   std::optional<NodeAddress> owner = logic->PrimaryOf(p);
   if (!owner || owner->id == logic->self()) return false;  // answered here (Unavailable...)
-  const HostPort to{owner->host, owner->port};
+  const HostPort to =
+      deps_.peer_address ? deps_.peer_address(*owner) : HostPort{owner->host, owner->port};
   Status s = deps_.pool->Call<rpc::ChunkServiceClient>(to, fn);
   if (!s.ok()) {
     LOG_DEBUG(log_) << "forward to " << owner->name << " (" << to.ToString()

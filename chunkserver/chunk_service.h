@@ -24,6 +24,7 @@
 #include "chunkserver/doc_service.h"
 #include "chunkserver/query_executor.h"
 #include "chunkserver/replica_host.h"
+#include "common/config.h"
 #include "common/logging.h"
 #include "raidlib/volume.h"
 
@@ -46,6 +47,9 @@ struct ChunkServiceDeps {
   // Replication on: returns the replicas' host (borrowed), nullptr while it
   // is not running (Replicate calls then answer UNAVAILABLE).
   std::function<ReplicaHost*()> replication;
+  // Where to reach a peer chunk server for a forwarded call (the node's
+  // peer_addresses hook); nullptr: the map's address.
+  std::function<HostPort(const NodeAddress&)> peer_address;
 };
 
 class ChunkServiceHandler : public rpc::ChunkServiceIf {

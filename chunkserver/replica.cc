@@ -370,21 +370,30 @@ void Replica::MaybeRequest(Nanos now) {
         out_.push_back(MetaRequestEffect{
             InSyncRequest{InSyncRequest::Kind::kDrop, partition_, epoch_, self_, n}});
       }
-      if (pending_joins_.contains(n) && !InSync(n)) {
-        p.last_request = now;  // the answer may have been lost: ask again
+      // Asked (again: the answer may have been lost) only once it holds
+      // every committed entry; commits wait for it meanwhile.
+      if (pending_joins_.contains(n) && !InSync(n) && p.match >= commit_) {
+        p.last_request = now;
         out_.push_back(MetaRequestEffect{
             InSyncRequest{InSyncRequest::Kind::kJoin, partition_, epoch_, self_, n}});
       }
-    } else if (active_ && p.match >= commit_ && now - p.last_ack < options_.replication_timeout) {
+    } else if (active_ && now - p.last_ack < options_.replication_timeout &&
+               p.match.value() + options_.max_batch >= commit_.value()) {
       // (Only a learner that answers: one that went silent since its last
       // acknowledgement, e.g. just dropped for a crash, would stall commits.)
-      // A learner holding every committed entry: from now on commits wait for
-      // it, so it holds every committed entry when the metaserver admits it.
+      // A learner within one batch of the commit point: from now on commits
+      // wait for it (a pending join), so it cannot fall behind again while
+      // writes go on (waiting for it to reach a moving commit point on its
+      // own could take as long as the writes lasted). The metaserver is asked
+      // once it holds every committed entry (above), so it holds every
+      // committed entry when it is admitted.
       pending_joins_.insert(n);
-      p.last_request = now;
       p.last_progress = now;
-      out_.push_back(MetaRequestEffect{
-          InSyncRequest{InSyncRequest::Kind::kJoin, partition_, epoch_, self_, n}});
+      if (p.match >= commit_) {
+        p.last_request = now;
+        out_.push_back(MetaRequestEffect{
+            InSyncRequest{InSyncRequest::Kind::kJoin, partition_, epoch_, self_, n}});
+      }
     }
   }
 }

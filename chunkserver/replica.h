@@ -332,7 +332,9 @@ class Replica {
   Lsn epoch_start_;  // the no-op of this epoch
   Nanos lease_expiry_{INT64_MIN / 2};
   std::map<NodeId, Peer> peers_;
-  std::set<NodeId> pending_joins_;  // asked to join: counted in the commit set
+  // Learners close to the commit point (asked to join, or to be asked once
+  // they hold every committed entry): counted in the commit set.
+  std::set<NodeId> pending_joins_;
   std::map<Lsn, std::vector<uint64_t>> waiters_;
   std::map<RequestId, Lsn> pending_requests_;
 

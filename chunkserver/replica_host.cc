@@ -468,29 +468,26 @@ Result<PeerMessage> ReplicaHost::Hydrate(const PeerMessage& msg) {
   const auto* rm = std::get_if<ReplicateMsg>(&msg);
   if (rm == nullptr || rm->entries.empty()) return msg;
   ReplicateMsg out = *rm;
+  // Block bytes carried inline by this message: at most stage_bytes (or one
+  // entry's); the entries past that have their blocks staged ahead, so a
+  // batch of 64 one-MiB puts (catch-up) is not a 64 MiB message.
+  uint64_t inline_bytes = 0;
   for (LogEntry& e : out.entries) {
     if (e.noop) continue;
     ASSIGN_OR_RETURN(MutationRecord rec, DecodePayload(e.payload));
     std::vector<std::string> blocks;
     uint64_t raw_total = 0;
     for (const BlockRef& b : rec.blocks) raw_total += b.raw_len;
-    if (rec.type == RecordType::kPut && raw_total > options_.stage_bytes) {
+    if (rec.type == RecordType::kPut &&
+        (raw_total > options_.stage_bytes ||
+         (inline_bytes > 0 && inline_bytes + raw_total > options_.stage_bytes))) {
       e.payload = EncodeStagedWirePayload(e.payload);  // blocks go ahead, one per call
       continue;
     }
+    inline_bytes += raw_total;
     if (rec.type == RecordType::kPut) {
-      DocEntry doc;
-      doc.partition = rec.partition;
-      doc.collection = rec.collection;
-      doc.id = rec.id;
-      doc.meta = rec.meta;
-      doc.blocks = rec.blocks;
       for (const BlockRef& b : rec.blocks) {
-        DocEntry one = doc;
-        one.blocks = {b};
-        one.meta.size = b.raw_len;
-        std::string raw(b.raw_len, '\0');
-        RETURN_IF_ERROR(store_->ReadRange(one, 0, std::as_writable_bytes(std::span(raw))));
+        ASSIGN_OR_RETURN(std::string raw, ReadBlock(rec.partition, b));
         blocks.push_back(std::move(raw));
       }
     }

@@ -88,9 +88,10 @@ struct ReplicaHostOptions {
   // A backup serves reads that allow it only while it heard from its primary
   // and from the metaserver (an answered heartbeat) within this.
   Nanos backup_read_max_lag = std::chrono::milliseconds(1000);
-  // A put entry whose blocks hold more raw bytes than this travels without
-  // them: the transport first stages its blocks on the receiver, one per call
-  // (StageBlocksOf), so no message carries more than one such block.
+  // A put entry whose blocks hold more raw bytes than this, or that would
+  // take a message's inline block bytes past it, travels without them: the
+  // transport first stages its blocks on the receiver, one per call
+  // (StageBlocksOf). So no message carries more than this of block bytes.
   uint64_t stage_bytes = 4ull << 20;
   // Staged blocks no entry claimed are forgotten after this.
   Nanos stage_expiry = std::chrono::minutes(5);

@@ -7,8 +7,13 @@
 namespace cairn::chunkserver {
 
 ThriftReplicaTransport::ThriftReplicaTransport(net::ConnectionPool* pool, Resolve resolve,
-                                               size_t max_queued)
-    : pool_(pool), resolve_(std::move(resolve)), max_queued_(max_queued), log_("replication") {}
+                                               Clock* clock, size_t max_queued, Nanos max_age)
+    : pool_(pool),
+      resolve_(std::move(resolve)),
+      clock_(clock),
+      max_queued_(max_queued),
+      max_age_(max_age),
+      log_("replication") {}
 
 ThriftReplicaTransport::~ThriftReplicaTransport() { Stop(); }
 
@@ -42,8 +47,9 @@ void ThriftReplicaTransport::Send(NodeId to, PeerMessage msg) {
     }
     peer = slot.get();
   }
+  const Nanos now = clock_->Now();
   MutexLock l(&peer->mu);
-  peer->queue.push_back(std::move(msg));
+  peer->queue.push_back(Peer::Queued{now, std::move(msg)});
   while (peer->queue.size() > max_queued_) peer->queue.pop_front();  // resent if it matters
   peer->cv.NotifyAll();
 }
@@ -64,13 +70,24 @@ Result<SnapshotChunkAnswer> ThriftReplicaTransport::SendSnapshotChunk(NodeId to,
 void ThriftReplicaTransport::Loop(NodeId to, Peer* peer) {
   for (;;) {
     PeerMessage msg;
+    size_t stale = 0;
     {
       MutexLock l(&peer->mu);
       peer->cv.Wait(&peer->mu,
                     [&]() REQUIRES(peer->mu) { return peer->stop || !peer->queue.empty(); });
       if (peer->stop) return;
-      msg = std::move(peer->queue.front());
+      const Nanos now = clock_->Now();
+      while (peer->queue.size() > 1 && now - peer->queue.front().at > max_age_) {
+        peer->queue.pop_front();  // resent by the protocol since (see the header)
+        ++stale;
+      }
+      msg = std::move(peer->queue.front().msg);
       peer->queue.pop_front();
+    }
+    if (stale > 0) {
+      LOG_EVERY_N_SEC(log_, kInfo, 10)
+          << "dropped " << stale << " replication messages to node " << to.value()
+          << " that waited more than " << max_age_.count() / 1000000 << " ms";
     }
     std::optional<HostPort> where = resolve_(to);
     if (!where) continue;

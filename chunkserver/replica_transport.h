@@ -3,7 +3,12 @@
 // ReplicateAcknowledge and InstallSnapshot). One sender thread per peer with a bounded queue, so
 // a slow or dead peer never holds up the replica that sends (ReplicaHost
 // calls Send under a partition's lock). Messages that cannot be delivered
-// are dropped: the protocol resends what matters.
+// are dropped: the protocol resends what matters. So are messages that
+// waited in the queue longer than `max_age`: the protocol has resent them by
+// then (every 200 ms), and after a peer was unreachable for a while (calls
+// hanging until their timeouts while the queue filled) sending the stale
+// backlog first kept every later message as late, so an old primary that
+// came back could not catch up while writes went on.
 //
 // Thread-safe.
 #pragma once
@@ -18,6 +23,7 @@
 #include <tuple>
 
 #include "chunkserver/replica_host.h"
+#include "common/clock.h"
 #include "common/config.h"
 #include "common/logging.h"
 #include "common/mutex.h"
@@ -32,8 +38,9 @@ class ThriftReplicaTransport : public ReplicaTransport {
  public:
   // Where a node is served, from the current map (nullopt: unknown).
   using Resolve = std::function<std::optional<HostPort>(NodeId)>;
-  // `pool` is borrowed and must outlive the transport.
-  ThriftReplicaTransport(net::ConnectionPool* pool, Resolve resolve, size_t max_queued = 1024);
+  // `pool` and `clock` are borrowed and must outlive the transport.
+  ThriftReplicaTransport(net::ConnectionPool* pool, Resolve resolve, Clock* clock,
+                         size_t max_queued = 1024, Nanos max_age = std::chrono::milliseconds(1000));
   ~ThriftReplicaTransport() override;  // Stop()
   ThriftReplicaTransport(const ThriftReplicaTransport&) = delete;
   ThriftReplicaTransport& operator=(const ThriftReplicaTransport&) = delete;
@@ -52,7 +59,11 @@ class ThriftReplicaTransport : public ReplicaTransport {
   struct Peer {
     Mutex mu;
     CondVar cv;
-    std::deque<PeerMessage> queue GUARDED_BY(mu);
+    struct Queued {
+      Nanos at;  // when Send queued it
+      PeerMessage msg;
+    };
+    std::deque<Queued> queue GUARDED_BY(mu);
     bool stop GUARDED_BY(mu) = false;
     std::thread thread;
   };
@@ -69,7 +80,9 @@ class ThriftReplicaTransport : public ReplicaTransport {
   Mutex staged_mu_;
   std::map<std::tuple<uint32_t, uint32_t, uint64_t, uint64_t>, Nanos> staged_
       GUARDED_BY(staged_mu_);
+  Clock* const clock_;
   const size_t max_queued_;
+  const Nanos max_age_;
   Logger log_;
   Mutex mu_;
   bool stopped_ GUARDED_BY(mu_) = false;

@@ -14,8 +14,10 @@
 namespace cairn::client {
 
 struct RetryOptions {
-  // Attempts per RPC, the first included (1 = no retry).
-  int max_attempts = 10;
+  // Attempts per RPC, the first included (1 = no retry). Enough to ride out
+  // a failover with its reconciliation (a few seconds: the backoff reaches
+  // its 1 s cap after 6 attempts); the deadline bounds it too.
+  int max_attempts = 30;
   // Backoff before attempt n+1 is uniform in [0, min(max, initial * 2^(n-1))]
   // ("full jitter"), at least min_backoff.
   Nanos initial_backoff = std::chrono::milliseconds(20);

@@ -71,7 +71,7 @@ std::vector<PrimaryLease> FailoverLogic::OnHeartbeat(const ClusterMap& map, Node
   return grants;
 }
 
-Status FailoverLogic::ApplyInSyncChange(ClusterMap* map, const InSyncChange& c,
+Status FailoverLogic::ApplyInSyncChange(ClusterMap* map, const InSyncChange& c, Nanos now,
                                         bool* changed) const {
   *changed = false;
   if (c.partition.value() >= map->partitions.size()) {
@@ -90,6 +90,11 @@ Status FailoverLogic::ApplyInSyncChange(ClusterMap* map, const InSyncChange& c,
   if (c.node == c.primary || !Contains(p.replicas, c.node)) {
     return Status::FailedPrecondition(where + ": node " + std::to_string(c.node.value()) +
                                       " is not a backup of the partition");
+  }
+  if (c.kind == InSyncChange::Kind::kJoin && !Contains(p.in_sync, c.node) && !Alive(c.node, now)) {
+    // PlanPartition would drop it again in the next round (see the header).
+    return Status::FailedPrecondition(where + ": node " + std::to_string(c.node.value()) +
+                                      " is failed (no heartbeat); it joins once it is heard");
   }
   if (c.kind == InSyncChange::Kind::kDrop) {
     Erase(&p.in_sync, c.node);

@@ -19,7 +19,11 @@
 //  - A failed in-sync backup leaves the in-sync set (new epoch).
 //  - A primary's InSync request (drop or join) is applied only if the map is
 //    still at its epoch with it as primary; each applied request is a new
-//    epoch.
+//    epoch. A join of a failed node is refused: the leader would drop it again
+//    at once, and the primary, which may still reach that node, would ask
+//    again: a new epoch every few hundred ms, each one costing the clients a
+//    retry and the primary its activity (writes were unavailable for tens of
+//    seconds while a node was cut from the metaserver only).
 //  - Replacement: a replica failed for replacement_timeout gets a new replica
 //    (a learner, on the live node with the fewest replicas, new epoch); once
 //    the partition has `replication` in-sync replicas, failed replicas
@@ -87,10 +91,13 @@ class FailoverLogic {
   std::vector<PrimaryLease> OnHeartbeat(const ClusterMap& map, NodeId node,
                                         const std::vector<PartitionReport>& reports, Nanos now);
 
-  // Applies a primary's request to `map` (a copy the caller will CAS).
-  // Sets *changed when it did; StaleEpoch / NotPrimary / FailedPrecondition
-  // when the request no longer fits the map.
-  Status ApplyInSyncChange(ClusterMap* map, const InSyncChange& change, bool* changed) const;
+  // Applies a primary's request, received at `now`, to `map` (a copy the
+  // caller will CAS). Sets *changed when it did; StaleEpoch / NotPrimary /
+  // FailedPrecondition when the request no longer fits the map;
+  // FailedPrecondition for a join of a node that is failed at `now` (the
+  // primary asks again later, and it goes through once the node is heard).
+  Status ApplyInSyncChange(ClusterMap* map, const InSyncChange& change, Nanos now,
+                           bool* changed) const;
 
   // Promotions, drops of failed in-sync backups and replacements due at
   // `now`, applied to `map`; returns whether it changed anything.

@@ -113,7 +113,7 @@ Result<uint64_t> FailoverService::ChangeInSync(std::string_view caller_name,
               (primary != nullptr ? " (node:" + primary->name + ")" : ""));
         }
         before = m;
-        return logic->ApplyInSyncChange(&m, change, changed);
+        return logic->ApplyInSyncChange(&m, change, clock_->Now(), changed);
       });
   if (!after.ok()) {
     NoteWriteError(after.status());

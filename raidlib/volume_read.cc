@@ -21,6 +21,7 @@ Status Volume::Read(uint64_t offset, std::span<std::byte> out) {
   if (out.empty()) return Status::Ok();
   const uint64_t end = offset + out.size();
   std::vector<StripeEntry> parts;
+  std::vector<SegmentId> pinned;
   {
     MutexLock lock(&mu_);
     if (end < offset || end > end_offset_) {
@@ -54,14 +55,12 @@ Status Volume::Read(uint64_t offset, std::span<std::byte> out) {
                                 " are in a released segment");
       }
     }
-  }
-  // Pin the segments read from (see segment_readers_).
-  std::vector<SegmentId> pinned;
-  for (const StripeEntry& e : parts) {
-    if (pinned.empty() || pinned.back() != e.g.segment) pinned.push_back(e.g.segment);
-  }
-  {
-    MutexLock lock(&mu_);
+    // Pin the segments read from (see segment_readers_) under the same lock
+    // as the lookup: pinned in a later critical section, a release could
+    // erase the stripes, find no reader, and delete the files in between.
+    for (const StripeEntry& e : parts) {
+      if (pinned.empty() || pinned.back() != e.g.segment) pinned.push_back(e.g.segment);
+    }
     for (SegmentId seg : pinned) ++segment_readers_[seg];
   }
   Status result = ReadParts(parts, offset, out);

@@ -14,6 +14,7 @@
 #include "common/partitioning.h"
 #include "tests/common/test_pki.h"
 #include "tests/common/test_seeds.h"
+#include "tests/integration/tcp_proxy.h"
 #include "thrift/rpc_client.h"
 
 namespace cairn::chunkserver {
@@ -323,6 +324,43 @@ TEST_F(ChunkServerTest, UsersAreForwardedNodesAreNot) {
     }
   }
   EXPECT_GT(forwarded, 0);
+}
+
+// peer_addresses (a test and operations hook): calls cs1 forwards to cs2 go
+// to the address given for cs2 (here a proxy), not to the one cs2
+// advertises; cut the proxy and they fail while cs2 still serves directly.
+TEST_F(ChunkServerTest, ForwardsThroughAPeerAddressGivenForThePeer) {
+  FakeMeta meta([](uint32_t p) { return p % 2 == 0 ? "cs1" : "cs2"; });
+  auto s2 = ChunkServer::Start(Options("cs2"), {&meta});
+  ASSERT_TRUE(s2.ok()) << s2.status().ToString();
+  const HostPort at2{"127.0.0.1", (*s2)->port()};
+  test::TcpProxy proxy;
+  proxy.Start(at2);
+  ChunkServerOptions o = Options("cs1");
+  o.peer_addresses = {"cs2"};
+  EXPECT_EQ(ChunkServer::Start(o, {&meta}).status().code(), StatusCode::kInvalidArgument);
+  o.peer_addresses = {"cs2=" + proxy.address()};
+  auto s1 = ChunkServer::Start(o, {&meta});
+  ASSERT_TRUE(s1.ok()) << s1.status().ToString();
+  (*s1)->RefreshMap();
+  const HostPort at1{"127.0.0.1", (*s1)->port()};
+  auto alice = Pool("alice");
+  std::string odd_id;
+  for (int i = 0; odd_id.empty(); ++i) {
+    const std::string id = "doc" + std::to_string(i);
+    if (PartitionOf("c", id, kParts).value() % 2 == 1) odd_id = id;
+  }
+  rpc::DocMeta m;
+  Status s = alice->Call<rpc::ChunkServiceClient>(
+      at1, [&](auto& c) { c.Put(m, PutReq(odd_id, "through the proxy")); });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  proxy.Cut();
+  rpc::GetResult g;
+  s = alice->Call<rpc::ChunkServiceClient>(at1, [&](auto& c) { c.Get(g, GetReq(odd_id)); });
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  s = alice->Call<rpc::ChunkServiceClient>(at2, [&](auto& c) { c.Get(g, GetReq(odd_id)); });
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(g.data, "through the proxy");
 }
 
 TEST_F(ChunkServerTest, RefusesACertificateOfAnotherName) {

@@ -9,8 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -270,15 +270,19 @@ Status Cluster::WriteConfigs() {
     metaserver_.argv.push_back(s);
   }
 
-  // The chunk servers.
+  // The chunk servers: every address first (a chunk server's extra options
+  // may name its peers').
+  for (int i = 0; i < options_.chunk_servers; ++i) {
+    const std::string host = "127.0.0." + std::to_string(10 + i);
+    ASSIGN_OR_RETURN(int port, PickFreePortOn(host));
+    chunkserver_addresses_.push_back(HostPort{host, port});
+  }
   for (int i = 0; i < options_.chunk_servers; ++i) {
     ChildProcess p;
     p.name = "cs" + std::to_string(i);
     p.dir = dir_.path() + "/" + p.name;
     fs::create_directories(p.dir);
-    const std::string host = "127.0.0." + std::to_string(10 + i);
-    ASSIGN_OR_RETURN(int port, PickFreePortOn(host));
-    const HostPort address{host, port};
+    const HostPort address = chunkserver_addresses_[static_cast<size_t>(i)];
     std::string disks;
     for (int d = 0; d < options_.disks_per_server; ++d) {
       const std::string disk = p.dir + "/disk" + std::to_string(d);
@@ -302,14 +306,13 @@ Status Cluster::WriteConfigs() {
       p.argv.push_back(s);
     }
     if (options_.chunkserver_set_for) {
-      for (const std::string& s : options_.chunkserver_set_for(
-               static_cast<int>(chunkservers_.size()), metaserver_address_)) {
+      for (const std::string& s :
+           options_.chunkserver_set_for(i, metaserver_address_, chunkserver_addresses_)) {
         p.argv.push_back("--set");
         p.argv.push_back(s);
       }
     }
     chunkservers_.push_back(std::move(p));
-    chunkserver_addresses_.push_back(address);
   }
   return Status::Ok();
 }

@@ -69,8 +69,12 @@ struct ClusterOptions {
   std::vector<std::string> metaserver_set;
   std::vector<std::string> chunkserver_set;
   // More `--set key=value` for chunk server i, given the metaserver's address
-  // (e.g. a per-node proxy in front of it: tests/integration/tcp_proxy.h).
-  std::function<std::vector<std::string>(int i, const HostPort& metaserver)> chunkserver_set_for;
+  // and every chunk server's (index = i): e.g. a proxy per node in front of
+  // the metaserver, or per node pair through peer_addresses
+  // (tests/integration/tcp_proxy.h).
+  std::function<std::vector<std::string>(int i, const HostPort& metaserver,
+                                         const std::vector<HostPort>& chunkservers)>
+      chunkserver_set_for;
   std::chrono::seconds ready_timeout{40};
   // Grace between SIGTERM and SIGKILL when stopping.
   std::chrono::seconds stop_grace{8};

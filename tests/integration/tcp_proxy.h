@@ -1,7 +1,12 @@
 // A TCP proxy on loopback for network-partition tests: listens on
 // 127.0.0.1:<port>, forwards every connection to a target, and can be cut
-// (every open connection closed, new ones closed at once) and healed. The
-// bytes are passed through untouched (TLS runs end to end).
+// and healed. Two kinds of cut:
+//  - kClose: every open connection is closed and new ones are closed at once
+//    (the peer sees a reset or end of file: fails fast);
+//  - kSilent: nothing is forwarded any more, but connections stay open and
+//    new ones are accepted and held (as if packets were dropped: calls hang
+//    until their own timeouts). Heal forwards again what was held, late.
+// The bytes are passed through untouched (TLS runs end to end).
 //
 // Thread-safe. Stop() (or the destructor) closes everything and joins.
 #pragma once
@@ -13,6 +18,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -26,6 +32,8 @@ namespace cairn::test {
 
 class TcpProxy {
  public:
+  enum class CutMode : uint8_t { kClose, kSilent };
+
   TcpProxy() {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
@@ -52,13 +60,20 @@ class TcpProxy {
     target_ = target;
     accept_thread_ = std::thread([this] { AcceptLoop(); });
   }
-  // A partition: open connections are closed, new ones refused.
-  void Cut() {
+  // A partition (see CutMode).
+  void Cut(CutMode mode = CutMode::kClose) {
+    if (mode == CutMode::kSilent) {
+      silent_ = true;
+      return;
+    }
     cut_ = true;
     std::lock_guard<std::mutex> l(mu_);
     for (int fd : open_) ::shutdown(fd, SHUT_RDWR);
   }
-  void Heal() { cut_ = false; }
+  void Heal() {
+    cut_ = false;
+    silent_ = false;
+  }
 
   void Stop() {
     if (stopped_.exchange(true)) return;
@@ -99,16 +114,29 @@ class TcpProxy {
         ::close(client);
         continue;
       }
-      const int server = Connect();
-      if (server < 0) {
-        ::close(client);
-        continue;
-      }
       std::lock_guard<std::mutex> l(mu_);
       open_.insert(client);
-      open_.insert(server);
-      pumps_.emplace_back([this, client, server] { Pump(client, server); });
+      pumps_.emplace_back([this, client] { Forward(client); });
     }
+  }
+
+  // One accepted connection: held while the cut is silent, then connected to
+  // the target and pumped.
+  void Forward(int client) {
+    while (silent_ && !cut_ && !stopped_)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const int server = cut_ || stopped_ ? -1 : Connect();
+    if (server < 0) {
+      std::lock_guard<std::mutex> l(mu_);
+      open_.erase(client);
+      ::close(client);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      open_.insert(server);
+    }
+    Pump(client, server);
   }
 
   // Copies both ways until either side closes, then closes both.
@@ -116,6 +144,10 @@ class TcpProxy {
     char buf[64 << 10];
     pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
     for (;;) {
+      if (silent_ && !cut_ && !stopped_) {  // hold everything, unread
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        continue;
+      }
       if (::poll(fds, 2, 200) < 0) break;
       if (cut_ || stopped_) break;
       bool done = false;
@@ -149,6 +181,7 @@ class TcpProxy {
   int port_ = 0;
   HostPort target_;
   std::atomic<bool> cut_{false};
+  std::atomic<bool> silent_{false};
   std::atomic<bool> stopped_{false};
   std::thread accept_thread_;
   std::mutex mu_;

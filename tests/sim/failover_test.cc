@@ -105,19 +105,55 @@ TEST(Failover, InSyncChangesAreCompareAndSwapOnTheEpoch) {
   const auto r = m.partitions[0].replicas;
   bool changed = false;
   InSyncChange drop{InSyncChange::Kind::kDrop, PartitionId(0), Epoch(1), r[0], r[2]};
-  ASSERT_TRUE(f.ApplyInSyncChange(&m, drop, &changed).ok());
+  ASSERT_TRUE(f.ApplyInSyncChange(&m, drop, Nanos(0), &changed).ok());
   EXPECT_TRUE(changed);
   EXPECT_EQ(m.partitions[0].epoch, Epoch(2));
   EXPECT_EQ(m.partitions[0].in_sync.size(), 2u);
   // The same request again (a duplicate) finds a newer epoch.
-  EXPECT_EQ(f.ApplyInSyncChange(&m, drop, &changed).code(), StatusCode::kStaleEpoch);
+  EXPECT_EQ(f.ApplyInSyncChange(&m, drop, Nanos(0), &changed).code(), StatusCode::kStaleEpoch);
   // Only the primary may ask.
   InSyncChange bad{InSyncChange::Kind::kJoin, PartitionId(0), Epoch(2), r[1], r[2]};
-  EXPECT_EQ(f.ApplyInSyncChange(&m, bad, &changed).code(), StatusCode::kNotPrimary);
+  EXPECT_EQ(f.ApplyInSyncChange(&m, bad, Nanos(0), &changed).code(), StatusCode::kNotPrimary);
   InSyncChange join{InSyncChange::Kind::kJoin, PartitionId(0), Epoch(2), r[0], r[2]};
-  ASSERT_TRUE(f.ApplyInSyncChange(&m, join, &changed).ok());
+  ASSERT_TRUE(f.ApplyInSyncChange(&m, join, Nanos(0), &changed).ok());
   EXPECT_EQ(m.partitions[0].in_sync.size(), 3u);
   EXPECT_EQ(m.partitions[0].epoch, Epoch(3));
+}
+
+// A primary that still reaches a node the leader no longer hears (cut from
+// the metaserver only) asks for it to join; admitting it would be undone by
+// the next Plan, and the two would alternate, a new epoch each time.
+TEST(Failover, AJoinOfAFailedNodeIsRefusedUntilItIsHeard) {
+  ClusterMap m = MapWith(3, 1, 3);
+  FailoverLogic f(FailoverOptions{}, Nanos(0));
+  const auto r = m.partitions[0].replicas;
+  auto beat = [&](NodeId n, bool primary, Nanos t) {
+    f.OnHeartbeat(m, n, {Rep(0, m.partitions[0].epoch.value(), primary, 5)}, t);
+  };
+  // r[2] goes silent: dropped from the in-sync set.
+  Nanos t = 500ms;
+  for (; t <= 3s; t += 500ms) {
+    beat(r[0], true, t);
+    beat(r[1], false, t);
+    f.Plan(&m, t);
+  }
+  ASSERT_EQ(m.partitions[0].in_sync, (std::vector<NodeId>{r[0], r[1]}));
+  const Epoch dropped = m.partitions[0].epoch;
+  bool changed = true;
+  InSyncChange join{InSyncChange::Kind::kJoin, PartitionId(0), dropped, r[0], r[2]};
+  EXPECT_EQ(f.ApplyInSyncChange(&m, join, t, &changed).code(), StatusCode::kFailedPrecondition);
+  EXPECT_FALSE(changed);
+  EXPECT_EQ(m.partitions[0].epoch, dropped);
+  // A drop of it is still applied (it resolves the primary's request).
+  InSyncChange drop{InSyncChange::Kind::kDrop, PartitionId(0), dropped, r[0], r[2]};
+  ClusterMap copy = m;
+  EXPECT_TRUE(f.ApplyInSyncChange(&copy, drop, t, &changed).ok());
+  // Heard again: the join goes through, and Plan leaves it in.
+  beat(r[2], false, t);
+  ASSERT_TRUE(f.ApplyInSyncChange(&m, join, t, &changed).ok());
+  EXPECT_TRUE(changed);
+  EXPECT_EQ(m.partitions[0].in_sync.size(), 3u);
+  EXPECT_FALSE(f.Plan(&m, t));
 }
 
 TEST(Failover, ReplacementAddsALearnerThenRemovesTheDeadReplica) {
@@ -149,7 +185,7 @@ TEST(Failover, ReplacementAddsALearnerThenRemovesTheDeadReplica) {
   ASSERT_TRUE(f.ApplyInSyncChange(&m,
                                   InSyncChange{InSyncChange::Kind::kJoin, PartitionId(0),
                                                m.partitions[0].epoch, r[0], spare},
-                                  &changed)
+                                  t, &changed)
                   .ok());
   beat(t);
   EXPECT_TRUE(f.Plan(&m, t));

@@ -246,6 +246,64 @@ TEST(Replica, LearnerCatchesUpBySnapshotThenAsksToJoin) {
   EXPECT_TRUE(t.replies.back().status.ok()) << t.replies.back().status.ToString();
 }
 
+// A learner that is close behind while writes go on: commits wait for it
+// from then on (a pending join), so it reaches the commit point and is asked
+// in, instead of chasing a commit point that moves on with every write.
+TEST(Replica, ALearnerCloseBehindIsWaitedForThenAskedToJoin) {
+  Trio t;
+  t.ConfigAll(Config(1, {kA, kB, kC}, {kA, kB}));  // C is a learner
+  t.Take(kA, t.r[kA]->OnLease(Epoch(1), t.now, t.now));
+  t.Settle(kC);
+  ASSERT_TRUE(t.r[kA]->active());
+  // Delivers the queued messages `pick` accepts (and what they cause), once.
+  auto deliver = [&](auto pick) {
+    std::deque<std::pair<NodeId, PeerMessage>> keep;
+    while (!t.wire.empty()) {
+      auto [to, m] = t.wire.front();
+      t.wire.pop_front();
+      if (pick(to, m)) {
+        t.Take(to, t.r[to]->OnMessage(m, t.now));
+      } else {
+        keep.emplace_back(to, m);
+      }
+    }
+    t.wire = std::move(keep);
+  };
+  auto from = [](const PeerMessage& m) {
+    if (const auto* a = std::get_if<ReplicateAck>(&m)) return a->from;
+    return kA;
+  };
+  // Committed with B while C has not answered yet.
+  auto commit_with_b = [&](uint64_t i) {
+    t.Take(kA, t.r[kA]->OnClientMutation(i, RequestId{1, 1, i}, "k\nv", t.now));
+    t.Sync(kA);
+    deliver([](NodeId to, const PeerMessage&) { return to == kB; });
+    t.Sync(kB);
+    deliver([&](NodeId to, const PeerMessage& m) { return to == kA && from(m) == kB; });
+  };
+  commit_with_b(1);
+  commit_with_b(2);
+  ASSERT_EQ(t.replies.size(), 2u);
+  // C gets and acknowledges what it was sent, but a write commits meanwhile.
+  deliver([](NodeId to, const PeerMessage&) { return to == kC; });
+  t.Sync(kC);
+  commit_with_b(3);
+  ASSERT_EQ(t.replies.size(), 3u);
+  deliver([&](NodeId to, const PeerMessage& m) { return to == kA && from(m) == kC; });
+  EXPECT_LT(t.r[kA]->commit_lsn(), Lsn(5));  // no-op and three writes: C is behind
+  EXPECT_TRUE(t.requests.empty());           // not asked while behind
+  // From now on commits wait for C: B alone does not commit the next write.
+  commit_with_b(4);
+  EXPECT_EQ(t.replies.size(), 3u);
+  // C catches up: the write commits, and C is asked in.
+  t.Settle();
+  ASSERT_EQ(t.replies.size(), 4u);
+  EXPECT_TRUE(t.replies.back().status.ok()) << t.replies.back().status.ToString();
+  ASSERT_FALSE(t.requests.empty());
+  EXPECT_EQ(t.requests.back().kind, InSyncRequest::Kind::kJoin);
+  EXPECT_EQ(t.requests.back().node, kC);
+}
+
 TEST(Replica, StaleSnapshotNeverTakesAReplicaBack) {
   Trio t;
   t.ConfigAll(Config(1, {kA, kB, kC}, {kA, kB, kC}));

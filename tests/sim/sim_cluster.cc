@@ -625,7 +625,7 @@ void Sim::OnMetaMessage(const Message& m, NodeId from) {
                                q.partition, q.epoch, q.primary, q.node};
     Result<metaserver::ClusterMap> r =
         cs_->ChangeMap("in-sync change", [&](metaserver::ClusterMap& map, bool* changed) {
-          return fo_->ApplyInSyncChange(&map, c, changed);
+          return fo_->ApplyInSyncChange(&map, c, Now(), changed);
         });
     (void)r;  // a refusal is normal: the primary learns the map at its next heartbeat
     NoteMap();
