@@ -385,7 +385,14 @@ class DocStore {
   };
   ApplyObserver* observer_ GUARDED_BY(mu_) = nullptr;
   std::deque<QueuedChange> changes_ GUARDED_BY(mu_);
-  std::deque<Pending> pending_ GUARDED_BY(mu_);
+  // Per partition, in log order (so in LSN order): a partition whose logged
+  // entries wait for their commit point holds up only itself, and cutting
+  // or applying one partition's entries never walks the others' (one queue
+  // for all made a snapshot install on a node with ~100,000 pending entries
+  // take over 30 s under mu_).
+  std::map<PartitionId, std::deque<Pending>> pending_ GUARDED_BY(mu_);
+  // The log offset of the oldest pending record (UINT64_MAX: none).
+  uint64_t OldestPendingOffsetLocked() const REQUIRES(mu_);
   std::map<DocKey, Overlay> overlay_ GUARDED_BY(mu_);
   std::map<std::pair<PartitionId, RequestId>, ApplyResult> pending_requests_ GUARDED_BY(mu_);
   std::map<PartitionId, std::pair<Lsn, Epoch>> latest_lsn_ GUARDED_BY(mu_);  // incl. pending

@@ -53,7 +53,8 @@ Status DocStore::CheckpointLocked() {
     // every mutation below replay_from is in the index.
     MutexLock write_lock(&write_mu_);
     MutexLock lock(&mu_);
-    end.replay_from = pending_.empty() ? volume_->end_offset() : pending_.front().offset;
+    const uint64_t oldest = OldestPendingOffsetLocked();
+    end.replay_from = oldest == UINT64_MAX ? volume_->end_offset() : oldest;
     parts = index_.Partitions();
   }
   for (PartitionId p : parts) RETURN_IF_ERROR(AppendCheckpointPartition(end.seq, p, &end));
@@ -121,7 +122,7 @@ Result<CompactionReport> DocStore::Compact() {
     // entries may sit there for long) are replayed from the log after a
     // restart: their segments stay. Pending entries are only removed or
     // added at the end, so this bound only grows.
-    const uint64_t keep_from = pending_.empty() ? UINT64_MAX : pending_.front().offset;
+    const uint64_t keep_from = OldestPendingOffsetLocked();
     for (size_t i = 0; i + 1 < segs.size(); ++i) {
       const uint64_t start = segs[i].logical_start;
       const uint64_t end = segs[i + 1].logical_start;
@@ -183,9 +184,11 @@ Result<CompactionReport> DocStore::Compact() {
     for (const auto& g : ranges) {
       for (const BlockRef& r : index_.LiveBlocksIn(g.first, g.second)) late.push_back(r);
     }
-    for (const Pending& p : pending_) {
-      for (const BlockRef& r : p.rec.blocks) {
-        if (in_ranges(r)) late.push_back(r);
+    for (const auto& [partition, queue] : pending_) {
+      for (const Pending& p : queue) {
+        for (const BlockRef& r : p.rec.blocks) {
+          if (in_ranges(r)) late.push_back(r);
+        }
       }
     }
     {

@@ -304,7 +304,15 @@ void DocStore::AddPendingLocked(Pending p) {
     pending_requests_[{r.partition, r.request_id}] = ApplyResult{r.lsn, r.version, false};
   }
   latest_lsn_[r.partition] = {r.lsn, r.epoch};
-  pending_.push_back(std::move(p));
+  pending_[r.partition].push_back(std::move(p));
+}
+
+uint64_t DocStore::OldestPendingOffsetLocked() const {
+  uint64_t oldest = UINT64_MAX;
+  for (const auto& [p, queue] : pending_) {
+    if (!queue.empty()) oldest = std::min(oldest, queue.front().offset);
+  }
+  return oldest;
 }
 
 Lsn DocStore::CommittedLocked(PartitionId p) const {
@@ -314,17 +322,16 @@ Lsn DocStore::CommittedLocked(PartitionId p) const {
 
 void DocStore::ApplyDurableLocked() {
   const uint64_t durable = volume_->durable_offset();
-  // In log order, which is LSN order within a partition. Logged entries wait
-  // for their Commit(); later entries of the same partition have higher LSNs
-  // and wait too, while other partitions' entries go ahead.
-  auto it = pending_.begin();
-  while (it != pending_.end() && it->end <= durable) {
-    if (it->logged && it->rec.lsn > CommittedLocked(it->rec.partition)) {
-      ++it;
-      continue;
+  // Each partition in log order, which is LSN order: a logged entry waits
+  // for its Commit() and the partition's later entries wait behind it,
+  // while other partitions' entries go ahead.
+  for (auto& [p, queue] : pending_) {
+    const Lsn committed = CommittedLocked(p);
+    while (!queue.empty() && queue.front().end <= durable &&
+           (!queue.front().logged || queue.front().rec.lsn <= committed)) {
+      ApplyPendingLocked(&queue.front());
+      queue.pop_front();
     }
-    ApplyPendingLocked(&*it);
-    it = pending_.erase(it);
   }
 }
 
@@ -356,14 +363,12 @@ void DocStore::ApplyPendingLocked(Pending* p) {
 }
 
 void DocStore::CutLoggedLocked(PartitionId p, Lsn after) {
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    const MutationRecord& r = it->rec;
-    if (r.partition != p || r.lsn <= after) {
-      ++it;
-      continue;
-    }
-    CAIRN_CHECK(it->logged) << "partition " << p.value() << ": cutting LSN " << r.lsn.value()
-                            << ", which was not logged for replication";
+  std::deque<Pending>& queue = pending_[p];
+  // LSN order: the entries past `after` are the newest ones.
+  while (!queue.empty() && queue.back().rec.lsn > after) {
+    const MutationRecord& r = queue.back().rec;
+    CAIRN_CHECK(queue.back().logged) << "partition " << p.value() << ": cutting LSN "
+                                     << r.lsn.value() << ", which was not logged for replication";
     if (IsMutation(r.type)) ReleaseOverlayLocked(DocKey(r.partition, r.collection, r.id));
     if (r.type == RecordType::kRename) {
       ReleaseOverlayLocked(DocKey(r.partition, r.collection, r.to_id));
@@ -374,18 +379,15 @@ void DocStore::CutLoggedLocked(PartitionId p, Lsn after) {
         pending_requests_.erase(req);
       }
     }
-    it = pending_.erase(it);
+    queue.pop_back();
   }
   // The last entry now: the newest kept pending one, else the applied state.
-  std::optional<std::pair<Lsn, Epoch>> last;
-  for (const Pending& q : pending_) {
-    if (q.rec.partition == p) last = {q.rec.lsn, q.rec.epoch};
-  }
-  if (!last) {
+  if (!queue.empty()) {
+    latest_lsn_[p] = {queue.back().rec.lsn, queue.back().rec.epoch};
+  } else {
     const PartitionState st = index_.State(p);
-    last = {st.last_lsn, st.last_epoch};
+    latest_lsn_[p] = {st.last_lsn, st.last_epoch};
   }
-  latest_lsn_[p] = *last;
 }
 
 void DocStore::QueueChangeLocked(PartitionId p, const std::string& collection,
@@ -651,8 +653,10 @@ Status DocStore::Commit(PartitionId p, Lsn through) {
 std::vector<MutationRecord> DocStore::LoggedEntries(PartitionId p) const {
   MutexLock lock(&mu_);
   std::vector<MutationRecord> out;
-  for (const Pending& q : pending_) {
-    if (q.rec.partition == p && q.logged) out.push_back(q.rec);
+  auto it = pending_.find(p);
+  if (it == pending_.end()) return out;
+  for (const Pending& q : it->second) {
+    if (q.logged) out.push_back(q.rec);
   }
   return out;
 }
