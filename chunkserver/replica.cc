@@ -417,6 +417,7 @@ void Replica::OnAck(const ReplicateAck& m, Nanos now) {
     AdvanceCommit(now);
     MaybeRequest(now);
   } else {
+    p.delivered = std::min(p.delivered, m.last_lsn);  // it holds no more than that
     const Lsn restart = std::max(p.match.Next(), std::min(p.next, m.last_lsn.Next()));
     if (restart < p.next) {
       p.next = restart;
@@ -541,7 +542,8 @@ Effects Replica::OnTick(Nanos now) {
   if (role_ == ReplicaRole::kPrimary) {
     for (auto& [n, p] : peers_) {
       if (now - p.last_send < options_.retransmit) continue;
-      if (p.match < last_lsn() && p.next > base_lsn_) p.next = p.match.Next();  // go-back-N
+      const Lsn from = std::max(p.match, p.delivered);
+      if (from < last_lsn() && p.next > base_lsn_) p.next = from.Next();  // go-back-N
       SendTo(n, &p, now, true);
     }
     AdvanceCommit(now);
@@ -555,6 +557,22 @@ Effects Replica::OnPeerProgress(NodeId peer, Nanos now) {
     auto it = peers_.find(peer);
     if (it != peers_.end()) it->second.last_progress = now;
   }
+  return Take();
+}
+
+Effects Replica::OnSnapshotDelivered(NodeId peer, Lsn lsn, Nanos now) {
+  if (role_ != ReplicaRole::kPrimary) return Take();
+  auto it = peers_.find(peer);
+  if (it == peers_.end()) return Take();
+  Peer& p = it->second;
+  p.last_snapshot = now;
+  p.last_progress = now;
+  // A hint, as `next` always is: a peer without that point answers with
+  // where it is. Below the kept log still (compacted meanwhile), the next
+  // snapshot waits the usual interval.
+  p.delivered = std::max(p.delivered, lsn);
+  if (p.next <= lsn) p.next = lsn.Next();
+  SendTo(peer, &p, now, false);
   return Take();
 }
 

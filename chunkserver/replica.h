@@ -244,6 +244,12 @@ class Replica {
   // entry, staged ahead of it): it counts as progress, so a backup is not
   // reported for a slow transfer of one big entry.
   Effects OnPeerProgress(NodeId peer, Nanos now);
+  // Primary: `peer` confirmed it holds the snapshot at `lsn` (the host's
+  // stream ended with the receiver's "done"). Sending goes on from the entry
+  // after it at once; waiting for the peer's durable acknowledgement instead
+  // let the next tick start another snapshot of a moving state, again and
+  // again while writes ran.
+  Effects OnSnapshotDelivered(NodeId peer, Lsn lsn, Nanos now);
 
   // OK when a read may be served from the applied state: primary, its epoch
   // active, lease valid at `now`. NotPrimary / Unavailable otherwise.
@@ -276,6 +282,11 @@ class Replica {
   struct Peer {
     Lsn next;   // next LSN to send
     Lsn match;  // acknowledged: equal and durable through here
+    // A snapshot the peer said it installed, not yet acknowledged durably:
+    // retransmissions go back to it, not below it (which would be another
+    // snapshot). Lowered to what the peer says it holds when it refuses an
+    // entry.
+    Lsn delivered;
     Nanos last_send{INT64_MIN / 2};
     Nanos last_progress{0};
     Nanos last_snapshot{INT64_MIN / 2};

@@ -156,6 +156,10 @@ void ReplicaHost::StreamLoop(OutStream* s) {
     next = answer->next_chunk;
   }
   if (completed) {
+    if (Slot* slot = Find(s->partition)) {
+      MutexLock l(&slot->mu);
+      Run(slot, slot->replica->OnSnapshotDelivered(s->to, s->lsn, clock_->Now()));
+    }
     probe_.streams_completed.fetch_add(1);
     LOG_INFO(log_) << "partition " << s->partition.value() << ": snapshot " << s->id << " to node "
                    << s->to.value() << " done";

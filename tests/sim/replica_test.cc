@@ -246,6 +246,62 @@ TEST(Replica, LearnerCatchesUpBySnapshotThenAsksToJoin) {
   EXPECT_TRUE(t.replies.back().status.ok()) << t.replies.back().status.ToString();
 }
 
+// A delivered snapshot (the host's stream ended with the receiver's "done")
+// moves the peer past it at once: the next tick sends entries, not another
+// snapshot, even though the receiver has not yet acknowledged it durably.
+// Without that, each tick after a stream ended started a new snapshot of
+// the moving state while writes ran.
+TEST(Replica, ADeliveredSnapshotIsFollowedByTheLogNotAnotherSnapshot) {
+  ReplicaOptions o;
+  o.log_retention = 2;
+  Trio t(o);
+  t.ConfigAll(Config(1, {kA, kB, kC}, {kA, kB}));  // C is a learner
+  t.Take(kA, t.r[kA]->OnLease(Epoch(1), t.now, t.now));
+  t.Settle(kC);
+  for (uint64_t i = 1; i <= 10; ++i) {
+    t.Take(kA, t.r[kA]->OnClientMutation(i, RequestId{1, 1, i}, "k\nv", t.now));
+    t.Settle(kC);
+  }
+  ASSERT_GT(t.r[kA]->base_lsn(), Lsn(1));
+  auto snapshots_to_c = [&](const Effects& fx) {
+    return std::count_if(fx.begin(), fx.end(), [](const ReplicaEffect& e) {
+      const auto* ss = std::get_if<SendSnapshotEffect>(&e);
+      return ss != nullptr && ss->to == kC;
+    });
+  };
+  t.now += 1100ms;
+  Effects fx = t.r[kA]->OnTick(t.now);
+  ASSERT_EQ(snapshots_to_c(fx), 1);
+  const Lsn at = t.r[kA]->commit_lsn();
+  // Two more writes while the stream runs (C hears nothing of them).
+  for (uint64_t i = 11; i <= 12; ++i) {
+    t.Take(kA, t.r[kA]->OnClientMutation(i, RequestId{1, 1, i}, "k\nv", t.now));
+    t.Settle(kC);
+  }
+  // C installs the snapshot; its durable acknowledgement is not there yet.
+  t.Take(kC, t.r[kC]->OnMessage(SnapshotMsg{kP, Epoch(1), kA, at, Epoch(1), "state"}, t.now));
+  t.wire.clear();
+  t.now += 1100ms;
+  fx = t.r[kA]->OnSnapshotDelivered(kC, at, t.now);
+  EXPECT_EQ(snapshots_to_c(fx), 0);
+  bool entries_after = false;
+  for (const ReplicaEffect& e : fx) {
+    const auto* s = std::get_if<SendEffect>(&e);
+    if (s == nullptr || s->to != kC) continue;
+    if (const auto* m = std::get_if<ReplicateMsg>(&s->msg)) {
+      if (m->prev_lsn == at && !m->entries.empty()) entries_after = true;
+    }
+  }
+  EXPECT_TRUE(entries_after);
+  t.Take(kA, std::move(fx));
+  t.now += 1100ms;
+  EXPECT_EQ(snapshots_to_c(t.r[kA]->OnTick(t.now)), 0);
+  // C takes the entries after its snapshot and reaches the primary's log.
+  t.Settle();
+  EXPECT_EQ(t.installed[kC], 1);
+  EXPECT_EQ(t.r[kC]->last_lsn(), t.r[kA]->last_lsn());
+}
+
 // A learner that is close behind while writes go on: commits wait for it
 // from then on (a pending join), so it reaches the commit point and is asked
 // in, instead of chasing a commit point that moves on with every write.

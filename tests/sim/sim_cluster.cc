@@ -108,8 +108,15 @@ struct HeartbeatResp {
 struct MetaReq {
   chunkserver::InSyncRequest request;
 };
-using Message =
-    std::variant<PeerMessage, WriteReq, WriteResp, ReadReq, HeartbeatReq, HeartbeatResp, MetaReq>;
+// The receiver's "done" at the end of a snapshot stream (ReplicaHost's
+// SnapshotChunkAnswer), which the sender hands to Replica::OnSnapshotDelivered.
+struct SnapshotDone {
+  PartitionId partition;
+  NodeId peer;  // the receiver
+  Lsn lsn;
+};
+using Message = std::variant<PeerMessage, WriteReq, WriteResp, ReadReq, HeartbeatReq, HeartbeatResp,
+                             MetaReq, SnapshotDone>;
 
 // ---------------------------------------------------------------- nodes
 
@@ -549,6 +556,16 @@ void Sim::OnNodeMessage(Node& n, const Message& m, NodeId from) {
     PartHost* h = Part(n, p, false);
     if (h == nullptr) return;
     Handle(n, p, h->replica->OnMessage(*pm, Local(n)));
+    if (const auto* sm = std::get_if<chunkserver::SnapshotMsg>(pm)) {
+      // The host answers "done" to a snapshot's last chunk whatever the
+      // replica made of it.
+      Send(n.id, from, Message(SnapshotDone{p, n.id, sm->lsn}));
+    }
+  } else if (const auto* sd = std::get_if<SnapshotDone>(&m)) {
+    PartHost* h = Part(n, sd->partition, false);
+    if (h != nullptr) {
+      Handle(n, sd->partition, h->replica->OnSnapshotDelivered(sd->peer, sd->lsn, Local(n)));
+    }
   } else if (const auto* w = std::get_if<WriteReq>(&m)) {
     PartHost* h = Part(n, w->partition, false);
     const uint64_t token = next_token_++;
