@@ -7,12 +7,14 @@
 namespace cairn::chunkserver {
 
 ThriftReplicaTransport::ThriftReplicaTransport(net::ConnectionPool* pool, Resolve resolve,
-                                               Clock* clock, size_t max_queued, Nanos max_age)
+                                               Clock* clock, size_t max_queued, Nanos max_age,
+                                               size_t max_queued_bytes)
     : pool_(pool),
       resolve_(std::move(resolve)),
       clock_(clock),
       max_queued_(max_queued),
       max_age_(max_age),
+      max_queued_bytes_(max_queued_bytes),
       log_("replication") {}
 
 ThriftReplicaTransport::~ThriftReplicaTransport() { Stop(); }
@@ -49,8 +51,14 @@ void ThriftReplicaTransport::Send(NodeId to, PeerMessage msg) {
   }
   const Nanos now = clock_->Now();
   MutexLock l(&peer->mu);
-  peer->queue.push_back(Peer::Queued{now, std::move(msg)});
-  while (peer->queue.size() > max_queued_) peer->queue.pop_front();  // resent if it matters
+  const size_t bytes = ApproximateBytes(msg);
+  peer->queue.push_back(Peer::Queued{now, std::move(msg), bytes});
+  peer->queued_bytes += bytes;
+  // The oldest go first (resent if they matter); the newest always stays.
+  while (peer->queue.size() > 1 &&
+         (peer->queue.size() > max_queued_ || peer->queued_bytes > max_queued_bytes_)) {
+    PopFront(peer);
+  }
   peer->cv.NotifyAll();
 }
 
@@ -67,6 +75,35 @@ Result<SnapshotChunkAnswer> ThriftReplicaTransport::SendSnapshotChunk(NodeId to,
   return FromWire(ack);
 }
 
+size_t ThriftReplicaTransport::queued_messages(NodeId to) const {
+  Peer* peer = nullptr;
+  {
+    MutexLock l(&mu_);
+    auto it = peers_.find(to);
+    if (it == peers_.end()) return 0;
+    peer = it->second.get();
+  }
+  MutexLock l(&peer->mu);
+  return peer->queue.size();
+}
+
+size_t ThriftReplicaTransport::queued_bytes(NodeId to) const {
+  Peer* peer = nullptr;
+  {
+    MutexLock l(&mu_);
+    auto it = peers_.find(to);
+    if (it == peers_.end()) return 0;
+    peer = it->second.get();
+  }
+  MutexLock l(&peer->mu);
+  return peer->queued_bytes;
+}
+
+void ThriftReplicaTransport::PopFront(Peer* peer) {
+  peer->queued_bytes -= peer->queue.front().bytes;
+  peer->queue.pop_front();
+}
+
 void ThriftReplicaTransport::Loop(NodeId to, Peer* peer) {
   for (;;) {
     PeerMessage msg;
@@ -78,11 +115,11 @@ void ThriftReplicaTransport::Loop(NodeId to, Peer* peer) {
       if (peer->stop) return;
       const Nanos now = clock_->Now();
       while (peer->queue.size() > 1 && now - peer->queue.front().at > max_age_) {
-        peer->queue.pop_front();  // resent by the protocol since (see the header)
+        PopFront(peer);  // resent by the protocol since (see the header)
         ++stale;
       }
       msg = std::move(peer->queue.front().msg);
-      peer->queue.pop_front();
+      PopFront(peer);
     }
     if (stale > 0) {
       LOG_EVERY_N_SEC(log_, kInfo, 10)

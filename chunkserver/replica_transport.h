@@ -8,7 +8,9 @@
 // then (every 200 ms), and after a peer was unreachable for a while (calls
 // hanging until their timeouts while the queue filled) sending the stale
 // backlog first kept every later message as late, so an old primary that
-// came back could not catch up while writes went on.
+// came back could not catch up while writes went on. The queue is bounded
+// by bytes as well as by count: a message carries up to stage_bytes (4 MiB)
+// of blocks inline, so 1024 of them to a slow peer could hold 4 GiB.
 //
 // Thread-safe.
 #pragma once
@@ -40,7 +42,8 @@ class ThriftReplicaTransport : public ReplicaTransport {
   using Resolve = std::function<std::optional<HostPort>(NodeId)>;
   // `pool` and `clock` are borrowed and must outlive the transport.
   ThriftReplicaTransport(net::ConnectionPool* pool, Resolve resolve, Clock* clock,
-                         size_t max_queued = 1024, Nanos max_age = std::chrono::milliseconds(1000));
+                         size_t max_queued = 1024, Nanos max_age = std::chrono::milliseconds(1000),
+                         size_t max_queued_bytes = size_t{64} << 20);
   ~ThriftReplicaTransport() override;  // Stop()
   ThriftReplicaTransport(const ThriftReplicaTransport&) = delete;
   ThriftReplicaTransport& operator=(const ThriftReplicaTransport&) = delete;
@@ -49,6 +52,9 @@ class ThriftReplicaTransport : public ReplicaTransport {
   // A synchronous call on the caller's thread (a snapshot stream's), not
   // through the peer's queue.
   Result<SnapshotChunkAnswer> SendSnapshotChunk(NodeId to, const SnapshotChunkMsg& c) override;
+  // What waits in `to`'s queue (tests, status).
+  size_t queued_messages(NodeId to) const;
+  size_t queued_bytes(NodeId to) const;
   // Stops the senders; queued messages are dropped.
   void Stop();
   // The host whose blocks large entries stage ahead (StageBlocksOf) and that
@@ -62,12 +68,15 @@ class ThriftReplicaTransport : public ReplicaTransport {
     struct Queued {
       Nanos at;  // when Send queued it
       PeerMessage msg;
+      size_t bytes = 0;  // ApproximateBytes(msg)
     };
     std::deque<Queued> queue GUARDED_BY(mu);
+    size_t queued_bytes GUARDED_BY(mu) = 0;
     bool stop GUARDED_BY(mu) = false;
     std::thread thread;
   };
   void Loop(NodeId to, Peer* peer);
+  static void PopFront(Peer* peer) REQUIRES(peer->mu);
 
   // Stages the blocks of `msg`'s large entries on `to`, but not again for an
   // entry staged there within the last seconds (a retransmission).
@@ -83,8 +92,9 @@ class ThriftReplicaTransport : public ReplicaTransport {
   Clock* const clock_;
   const size_t max_queued_;
   const Nanos max_age_;
+  const size_t max_queued_bytes_;
   Logger log_;
-  Mutex mu_;
+  mutable Mutex mu_;
   bool stopped_ GUARDED_BY(mu_) = false;
   std::map<NodeId, std::unique_ptr<Peer>> peers_ GUARDED_BY(mu_);
 };

@@ -42,6 +42,18 @@ rpc::ReplLogEntry EntryToWire(const LogEntry& e) {
 
 }  // namespace
 
+size_t ApproximateBytes(const PeerMessage& m) {
+  constexpr size_t kMessage = 64;
+  constexpr size_t kEntry = 48;
+  if (const auto* r = std::get_if<ReplicateMsg>(&m)) {
+    size_t n = kMessage;
+    for (const LogEntry& e : r->entries) n += kEntry + e.payload.size();
+    return n;
+  }
+  if (const auto* s = std::get_if<SnapshotMsg>(&m)) return kMessage + s->state.size();
+  return kMessage;
+}
+
 rpc::ReplicateRequest ToWire(const ReplicateMsg& m) {
   rpc::ReplicateRequest w;
   w.partition = I32(m.partition.value());

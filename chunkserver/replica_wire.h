@@ -13,6 +13,10 @@
 
 namespace cairn::chunkserver {
 
+// About the bytes `m` takes on the wire and in a queue: its payloads and
+// state plus a fixed overhead per message and entry.
+size_t ApproximateBytes(const PeerMessage& m);
+
 rpc::ReplicateRequest ToWire(const ReplicateMsg& m);
 Result<ReplicateMsg> FromWire(const rpc::ReplicateRequest& w);
 
