@@ -2,6 +2,9 @@
 
 #include <sys/statvfs.h>
 
+#include <algorithm>
+#include <set>
+
 #include "chunkserver/replica_wire.h"
 #include "query/parser.h"
 #include "thrift/rpc_client.h"
@@ -343,7 +346,25 @@ void ChunkServiceHandler::GetStatus(rpc::NodeStatus& out) {
   }
   out.partitions.clear();
   ReplicaHost* host = deps_.replication ? deps_.replication() : nullptr;
-  for (const PartitionSummary& s : deps_.service->Partitions()) {
+  std::vector<PartitionSummary> summaries = deps_.service->Partitions();
+  if (host != nullptr) {
+    // A replica the store holds nothing of yet (a new one receiving its
+    // first snapshot) is listed too: that is where rebuild progress shows.
+    std::set<PartitionId> listed;
+    for (const PartitionSummary& s : summaries) listed.insert(s.partition);
+    for (const ReplicaReport& r : host->Reports()) {
+      if (listed.insert(r.partition).second) {
+        PartitionSummary s;
+        s.partition = r.partition;
+        summaries.push_back(s);
+      }
+    }
+    std::sort(summaries.begin(), summaries.end(),
+              [](const PartitionSummary& a, const PartitionSummary& b) {
+                return a.partition < b.partition;
+              });
+  }
+  for (const PartitionSummary& s : summaries) {
     rpc::PartitionStatus ps;
     ps.partition = static_cast<int32_t>(s.partition.value());
     ps.epoch = I64(s.epoch.value());

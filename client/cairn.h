@@ -321,6 +321,10 @@ class Client {
 
   // The current map, fetched from the metaserver (not the cache).
   Result<ClusterMap> GetClusterMap();
+  // The replicas chunk server `node` holds, as it reports them (one
+  // GetStatus call, no retries: a node that is down answers Unavailable).
+  // NotFound when the current map has no such node.
+  Result<std::vector<ReplicaStatus>> NodeReplicas(NodeId node);
 
   // The partition of a document under the cached map (fetching it if none).
   Result<PartitionId> PartitionOfDocument(std::string_view collection, std::string_view id);

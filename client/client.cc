@@ -340,6 +340,29 @@ Result<ClusterMap> Client::GetClusterMap() {
   return *map;
 }
 
+Result<std::vector<ReplicaStatus>> Client::NodeReplicas(NodeId node) {
+  Backoff b = impl_->NewBackoff();
+  ASSIGN_OR_RETURN(std::shared_ptr<const ClusterMap> map, impl_->FetchMap(b));
+  const NodeStatus* n = map->FindNode(node);
+  if (n == nullptr) return Status::NotFound("no node " + std::to_string(node.value()) + " in the map");
+  rpc::NodeStatus st;
+  RETURN_IF_ERROR(impl_->pool->Call<rpc::ChunkServiceClient>(
+                                  n->address, [&](rpc::ChunkServiceClient& c) { c.GetStatus(st); })
+                      .WithContext("node " + n->name + " (" + n->address.ToString() + ")"));
+  std::vector<ReplicaStatus> out;
+  for (const rpc::PartitionStatus& p : st.partitions) {
+    ReplicaStatus r;
+    r.partition = PartitionId(static_cast<uint32_t>(p.partition));
+    r.role = p.role;
+    r.last_lsn = p.last_lsn;
+    r.documents = p.documents;
+    r.snapshot_bytes_done = p.__isset.snapshot_bytes_done ? p.snapshot_bytes_done : 0;
+    r.snapshot_bytes_total = p.__isset.snapshot_bytes_total ? p.snapshot_bytes_total : 0;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 Status Client::CreateCollection(std::string_view name) {
   RETURN_IF_ERROR(ValidateCollectionName(name));
   Backoff b = impl_->NewBackoff();

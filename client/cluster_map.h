@@ -43,6 +43,19 @@ struct PartitionStatus {
   std::vector<NodeId> in_sync;
 };
 
+// One replica as the chunk server holding it reports it
+// (ChunkService.GetStatus): how far a replica being rebuilt has come.
+struct ReplicaStatus {
+  PartitionId partition;
+  std::string role;  // primary | backup | learner | fenced | removed | none
+  int64_t last_lsn = 0;
+  int64_t documents = 0;
+  // A snapshot being received: bytes so far and in all (the partition's
+  // state plus its raw block bytes); 0 / 0 when none is.
+  int64_t snapshot_bytes_done = 0;
+  int64_t snapshot_bytes_total = 0;
+};
+
 struct CollectionStatus {
   std::string name;
   int64_t created_ms = 0;

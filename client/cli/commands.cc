@@ -344,6 +344,96 @@ nlohmann::json Ids(const std::vector<NodeId>& ids) {
   return out;
 }
 
+// A replica of an under-replicated partition that is not in sync yet, and
+// how far it has come (from its node's GetStatus).
+struct Catching {
+  uint32_t partition = 0;
+  uint32_t node = 0;
+  std::string node_name;
+  std::string role;  // as the node reports it; "" if it could not be asked
+  int64_t last_lsn = 0;
+  int64_t primary_last_lsn = 0;  // 0 if unknown
+  int64_t snapshot_bytes_done = 0;
+  int64_t snapshot_bytes_total = 0;
+  std::string problem;  // node down, or the call's error
+};
+
+std::vector<Catching> CatchingUp(Client* c, const client::ClusterMap& m,
+                                 const std::vector<uint32_t>& partitions) {
+  std::map<uint32_t, Result<std::vector<client::ReplicaStatus>>> asked;
+  auto ask = [&](uint32_t node) -> const Result<std::vector<client::ReplicaStatus>>& {
+    auto it = asked.find(node);
+    if (it == asked.end()) it = asked.emplace(node, c->NodeReplicas(NodeId(node))).first;
+    return it->second;
+  };
+  auto find = [](const Result<std::vector<client::ReplicaStatus>>& r,
+                 uint32_t p) -> const client::ReplicaStatus* {
+    if (!r.ok()) return nullptr;
+    for (const client::ReplicaStatus& s : *r) {
+      if (s.partition.value() == p) return &s;
+    }
+    return nullptr;
+  };
+  std::vector<Catching> out;
+  for (uint32_t id : partitions) {
+    if (id >= m.partitions.size()) continue;
+    const client::PartitionStatus& p = m.partitions[id];
+    int64_t primary_lsn = 0;
+    if (!p.replicas.empty()) {
+      const client::NodeStatus* pn = m.FindNode(p.replicas[0]);
+      if (pn != nullptr && pn->state != client::NodeState::kDown) {
+        if (const client::ReplicaStatus* s = find(ask(p.replicas[0].value()), id)) {
+          primary_lsn = s->last_lsn;
+        }
+      }
+    }
+    for (NodeId n : p.replicas) {
+      if (std::find(p.in_sync.begin(), p.in_sync.end(), n) != p.in_sync.end()) continue;
+      Catching k;
+      k.partition = id;
+      k.node = n.value();
+      k.primary_last_lsn = primary_lsn;
+      const client::NodeStatus* ns = m.FindNode(n);
+      k.node_name = ns != nullptr ? ns->name : "?";
+      if (ns == nullptr || ns->state == client::NodeState::kDown) {
+        k.problem = "node down (its replicas are rebuilt elsewhere after replacement_timeout_ms)";
+      } else if (const auto& r = ask(n.value()); !r.ok()) {
+        k.problem = r.status().ToString();
+      } else if (const client::ReplicaStatus* s = find(r, id)) {
+        k.role = s->role;
+        k.last_lsn = s->last_lsn;
+        k.snapshot_bytes_done = s->snapshot_bytes_done;
+        k.snapshot_bytes_total = s->snapshot_bytes_total;
+      } else {
+        k.problem = "the node does not hold it yet";
+      }
+      out.push_back(std::move(k));
+    }
+  }
+  return out;
+}
+
+std::string CatchingLine(const Catching& k) {
+  std::ostringstream o;
+  o << "partition " << k.partition << " on node " << k.node << " (" << k.node_name;
+  if (!k.role.empty()) o << ", " << k.role;
+  o << "): ";
+  if (!k.problem.empty()) {
+    o << k.problem;
+  } else if (k.snapshot_bytes_total > 0) {
+    const double mib = 1024.0 * 1024.0;
+    o << std::fixed << std::setprecision(1) << "receiving a snapshot, "
+      << static_cast<double>(k.snapshot_bytes_done) / mib << " of "
+      << static_cast<double>(k.snapshot_bytes_total) / mib << " MiB ("
+      << 100 * k.snapshot_bytes_done / k.snapshot_bytes_total << "%)";
+  } else if (k.primary_last_lsn > 0) {
+    o << "catching up from the log, LSN " << k.last_lsn << " of " << k.primary_last_lsn;
+  } else {
+    o << "catching up, LSN " << k.last_lsn;
+  }
+  return o.str();
+}
+
 int StatusCmd(Client* c, const Args& a) {
   Result<client::ClusterMap> r = c->GetClusterMap();
   if (!r.ok()) return Fail("status", r.status());
@@ -364,6 +454,12 @@ int StatusCmd(Client* c, const Args& a) {
       if (p.in_sync.size() < replication) under_replicated.push_back(p.id.value());
     }
   }
+  // Progress of the replicas being rebuilt (at most 64 partitions asked).
+  const std::vector<Catching> catching = CatchingUp(
+      c, m,
+      std::vector<uint32_t>(under_replicated.begin(),
+                            under_replicated.begin() +
+                                static_cast<std::ptrdiff_t>(std::min<size_t>(64, under_replicated.size()))));
   if (a.Has("--json")) {
     nlohmann::json nodes = nlohmann::json::array();
     for (const client::NodeStatus& n : m.nodes) {
@@ -394,11 +490,25 @@ int StatusCmd(Client* c, const Args& a) {
                        {"replicas", Ids(p.replicas)},
                        {"in_sync", Ids(p.in_sync)}});
     }
+    nlohmann::json rebuilding = nlohmann::json::array();
+    for (const Catching& k : catching) {
+      nlohmann::json e = {{"partition", k.partition},
+                          {"node", k.node},
+                          {"node_name", k.node_name},
+                          {"role", k.role},
+                          {"last_lsn", k.last_lsn},
+                          {"primary_last_lsn", k.primary_last_lsn},
+                          {"snapshot_bytes_done", k.snapshot_bytes_done},
+                          {"snapshot_bytes_total", k.snapshot_bytes_total}};
+      if (!k.problem.empty()) e["problem"] = k.problem;
+      rebuilding.push_back(std::move(e));
+    }
     nlohmann::json j = {{"map_version", m.version},
                         {"partition_count", m.partition_count},
                         {"unplaced_partitions", unplaced},
                         {"replication", replication},
                         {"under_replicated_partitions", under_replicated.size()},
+                        {"rebuilding", rebuilding},
                         {"nodes", nodes},
                         {"collections", colls},
                         {"partitions", parts}};
@@ -419,7 +529,9 @@ int StatusCmd(Client* c, const Args& a) {
     std::cout << (i == 0 ? " (" : ", ") << under_replicated[i];
   }
   if (under_replicated.size() > 16) std::cout << ", ...";
-  std::cout << (under_replicated.empty() ? "" : ")") << "\n\n";
+  std::cout << (under_replicated.empty() ? "" : ")") << "\n";
+  for (const Catching& k : catching) std::cout << "  " << CatchingLine(k) << "\n";
+  std::cout << "\n";
   std::cout << std::left << std::setw(5) << "NODE" << std::setw(16) << "NAME" << std::setw(22)
             << "ADDRESS" << std::setw(9) << "STATE" << std::setw(12) << "PARTITIONS"
             << "DISKS\n";

@@ -14,6 +14,8 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -22,6 +24,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -246,6 +249,11 @@ TEST(IntegrationReplication, ANodeAwayPastTheReplacementTimeoutIsReplaced) {
   for (std::string& s : o.metaserver_set) {
     if (s.rfind("replacement_timeout_ms=", 0) == 0) s = "replacement_timeout_ms=3000";
   }
+  // New replicas from snapshots (a short kept log), slow enough (4 MiB/s per
+  // sender, partitions of ~8 MiB: two or three 4 MiB chunks each) that
+  // `cairn status` sees them part-way.
+  o.chunkserver_set.push_back("replication_log_entries=8");
+  o.chunkserver_set.push_back("snapshot_rate_mb_s=4");
   auto cluster_or = Cluster::Start(o);
   ASSERT_TRUE(cluster_or.ok()) << cluster_or.status().ToString();
   Cluster& cluster = **cluster_or;
@@ -259,6 +267,20 @@ TEST(IntegrationReplication, ANodeAwayPastTheReplacementTimeoutIsReplaced) {
     docs[id] = MakeBody(7, static_cast<uint64_t>(i), 100 + static_cast<size_t>(i) * 37);
     ASSERT_TRUE(c.Put(kColl, id, docs[id]).ok());
   }
+  // 64 MiB of random bytes in 512 KiB documents: each partition's snapshot
+  // takes a few seconds at the throttle.
+  const uint64_t seed = Seeds(1, 808)[0];
+  SCOPED_TRACE(SeedTrace(seed));
+  std::mt19937_64 rng(seed);
+  for (int i = 0; i < 128; ++i) {
+    const std::string id = "big" + std::to_string(i);
+    std::string body(512 << 10, '\0');
+    for (char& ch : body) ch = static_cast<char>(rng());
+    docs[id] = body;
+    ASSERT_TRUE(c.Put(kColl, id, docs[id]).ok());
+  }
+  auto client_conf = cluster.WriteClientConfig("status", cluster.UserTls());
+  ASSERT_TRUE(client_conf.ok()) << client_conf.status().ToString();
   auto before = c.GetClusterMap();
   ASSERT_TRUE(before.ok());
   // The node holding the most replicas goes away for good.
@@ -278,8 +300,35 @@ TEST(IntegrationReplication, ANodeAwayPastTheReplacementTimeoutIsReplaced) {
 
   bool whole = false;
   std::string last;
+  // `cairn status` while the rebuild runs: a replica part-way through a
+  // snapshot, in the JSON and in the text.
+  bool seen_partial = false;
+  bool seen_line = false;
+  std::string last_status;
   while (!whole && std::chrono::steady_clock::now() < t0 + 120s) {
     std::this_thread::sleep_for(250ms);
+    if (!seen_partial) {
+      auto json = RunCommand({CAIRN_CLI_BIN, "--config", *client_conf, "--timeout", "10",
+                              "status", "--json"},
+                             30s);
+      if (json.ok() && json->exit_code == 0) {
+        last_status = json->output;
+        const nlohmann::json status = nlohmann::json::parse(json->output);
+        if (std::getenv("CAIRN_TEST_VERBOSE") != nullptr) {
+          std::printf("rebuilding: %s\n", status["rebuilding"].dump().c_str());
+        }
+        for (const auto& e : status["rebuilding"]) {
+          const int64_t done = e["snapshot_bytes_done"];
+          const int64_t total = e["snapshot_bytes_total"];
+          if (total > 0 && done < total && e["node_name"] != gone->name) seen_partial = true;
+        }
+      }
+      auto text =
+          RunCommand({CAIRN_CLI_BIN, "--config", *client_conf, "--timeout", "10", "status"}, 30s);
+      if (text.ok() && text->output.find("receiving a snapshot") != std::string::npos) {
+        seen_line = true;
+      }
+    }
     auto map = c.GetClusterMap();
     if (!map.ok()) continue;
     whole = true;
@@ -294,6 +343,16 @@ TEST(IntegrationReplication, ANodeAwayPastTheReplacementTimeoutIsReplaced) {
     }
   }
   ASSERT_TRUE(whole) << "not back to three in-sync replicas: " << last;
+  EXPECT_TRUE(seen_partial) << "cairn status never showed a snapshot part-way; last: "
+                            << last_status;
+  EXPECT_TRUE(seen_line);
+  // Back to full replication: nothing under-replicated, nothing rebuilding.
+  auto done_json = RunCommand(
+      {CAIRN_CLI_BIN, "--config", *client_conf, "--timeout", "10", "status", "--json"}, 30s);
+  ASSERT_TRUE(done_json.ok() && done_json->exit_code == 0);
+  const auto j = nlohmann::json::parse(done_json->output);
+  EXPECT_EQ(j["under_replicated_partitions"], 0) << done_json->output;
+  EXPECT_TRUE(j["rebuilding"].empty()) << done_json->output;
   std::printf("node %s replaced: three in-sync replicas everywhere after %.1f s\n",
               gone->name.c_str(),
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
