@@ -344,10 +344,12 @@ Result<std::vector<ReplicaStatus>> Client::NodeReplicas(NodeId node) {
   Backoff b = impl_->NewBackoff();
   ASSIGN_OR_RETURN(std::shared_ptr<const ClusterMap> map, impl_->FetchMap(b));
   const NodeStatus* n = map->FindNode(node);
-  if (n == nullptr) return Status::NotFound("no node " + std::to_string(node.value()) + " in the map");
+  if (n == nullptr)
+    return Status::NotFound("no node " + std::to_string(node.value()) + " in the map");
   rpc::NodeStatus st;
-  RETURN_IF_ERROR(impl_->pool->Call<rpc::ChunkServiceClient>(
-                                  n->address, [&](rpc::ChunkServiceClient& c) { c.GetStatus(st); })
+  RETURN_IF_ERROR(impl_->pool
+                      ->Call<rpc::ChunkServiceClient>(
+                          n->address, [&](rpc::ChunkServiceClient& c) { c.GetStatus(st); })
                       .WithContext("node " + n->name + " (" + n->address.ToString() + ")"));
   std::vector<ReplicaStatus> out;
   for (const rpc::PartitionStatus& p : st.partitions) {

@@ -458,8 +458,8 @@ int StatusCmd(Client* c, const Args& a) {
   const std::vector<Catching> catching = CatchingUp(
       c, m,
       std::vector<uint32_t>(under_replicated.begin(),
-                            under_replicated.begin() +
-                                static_cast<std::ptrdiff_t>(std::min<size_t>(64, under_replicated.size()))));
+                            under_replicated.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(
+                                                           64, under_replicated.size()))));
   if (a.Has("--json")) {
     nlohmann::json nodes = nlohmann::json::array();
     for (const client::NodeStatus& n : m.nodes) {

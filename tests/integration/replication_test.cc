@@ -308,9 +308,8 @@ TEST(IntegrationReplication, ANodeAwayPastTheReplacementTimeoutIsReplaced) {
   while (!whole && std::chrono::steady_clock::now() < t0 + 120s) {
     std::this_thread::sleep_for(250ms);
     if (!seen_partial) {
-      auto json = RunCommand({CAIRN_CLI_BIN, "--config", *client_conf, "--timeout", "10",
-                              "status", "--json"},
-                             30s);
+      auto json = RunCommand(
+          {CAIRN_CLI_BIN, "--config", *client_conf, "--timeout", "10", "status", "--json"}, 30s);
       if (json.ok() && json->exit_code == 0) {
         last_status = json->output;
         const nlohmann::json status = nlohmann::json::parse(json->output);
