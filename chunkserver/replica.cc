@@ -417,6 +417,17 @@ void Replica::OnAck(const ReplicateAck& m, Nanos now) {
     AdvanceCommit(now);
     MaybeRequest(now);
   } else {
+    if (InSync(m.from) && m.last_lsn < commit_ &&
+        now - p.last_request >= options_.replication_timeout) {
+      // An in-sync replica holds every committed entry, durably: one that
+      // answers it lacks one lost its log (its volume was wiped or
+      // replaced). It must not count as in sync (a promotion could pick it,
+      // a backup read could read it): dropped at once, it catches up as a
+      // learner.
+      p.last_request = now;
+      out_.push_back(MetaRequestEffect{
+          InSyncRequest{InSyncRequest::Kind::kDrop, partition_, epoch_, self_, m.from}});
+    }
     p.delivered = std::min(p.delivered, m.last_lsn);  // it holds no more than that
     const Lsn restart = std::max(p.match.Next(), std::min(p.next, m.last_lsn.Next()));
     if (restart < p.next) {
@@ -462,7 +473,6 @@ void Replica::OnReplicate(const ReplicateMsg& m, Nanos now) {
   if (role_ == ReplicaRole::kRemoved) return;
   if (role_ == ReplicaRole::kFenced || role_ == ReplicaRole::kNone) role_ = ReplicaRole::kBackup;
   primary_ = m.from;
-  primary_contact_ = now;
   if (m.prev_lsn > last_lsn()) {
     nack(last_lsn());
     return;
@@ -471,6 +481,11 @@ void Replica::OnReplicate(const ReplicateMsg& m, Nanos now) {
     nack(Lsn(m.prev_lsn.value() - 1));
     return;
   }
+  // In touch with the primary's log (a backup read's bound): only a message
+  // that follows what this replica holds. One that lost its log (a wiped
+  // volume) hears from the primary too but serves nothing until it has
+  // caught up.
+  primary_contact_ = now;
   std::vector<LogEntry> add;
   for (const LogEntry& e : m.entries) {
     if (e.lsn <= base_lsn_) continue;  // committed, folded: equal by the log matching rule

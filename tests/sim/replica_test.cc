@@ -302,6 +302,42 @@ TEST(Replica, ADeliveredSnapshotIsFollowedByTheLogNotAnotherSnapshot) {
   EXPECT_EQ(t.r[kC]->last_lsn(), t.r[kA]->last_lsn());
 }
 
+// An in-sync backup whose volume was wiped comes back with an empty log. It
+// hears from the primary but serves no backup read, and the primary, told
+// that it lacks committed entries, asks the metaserver to drop it from the
+// in-sync set (it then catches up as a learner).
+TEST(Replica, AnInSyncBackupThatLostItsLogIsDroppedAndServesNoReads) {
+  Trio t;
+  t.ConfigAll(Config(1, {kA, kB, kC}, {kA, kB, kC}));
+  t.Take(kA, t.r[kA]->OnLease(Epoch(1), t.now, t.now));
+  t.Settle();
+  for (uint64_t i = 1; i <= 5; ++i) {
+    t.Take(kA, t.r[kA]->OnClientMutation(i, RequestId{1, 1, i}, "k\nv", t.now));
+    t.Settle();
+  }
+  ASSERT_EQ(t.replies.size(), 5u);
+  const Lsn committed = t.r[kA]->commit_lsn();
+  ASSERT_GE(committed, Lsn(6));
+  t.now += 300ms;
+  t.Take(kA, t.r[kA]->OnTick(t.now));  // the commit point reaches C
+  t.Settle();
+  ASSERT_TRUE(t.r[kC]->CheckBackupRead(t.now, 1000ms).ok());
+  ASSERT_TRUE(t.requests.empty());
+  // C's volume is replaced: a fresh, empty log, same node.
+  t.r[kC] = std::make_unique<Replica>(kC, kP, ReplicaOptions{}, RecoveredLog{{}, {}, {}, true});
+  t.Take(kC, t.r[kC]->OnConfig(Config(1, {kA, kB, kC}, {kA, kB, kC}), t.now));
+  t.now += 300ms;
+  t.Take(kA, t.r[kA]->OnTick(t.now));
+  t.Pump();
+  // It heard from its primary, yet it holds nothing: no backup read.
+  EXPECT_FALSE(t.r[kC]->CheckBackupRead(t.now, 1000ms).ok());
+  ASSERT_FALSE(t.requests.empty());
+  EXPECT_EQ(t.requests.back().kind, InSyncRequest::Kind::kDrop);
+  EXPECT_EQ(t.requests.back().node, kC);
+  // B, which holds everything, is never asked about.
+  for (const InSyncRequest& r : t.requests) EXPECT_NE(r.node, kB);
+}
+
 // A learner that is close behind while writes go on: commits wait for it
 // from then on (a pending join), so it reaches the commit point and is asked
 // in, instead of chasing a commit point that moves on with every write.
