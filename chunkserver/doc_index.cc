@@ -228,6 +228,17 @@ std::vector<std::byte> DocIndex::SerializePartition(PartitionId p) const {
   return out;
 }
 
+std::vector<std::byte> DocIndex::EmptyPartition(PartitionId p) {
+  std::vector<std::byte> out;
+  Encoder e(&out);
+  e.Put<uint32_t>(p.value());
+  e.Put<uint64_t>(0);  // last LSN
+  e.Put<uint64_t>(0);  // its epoch
+  e.Put<uint32_t>(0);  // request ids
+  e.Put<uint32_t>(0);  // collections
+  return out;
+}
+
 Status DocIndex::LoadPartition(std::span<const std::byte> blob) {
   Decoder d(blob);
   const PartitionId p(d.Get<uint32_t>());

@@ -54,6 +54,8 @@ class DocIndex {
   // ---- checkpoints ----
   // One partition's whole state (docs/docstore-format.md "Checkpoint").
   std::vector<std::byte> SerializePartition(PartitionId p) const;
+  // SerializePartition's form of partition `p` holding nothing (LSN 0).
+  static std::vector<std::byte> EmptyPartition(PartitionId p);
   // Adds a partition from SerializePartition's bytes. Corruption if malformed
   // or if the partition is already present.
   Status LoadPartition(std::span<const std::byte> blob);

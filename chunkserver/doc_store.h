@@ -235,6 +235,12 @@ class DocStore {
   // blocks of this volume that WriteBlock returned) at `lsn`, and drops every
   // logged entry of `p`. Visible at once; durable with the next SyncLog().
   // Returns the record's end offset.
+  // Forgets everything of partition `p` (its documents, request ids and
+  // logged entries), durably once synced: a replica the map no longer gives
+  // this node. A snapshot record of the empty partition at LSN 0, so the
+  // blocks become dead (compaction reclaims them) and pending entries stop
+  // holding back checkpoints and compaction. Returns the record's end.
+  Result<uint64_t> DropPartitionData(PartitionId p);
   Result<uint64_t> InstallSnapshot(PartitionId p, Lsn lsn, Epoch epoch,
                                    std::span<const std::byte> state);
 

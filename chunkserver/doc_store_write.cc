@@ -717,6 +717,11 @@ Status DocStore::LoadSnapshotLocked(PartitionId p, Lsn lsn, std::span<const std:
   return Status::Ok();
 }
 
+Result<uint64_t> DocStore::DropPartitionData(PartitionId p) {
+  const std::vector<std::byte> empty = DocIndex::EmptyPartition(p);
+  return InstallSnapshot(p, Lsn(0), Epoch(0), empty);
+}
+
 Result<uint64_t> DocStore::InstallSnapshot(PartitionId p, Lsn lsn, Epoch epoch,
                                            std::span<const std::byte> state) {
   RETURN_IF_ERROR(sticky());

@@ -249,6 +249,41 @@ void ReplicaHost::OnConfig(const ReplicaConfig& config) {
   Slot* slot = FindOrCreate(config.partition);
   MutexLock l(&slot->mu);
   Run(slot, slot->replica->OnConfig(config, clock_->Now()));
+  if (!failed_ && slot->replica->role() == ReplicaRole::kRemoved &&
+      slot->replica->epoch() == config.epoch) {
+    DropRemoved(slot, config);
+  }
+}
+
+void ReplicaHost::DropRemoved(Slot* slot, const ReplicaConfig& config) {
+  const PartitionId p = config.partition;
+  const PartitionState st = store_->partition_state(p);
+  if (store_->last_logged(p).first.value() == 0 && st.documents == 0) return;  // nothing here
+  // The map (the metaserver's, authoritative) gives this partition to other
+  // nodes: everything acknowledged is on its in-sync replicas there, and
+  // what only this node holds (a tail it logged but never saw committed)
+  // was never acknowledged. Kept, the documents would hold space forever
+  // and the uncommitted tail would hold back every checkpoint and
+  // compaction of the volume.
+  LOG_INFO(log_) << "partition " << p.value() << ": no longer a replica here (epoch "
+                 << config.epoch.value() << "): dropping its " << st.documents
+                 << " documents and log";
+  Result<uint64_t> end = store_->DropPartitionData(p);
+  if (!end.ok())
+    return Fail(
+        end.status().WithContext("dropping removed partition " + std::to_string(p.value())));
+  // A replica that starts over from nothing: given the partition again, it
+  // is a learner that catches up from scratch.
+  slot->unsynced.clear();
+  RecoveredLog log;
+  log.fresh = true;
+  slot->replica = std::make_unique<Replica>(self_, p, options_.replica, std::move(log));
+  Run(slot, slot->replica->OnConfig(config, clock_->Now()));
+  {
+    MutexLock r(&run_mu_);
+    sync_wanted_ = true;
+    run_cv_.NotifyAll();
+  }
 }
 
 void ReplicaHost::OnLease(PartitionId p, Epoch epoch, Nanos sent_at) {

@@ -253,6 +253,9 @@ class ReplicaHost {
   };
 
   Slot* Find(PartitionId p);
+  // A replica the map no longer gives this node: its data is dropped from
+  // the store and the replica starts over empty.
+  void DropRemoved(Slot* slot, const ReplicaConfig& config) REQUIRES(slot->mu);
   Slot* FindOrCreate(PartitionId p);
   // Carries out `fx` in order; `slot->mu` held.
   void Run(Slot* slot, Effects fx) REQUIRES(slot->mu);

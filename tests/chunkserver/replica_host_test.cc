@@ -226,12 +226,10 @@ class Meta : public ReplicaMetaLink {
         }
         requests_.clear();
         // Every tick resends the configuration (as heartbeat answers do) and
-        // grants the primary its lease.
+        // grants the primary its lease. Like ChunkServer::PushConfigs, a
+        // node that holds a replica the map no longer gives it hears too.
         for (const auto& [p, c] : configs_) {
-          for (NodeId n : c.replicas) {
-            auto h = hosts_.find(n);
-            if (h != hosts_.end()) sends.emplace_back(h->second, c);
-          }
+          for (const auto& [n, h] : hosts_) sends.emplace_back(h, c);
         }
         dirty_ = false;
       }
@@ -244,6 +242,9 @@ class Meta : public ReplicaMetaLink {
         });
       }
       for (const auto& [h, c] : sends) {
+        const bool member =
+            std::find(c.replicas.begin(), c.replicas.end(), h->self()) != c.replicas.end();
+        if (!member && !h->Report(c.partition).has_value()) continue;
         h->OnConfig(c);
         if (h->self() == c.replicas.front()) h->OnLease(c.partition, c.epoch, RealClock().Now());
       }
@@ -586,6 +587,60 @@ TEST_F(ReplicaHostTest, AReplicaBehindTheKeptLogGetsASnapshot) {
                 node(3).rig->store()->LoggedEntries(PartitionId(0)).size(),
             last.value());
   node(3).rig->Close(false);
+}
+
+// A replica the map takes from a node (replaced while it was away) has its
+// data dropped there, uncommitted tail included, so that it holds no space
+// and no checkpoint waits for it; given the partition again, the node
+// catches up from nothing.
+TEST_F(ReplicaHostTest, ARemovedReplicaDropsItsDataAndCanComeBackEmpty) {
+  meta_->Configure(Config(0, 1, {1, 2, 3}, {1, 2, 3}));
+  std::map<std::string, std::string> acked;
+  uint64_t seq = 0;
+  for (; seq < 30; ++seq) {
+    const std::string id = "r" + std::to_string(seq % 11);
+    auto r = Put(1, 0, id, Body(id, seq), seq);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    acked[id] = Body(id, seq);
+  }
+  const Lsn last = node(1).rig->store()->partition_state(PartitionId(0)).last_lsn;
+  ASSERT_TRUE(WaitCommitted({1, 2, 3}, 0, last));
+  ASSERT_EQ(Docs(3, 0), acked);
+  // Node 3 leaves the partition (replaced): its copy goes.
+  meta_->Configure(Config(0, 2, {1, 2}, {1, 2}));
+  bool dropped = false;
+  for (int i = 0; i < 500 && !dropped; ++i) {
+    dropped = node(3).rig->store()->partition_state(PartitionId(0)).documents == 0 &&
+              node(3).rig->store()->LoggedEntries(PartitionId(0)).empty();
+    if (!dropped) std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(dropped) << "node 3 still holds the removed partition";
+  EXPECT_EQ(node(3).host->Report(PartitionId(0))->role, ReplicaRole::kRemoved);
+  EXPECT_EQ(node(3).host->Report(PartitionId(0))->last_lsn, Lsn(0));
+  // The drop survives a crash.
+  node(3).Down(/*crash=*/true);
+  ASSERT_TRUE(node(3).rig->Open().ok());
+  EXPECT_EQ(node(3).rig->store()->partition_state(PartitionId(0)).documents, 0u);
+  EXPECT_TRUE(node(3).rig->store()->LoggedEntries(PartitionId(0)).empty());
+  node(3).rig->Close(false);
+  node(3).Up();
+  // Writes go on without it; then it is given the partition again as a
+  // learner, catches up from nothing and is admitted.
+  for (; seq < 50; ++seq) {
+    const std::string id = "r" + std::to_string(seq % 11);
+    auto r = Put(1, 0, id, Body(id, seq), seq);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    acked[id] = Body(id, seq);
+  }
+  meta_->Configure(Config(0, 3, {1, 2, 3}, {1, 2}));
+  for (int i = 0; i < 500; ++i) {
+    if (meta_->Config(PartitionId(0)).in_sync.size() == 3) break;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(meta_->Config(PartitionId(0)).in_sync.size(), 3u) << "node 3 never joined again";
+  const Lsn now_last = node(1).rig->store()->partition_state(PartitionId(0)).last_lsn;
+  ASSERT_TRUE(WaitCommitted({1, 2, 3}, 0, now_last));
+  EXPECT_EQ(Docs(3, 0), acked);
 }
 
 // ---------------------------------------------------------------- streamed snapshots
