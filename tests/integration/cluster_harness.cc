@@ -64,7 +64,17 @@ Result<pid_t> Spawn(const std::vector<std::string>& args, const std::string& log
   argv.push_back(nullptr);
   // Environment prepared before fork (no allocation in the child).
   std::vector<std::string> env_store;
-  for (char** e = environ; *e != nullptr; ++e) env_store.emplace_back(*e);
+  // `extra_env` replaces an inherited variable of the same name (getenv
+  // finds the first).
+  auto overridden = [&](std::string_view var) {
+    const std::string_view name = var.substr(0, var.find('='));
+    return std::any_of(extra_env.begin(), extra_env.end(), [&](const std::string& x) {
+      return std::string_view(x).substr(0, x.find('=')) == name;
+    });
+  };
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (!overridden(*e)) env_store.emplace_back(*e);
+  }
   for (const std::string& e : extra_env) env_store.push_back(e);
   std::vector<char*> envp;
   for (std::string& e : env_store) envp.push_back(e.data());

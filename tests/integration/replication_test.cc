@@ -243,6 +243,10 @@ TEST(IntegrationReplication, SigkillPrimariesWhileWritingLosesNothingAcknowledge
 // is rebuilt on the fourth node (a learner that gets a snapshot and the log,
 // then joins), the dead one leaves the replica sets, and every partition is
 // back to three in-sync replicas without anyone acting.
+// RunCommand captures stderr with stdout: the CLI logs nothing below errors
+// (scripts/test.sh exports CAIRN_LOG_LEVEL=warn), so --json output parses.
+const std::vector<std::string> kQuietCli = {"CAIRN_LOG_LEVEL=error"};
+
 TEST(IntegrationReplication, ANodeAwayPastTheReplacementTimeoutIsReplaced) {
   QuietLogs quiet;
   ClusterOptions o = ReplicatedCluster();
@@ -310,7 +314,8 @@ TEST(IntegrationReplication, ANodeAwayPastTheReplacementTimeoutIsReplaced) {
     std::this_thread::sleep_for(250ms);
     if (!seen_partial) {
       auto json = RunCommand(
-          {CAIRN_CLI_BIN, "--config", *client_conf, "--timeout", "10", "status", "--json"}, 30s);
+          {CAIRN_CLI_BIN, "--config", *client_conf, "--timeout", "10", "status", "--json"}, 30s,
+          kQuietCli);
       if (json.ok() && json->exit_code == 0) {
         last_status = json->output;
         const nlohmann::json status = nlohmann::json::parse(json->output);
@@ -323,8 +328,8 @@ TEST(IntegrationReplication, ANodeAwayPastTheReplacementTimeoutIsReplaced) {
           if (total > 0 && done < total && e["node_name"] != gone->name) seen_partial = true;
         }
       }
-      auto text =
-          RunCommand({CAIRN_CLI_BIN, "--config", *client_conf, "--timeout", "10", "status"}, 30s);
+      auto text = RunCommand({CAIRN_CLI_BIN, "--config", *client_conf, "--timeout", "10", "status"},
+                             30s, kQuietCli);
       if (text.ok() && text->output.find("receiving a snapshot") != std::string::npos) {
         seen_line = true;
       }
@@ -347,8 +352,9 @@ TEST(IntegrationReplication, ANodeAwayPastTheReplacementTimeoutIsReplaced) {
                             << last_status;
   EXPECT_TRUE(seen_line);
   // Back to full replication: nothing under-replicated, nothing rebuilding.
-  auto done_json = RunCommand(
-      {CAIRN_CLI_BIN, "--config", *client_conf, "--timeout", "10", "status", "--json"}, 30s);
+  auto done_json =
+      RunCommand({CAIRN_CLI_BIN, "--config", *client_conf, "--timeout", "10", "status", "--json"},
+                 30s, kQuietCli);
   ASSERT_TRUE(done_json.ok() && done_json->exit_code == 0);
   const auto j = nlohmann::json::parse(done_json->output);
   EXPECT_EQ(j["under_replicated_partitions"], 0) << done_json->output;
