@@ -75,28 +75,16 @@ Result<SnapshotChunkAnswer> ThriftReplicaTransport::SendSnapshotChunk(NodeId to,
   return FromWire(ack);
 }
 
-size_t ThriftReplicaTransport::queued_messages(NodeId to) const {
+ThriftReplicaTransport::QueueStats ThriftReplicaTransport::queued(NodeId to) const {
   Peer* peer = nullptr;
   {
     MutexLock l(&mu_);
     auto it = peers_.find(to);
-    if (it == peers_.end()) return 0;
+    if (it == peers_.end()) return {};
     peer = it->second.get();
   }
   MutexLock l(&peer->mu);
-  return peer->queue.size();
-}
-
-size_t ThriftReplicaTransport::queued_bytes(NodeId to) const {
-  Peer* peer = nullptr;
-  {
-    MutexLock l(&mu_);
-    auto it = peers_.find(to);
-    if (it == peers_.end()) return 0;
-    peer = it->second.get();
-  }
-  MutexLock l(&peer->mu);
-  return peer->queued_bytes;
+  return {peer->queue.size(), peer->queued_bytes};
 }
 
 void ThriftReplicaTransport::PopFront(Peer* peer) {

@@ -53,8 +53,11 @@ class ThriftReplicaTransport : public ReplicaTransport {
   // through the peer's queue.
   Result<SnapshotChunkAnswer> SendSnapshotChunk(NodeId to, const SnapshotChunkMsg& c) override;
   // What waits in `to`'s queue (tests, status).
-  size_t queued_messages(NodeId to) const;
-  size_t queued_bytes(NodeId to) const;
+  struct QueueStats {
+    size_t messages = 0;
+    size_t bytes = 0;
+  };
+  QueueStats queued(NodeId to) const;
   // Stops the senders; queued messages are dropped.
   void Stop();
   // The host whose blocks large entries stage ahead (StageBlocksOf) and that

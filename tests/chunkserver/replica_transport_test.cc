@@ -66,13 +66,13 @@ TEST(ReplicaTransport, QueueToASlowPeerIsBoundedByBytes) {
   held.WaitEntered();
   // 64 messages of 1 MiB each: far more than the bound.
   for (uint64_t i = 0; i < 64; ++i) t.Send(peer, Entries(2 + i, 1, 1 << 20));
-  EXPECT_LE(t.queued_bytes(peer), kBound);
-  EXPECT_GE(t.queued_bytes(peer), kBound - (2 << 20));  // the newest ones stay
-  EXPECT_EQ(t.queued_messages(peer), 9u);
+  EXPECT_LE(t.queued(peer).bytes, kBound);
+  EXPECT_GE(t.queued(peer).bytes, kBound - (2 << 20));  // the newest ones stay
+  EXPECT_EQ(t.queued(peer).messages, 9u);
   // A message larger than the bound on its own is still kept (the newest).
   t.Send(peer, Entries(100, 4, 4 << 20));
-  EXPECT_EQ(t.queued_messages(peer), 1u);
-  EXPECT_EQ(t.queued_bytes(peer), ApproximateBytes(PeerMessage(Entries(100, 4, 4 << 20))));
+  EXPECT_EQ(t.queued(peer).messages, 1u);
+  EXPECT_EQ(t.queued(peer).bytes, ApproximateBytes(PeerMessage(Entries(100, 4, 4 << 20))));
   held.Release();
   t.Stop();
 }
@@ -86,8 +86,8 @@ TEST(ReplicaTransport, QueueIsBoundedByCount) {
   t.Send(peer, Entries(1, 1, 10));
   held.WaitEntered();
   for (uint64_t i = 0; i < 100; ++i) t.Send(peer, Entries(2 + i, 1, 10));
-  EXPECT_EQ(t.queued_messages(peer), 16u);
-  EXPECT_EQ(t.queued_bytes(peer), 16 * ApproximateBytes(PeerMessage(Entries(1, 1, 10))));
+  EXPECT_EQ(t.queued(peer).messages, 16u);
+  EXPECT_EQ(t.queued(peer).bytes, 16 * ApproximateBytes(PeerMessage(Entries(1, 1, 10))));
   held.Release();
   t.Stop();
 }
