@@ -111,6 +111,8 @@ class Cluster {
   pid_t chunkserver_pid(int i) const { return chunkservers_[static_cast<size_t>(i)].pid; }
   pid_t metaserver_pid() const { return metaserver_.pid; }
   int chunk_server_count() const { return static_cast<int>(chunkservers_.size()); }
+  // Copies of each partition (CAIRN_TEST_REPLICATION applied).
+  int replication() const { return options_.replication; }
 
   // ---- addresses, files, identities
   const std::string& dir() const { return dir_.path(); }
