@@ -54,6 +54,9 @@ struct Config {
   std::vector<std::string> chunkserver_set;  // --set key=value
   uint64_t seed = 42;
   int cluster_cores = 2;
+  // Q1 and Q2 also one call per partition (QueryOptions::batch_by_node =
+  // false), in the same runs: what QueryPartitions saves.
+  bool compare_batch = true;
 };
 
 // ---------------------------------------------------------------- data
@@ -324,12 +327,14 @@ int Main(int argc, char** argv) {
       cfg.scan_runs = 3;
     } else if (a == "--no-pg") {
       cfg.pg = false;
+    } else if (a == "--no-compare-batch") {
+      cfg.compare_batch = false;
     } else if (a == "--set") {
       cfg.chunkserver_set.push_back(next());
     } else {
       std::fprintf(stderr,
                    "usage: query_cluster_bench [--docs N] [--runs R] [--scan-runs S] "
-                   "[--loaders L] [--quick] [--no-pg] [--set key=value]\n");
+                   "[--loaders L] [--quick] [--no-pg] [--no-compare-batch] [--set key=value]\n");
       return 64;
     }
   }
@@ -541,7 +546,9 @@ int Main(int argc, char** argv) {
   // ---- Q1: indexed equality, ~100 rows
   std::printf("# Q1: indexed equality\n");
   std::fflush(stdout);
-  std::vector<double> c1, p1;
+  std::vector<double> c1, p1, c1_alone, c2_alone;
+  client::QueryOptions alone;
+  alone.batch_by_node = false;
   uint64_t q1_rows = 0;
   std::string q1_index;
   for (int run = -10; run < cfg.runs; ++run) {  // 10 warm-up runs
@@ -566,6 +573,14 @@ int Main(int argc, char** argv) {
         PQclear(r);
         if (run >= 0) p1.push_back(ms);
       }
+    }
+    if (cfg.compare_batch) {
+      const auto t0 = Clock::now();
+      auto r = cairn->Query("orders", "customer.id == \"" + cust + "\"", alone);
+      const double ms = Ms(Clock::now() - t0);
+      if (!r.ok()) return Fail("Q1 one by one: " + r.status().ToString());
+      if (r->rows.size() != crow) return Fail("Q1 one by one: another row count");
+      if (run >= 0) c1_alone.push_back(ms);
     }
     if (run >= 0) q1_rows += crow;
     if (pc != nullptr && crow != prow) {
@@ -611,6 +626,15 @@ int Main(int argc, char** argv) {
         PQclear(r);
         if (run >= 0) p2.push_back(ms);
       }
+    }
+    if (cfg.compare_batch) {
+      const auto t0 = Clock::now();
+      auto r = cairn->Query(
+          "orders", "total >= " + as + " && total < " + bs + " ?sort=-total&limit=20", alone);
+      const double ms = Ms(Clock::now() - t0);
+      if (!r.ok()) return Fail("Q2 one by one: " + r.status().ToString());
+      if (r->rows.size() != cids.size()) return Fail("Q2 one by one: another row count");
+      if (run >= 0) c2_alone.push_back(ms);
     }
     if (pc != nullptr && cids != pids) {
       ++mismatches;
@@ -707,6 +731,13 @@ int Main(int argc, char** argv) {
   row(q2name, "p50 ms", cl2.p50, pl2.p50, true, "%.2f");
   row(q2name, "p99 ms", cl2.p99, pl2.p99, true, "%.2f");
   row(q2name, "ops/s (1 client)", cl2.ops, pl2.ops, false, "%.0f");
+  if (cfg.compare_batch) {
+    const Lat a1 = Summarize(c1_alone), a2 = Summarize(c2_alone);
+    std::printf("| Q1, one call per partition | p50 / p99 ms | %s / %s | | |\n",
+                f(a1.p50, "%.2f").c_str(), f(a1.p99, "%.2f").c_str());
+    std::printf("| Q2, one call per partition | p50 / p99 ms | %s / %s | | |\n",
+                f(a2.p50, "%.2f").c_str(), f(a2.p99, "%.2f").c_str());
+  }
   char q3name[96];
   std::snprintf(q3name, sizeof q3name, "Q3 scan, status && country (%zu rows)", q3_count);
   row(q3name, "time ms (median)", cms3, pms3, true, "%.0f");

@@ -3,7 +3,9 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <atomic>
 #include <set>
+#include <thread>
 
 #include "chunkserver/replica_wire.h"
 #include "query/parser.h"
@@ -14,6 +16,12 @@
 namespace cairn::chunkserver {
 
 namespace {
+
+// QueryPartitions: parts per call (a node holds at most the cluster's
+// partitions, which are at most 4096), and the rows one reply carries
+// beyond its first part.
+constexpr size_t kMaxQueryParts = 4096;
+constexpr uint64_t kMaxQueryPartsReplyBytes = 32ull << 20;
 
 [[noreturn]] void Throw(const Status& s) { throw net::ToCairnError(s); }
 
@@ -261,13 +269,76 @@ void ChunkServiceHandler::List(rpc::ListPage& out, const rpc::ListRequest& req) 
 
 void ChunkServiceHandler::Query(rpc::QueryResult& out, const rpc::QueryRequest& req) {
   Authorize(Access::kClient, "Query");
+  const auto start = std::chrono::steady_clock::now();
   const bool backup = req.__isset.allow_backup && req.allow_backup;
   if (MaybeForward(
           req.partition, [&](rpc::ChunkServiceClient& c) { c.Query(out, req); }, backup)) {
     return;
   }
   // The parser's message names the column of the mistake.
-  query::Query q = ValueOrThrow(query::Parse(req.query));
+  const query::Query q = ValueOrThrow(query::Parse(req.query));
+  RunQuery(out, req, q, start);
+}
+
+void ChunkServiceHandler::QueryPartitions(std::vector<rpc::QueryPartAnswer>& out,
+                                          const std::vector<rpc::QueryRequest>& parts) {
+  Authorize(Access::kClient, "QueryPartitions");
+  const auto start = std::chrono::steady_clock::now();
+  out.clear();
+  if (parts.empty()) return;
+  if (parts.size() > kMaxQueryParts) {
+    Throw(Status::InvalidArgument("QueryPartitions: at most " + std::to_string(kMaxQueryParts) +
+                                  " parts per call, not " + std::to_string(parts.size())));
+  }
+  for (const rpc::QueryRequest& r : parts) {
+    if (r.query != parts[0].query || r.collection != parts[0].collection) {
+      Throw(Status::InvalidArgument(
+          "QueryPartitions: every part must carry the same collection and query"));
+    }
+  }
+  const query::Query q = ValueOrThrow(query::Parse(parts[0].query));
+  out.resize(parts.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next.fetch_add(1); i < parts.size(); i = next.fetch_add(1)) {
+      rpc::QueryPartAnswer& a = out[i];
+      a.partition = parts[i].partition;
+      try {
+        rpc::QueryResult r;
+        RunQuery(r, parts[i], q, start);
+        a.__set_result(std::move(r));
+      } catch (const rpc::CairnError& e) {
+        a.__set_error(e);
+      } catch (const std::exception& e) {
+        a.__set_error(net::ToCairnError(Status::Internal(std::string("query: ") + e.what())));
+      }
+    }
+  };
+  // In parallel, as separate Query calls would run: a scan of several
+  // partitions uses the node's cores.
+  const size_t cores = std::max<size_t>(1, std::thread::hardware_concurrency());
+  query_pool_.RunOnThreads(std::min(parts.size(), cores), work);
+  // One reply holds what one Query reply may (a part's own limit) and, past
+  // that, only what keeps it small; the rest the client asks again alone.
+  uint64_t bytes = 0;
+  for (rpc::QueryPartAnswer& a : out) {
+    if (!a.__isset.result) continue;
+    uint64_t b = 0;
+    for (const rpc::QueryRow& r : a.result.rows) b += r.id.size() + r.json.size() + 16;
+    if (bytes > 0 && bytes + b > kMaxQueryPartsReplyBytes) {
+      a.result = rpc::QueryResult();
+      a.__isset.result = false;
+      a.__set_skipped(true);
+      continue;
+    }
+    bytes += b;
+  }
+}
+
+void ChunkServiceHandler::RunQuery(rpc::QueryResult& out, const rpc::QueryRequest& req,
+                                   const query::Query& q,
+                                   std::chrono::steady_clock::time_point start) {
+  const bool backup = req.__isset.allow_backup && req.allow_backup;
   net::ThrowIfError(deps_.service->CheckCollectionRequest(
       Partition(req.partition), EpochOf(req.epoch), req.collection, backup));
   if (deps_.executor == nullptr) Throw(Status::Unavailable("this node does not run queries"));
@@ -275,6 +346,16 @@ void ChunkServiceHandler::Query(rpc::QueryResult& out, const rpc::QueryRequest& 
   if (req.__isset.time_limit_ms && req.time_limit_ms > 0) {
     limits.time_limit = std::min(limits.time_limit, std::chrono::milliseconds(req.time_limit_ms));
   }
+  // What is left of it (a part of QueryPartitions may start late).
+  const auto spent = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  if (spent >= limits.time_limit) {
+    Throw(Status::LimitExceeded("query on " + req.collection + ": the time limit of " +
+                                std::to_string(limits.time_limit.count()) +
+                                " ms was reached before partition " +
+                                std::to_string(req.partition) + " started"));
+  }
+  limits.time_limit -= spent;
   if (req.__isset.max_result_bytes && req.max_result_bytes > 0) {
     limits.max_result_bytes =
         std::min(limits.max_result_bytes, static_cast<uint64_t>(req.max_result_bytes));

@@ -17,6 +17,7 @@
 // Thread-safety: one handler serves every connection; it is thread-safe.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -26,6 +27,7 @@
 #include "chunkserver/replica_host.h"
 #include "common/config.h"
 #include "common/logging.h"
+#include "common/worker_pool.h"
 #include "raidlib/volume.h"
 
 namespace cairn::net {
@@ -74,6 +76,8 @@ class ChunkServiceHandler : public rpc::ChunkServiceIf {
   void Rename(rpc::DocMeta& out, const rpc::RenameRequest& req) override;
   void List(rpc::ListPage& out, const rpc::ListRequest& req) override;
   void Query(rpc::QueryResult& out, const rpc::QueryRequest& req) override;
+  void QueryPartitions(std::vector<rpc::QueryPartAnswer>& out,
+                       const std::vector<rpc::QueryRequest>& parts) override;
   int64_t CountDocuments(const std::string& collection) override;
   void GetStatus(rpc::NodeStatus& out) override;
 
@@ -86,9 +90,15 @@ class ChunkServiceHandler : public rpc::ChunkServiceIf {
   template <class Fn>
   bool MaybeForward(int32_t partition, Fn&& fn, bool allow_backup = false);
   rpc::DocMeta ToThrift(const DocEntry& e) const;
+  // One partition's part of a query, here (no forwarding); throws
+  // rpc::CairnError. The time limit counts from `start`.
+  void RunQuery(rpc::QueryResult& out, const rpc::QueryRequest& req, const query::Query& q,
+                std::chrono::steady_clock::time_point start);
 
   ChunkServiceDeps deps_;
   Logger log_;
+  // Threads for QueryPartitions' parts, kept between calls.
+  WorkerPool query_pool_;
 };
 
 }  // namespace cairn::chunkserver

@@ -196,6 +196,10 @@ struct QueryOptions {
   // partitions in one round, the metaserver's default 64 in four.
   int parallelism = 16;
   std::optional<ReadFrom> read_from;  // nullopt: Options::read_from
+  // Reads from primaries: one call per chunk server for all the partitions
+  // it leads (ChunkService.QueryPartitions), instead of one per partition;
+  // a partition that call leaves is asked alone. Off: one call per partition.
+  bool batch_by_node = true;
 };
 
 inline constexpr uint64_t kDefaultMaxQueryResultBytes = 64ull << 20;
@@ -212,8 +216,10 @@ struct QueryStats {
   uint64_t bytes_scanned = 0;
   uint64_t docs_matched = 0;  // before the limit
   uint64_t docs_skipped_large = 0;
-  std::string index_used;        // one plan an index drove ("" if none)
-  int64_t max_partition_ms = 0;  // the slowest partition's own time
+  std::string index_used;         // one plan an index drove ("" if none)
+  int64_t max_partition_ms = 0;   // the slowest partition's own time
+  uint64_t node_calls = 0;        // QueryPartitions calls (one per chunk server asked)
+  uint64_t partitions_alone = 0;  // partitions asked with a call of their own
 };
 
 struct QueryResult {

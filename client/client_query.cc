@@ -2,10 +2,12 @@
 // merge their sorted runs with the query's order and limit (query/topk.h).
 #include <algorithm>
 #include <atomic>
+#include <map>
 
 #include "client/client_impl.h"
 #include "query/parser.h"
 #include "query/topk.h"
+#include "thrift/rpc_errors.h"
 
 namespace cairn::client {
 
@@ -28,24 +30,87 @@ Result<QueryResult> Client::Query(std::string_view collection, std::string_view 
   std::vector<rpc::QueryResult> replies(parts);
   std::vector<Status> errors(parts);
   std::vector<char> asked(parts, 0);
-  std::atomic<uint32_t> next{0};
   std::atomic<bool> failed{false};
   const std::string c(collection);
   const std::string t(text);
   const Impl::ReadRoute read = impl_->NewReadRoute(options.read_from);
+  auto request = [&](uint32_t k, int64_t epoch) {
+    rpc::QueryRequest req;
+    req.partition = static_cast<int32_t>(k);
+    req.epoch = epoch;
+    req.collection = c;
+    req.query = t;
+    req.__set_time_limit_ms(static_cast<int64_t>(time_limit));
+    if (options.max_result_bytes > 0) {
+      req.__set_max_result_bytes(static_cast<int64_t>(options.max_result_bytes));
+    }
+    if (read.allow_backup()) req.__set_allow_backup(true);
+    return req;
+  };
+
+  // Reads from primaries: one QueryPartitions call per node for the
+  // partitions the map says it leads. What a call leaves (a partition that
+  // moved, one skipped to keep the reply small, a node that failed) is asked
+  // alone below, with the usual retries.
+  std::atomic<uint64_t> node_calls{0};
+  if (!read.allow_backup() && options.batch_by_node) {
+    std::map<std::string, std::vector<ClusterMap::Route>> by_node;  // by address
+    for (uint32_t k = 0; k < parts; ++k) {
+      Result<ClusterMap::Route> route = map->Primary(PartitionId(k));
+      if (route.ok()) by_node[route->address.ToString()].push_back(*route);
+    }
+    std::vector<const std::vector<ClusterMap::Route>*> nodes;
+    for (const auto& [address, routes] : by_node) nodes.push_back(&routes);
+    std::atomic<size_t> next_node{0};
+    auto batch = [&] {
+      for (size_t i = next_node.fetch_add(1); i < nodes.size(); i = next_node.fetch_add(1)) {
+        const HostPort& address = nodes[i]->front().address;
+        std::vector<rpc::QueryRequest> reqs;
+        for (const ClusterMap::Route& r : *nodes[i]) {
+          reqs.push_back(request(r.partition.value(), static_cast<int64_t>(r.epoch.value())));
+        }
+        std::vector<rpc::QueryPartAnswer> answers;
+        node_calls.fetch_add(1);
+        Status s = impl_->pool->Call<rpc::ChunkServiceClient>(
+            address, [&](rpc::ChunkServiceClient& cl) { cl.QueryPartitions(answers, reqs); });
+        if (!s.ok()) {
+          if (s.code() == StatusCode::kUnavailable) impl_->pool->Forget(address);
+          LOG_DEBUG(impl_->log) << "query " << c << " on node " << address.ToString() << ": "
+                                << s.ToString() << " (asking its partitions one by one)";
+          continue;
+        }
+        for (rpc::QueryPartAnswer& a : answers) {
+          if (a.partition < 0 || static_cast<uint32_t>(a.partition) >= parts) continue;
+          const auto k = static_cast<uint32_t>(a.partition);
+          if (a.__isset.result) {
+            replies[k] = std::move(a.result);
+            asked[k] = 1;
+          } else if (a.__isset.error) {
+            Status e = net::FromCairnError(a.error);
+            if (Classify(e) == RetryAction::kFail) {
+              errors[k] = std::move(e);
+              asked[k] = 1;
+              failed.store(true);
+            }
+          }
+        }
+      }
+    };
+    impl_->fanout.RunOnThreads(
+        std::min<size_t>(nodes.size(), static_cast<size_t>(options.parallelism)), batch);
+  }
+
+  std::vector<uint32_t> todo;
+  for (uint32_t k = 0; k < parts; ++k) {
+    if (!asked[k]) todo.push_back(k);
+  }
+  std::atomic<size_t> next{0};
   auto work = [&] {
-    for (uint32_t k = next.fetch_add(1); k < parts; k = next.fetch_add(1)) {
+    for (size_t i = next.fetch_add(1); i < todo.size(); i = next.fetch_add(1)) {
+      const uint32_t k = todo[i];
       if (failed.load()) continue;  // the query fails anyway: do not load the others
       asked[k] = 1;
-      rpc::QueryRequest req;
-      req.partition = static_cast<int32_t>(k);
-      req.collection = c;
-      req.query = t;
-      req.__set_time_limit_ms(static_cast<int64_t>(time_limit));
-      if (options.max_result_bytes > 0) {
-        req.__set_max_result_bytes(static_cast<int64_t>(options.max_result_bytes));
-      }
-      if (read.allow_backup()) req.__set_allow_backup(true);
+      rpc::QueryRequest req = request(k, 0);
       Backoff pb = impl_->NewBackoff();
       errors[k] = impl_->CallChunk(
           PartitionId(k), pb,
@@ -57,8 +122,10 @@ Result<QueryResult> Client::Query(std::string_view collection, std::string_view 
       if (!errors[k].ok()) failed.store(true);
     }
   };
-  const auto threads = std::min<uint32_t>(parts, static_cast<uint32_t>(options.parallelism));
-  impl_->fanout.RunOnThreads(threads, work);
+  if (!todo.empty() && !failed.load()) {
+    const auto threads = std::min<size_t>(todo.size(), static_cast<size_t>(options.parallelism));
+    impl_->fanout.RunOnThreads(threads, work);
+  }
   for (uint32_t k = 0; k < parts; ++k) {
     if (!errors[k].ok()) return errors[k].WithContext("query " + c);
   }
@@ -68,6 +135,8 @@ Result<QueryResult> Client::Query(std::string_view collection, std::string_view 
   }
 
   QueryResult out;
+  out.stats.node_calls = node_calls.load();
+  out.stats.partitions_alone = todo.size();
   std::vector<std::vector<query::Row>> runs(parts);
   for (uint32_t k = 0; k < parts; ++k) {
     rpc::QueryResult& r = replies[k];

@@ -142,6 +142,16 @@ struct QueryResult {
   2: QueryStats stats,
 }
 
+// One partition's answer within QueryPartitions: its result, or the error
+// it alone met (the others may have answered), or neither when the node
+// left it out to keep the reply small (`skipped`: ask it with Query).
+struct QueryPartAnswer {
+  1: i32 partition,
+  2: optional QueryResult result,
+  3: optional cairn.CairnError error,
+  4: optional bool skipped,
+}
+
 // ---------------------------------------------------------------- node status
 
 struct NodeDisk {
@@ -298,6 +308,14 @@ service ChunkService {
   // malformed query (the parser's positioned message), LIMIT_EXCEEDED when
   // the time or result-size limit is reached.
   QueryResult Query(1: QueryRequest req) throws (1: cairn.CairnError e),
+  // The same query on several partitions of this node in one call (one
+  // QueryRequest each, in any order; answers in the same order). Never
+  // forwarded: a partition this node is not the primary of at the given
+  // epoch gets its own NOT_PRIMARY / STALE_EPOCH error, and the client asks
+  // it with Query. The parts run in parallel under one time limit; a part
+  // whose rows would take the reply past a few tens of MiB is `skipped`.
+  list<QueryPartAnswer> QueryPartitions(1: list<QueryRequest> parts)
+      throws (1: cairn.CairnError e),
 
   // Documents of `collection` over every partition this node holds (the
   // metaserver asks every node before dropping a collection). Callers:

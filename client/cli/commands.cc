@@ -726,7 +726,8 @@ int QueryCmd(Client* c, const Args& a) {
               << "\n"
               << "partitions " << s.partitions << " (" << s.partitions_indexed << " by index"
               << (s.index_used.empty() ? "" : ": " + s.index_used) << "), slowest partition "
-              << s.max_partition_ms << " ms, total " << ms << " ms\n";
+              << s.max_partition_ms << " ms, calls " << s.node_calls << " to nodes + "
+              << s.partitions_alone << " to single partitions, total " << ms << " ms\n";
   }
   return std::cout.good() ? kExitOk : kExitFailed;
 }

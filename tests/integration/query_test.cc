@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <map>
 #include <string>
 #include <thread>
@@ -22,6 +23,7 @@
 #include "tests/query/generators.h"
 #include "tests/query/oracle.h"
 #include "thrift/rpc_client.h"
+#include "thrift/rpc_errors.h"
 
 #ifndef CAIRN_CLI_BIN
 #define CAIRN_CLI_BIN "cairn"
@@ -108,6 +110,22 @@ TEST_F(IntegrationQuery, RandomQueriesEqualOracleAndForwarding) {
           << ctx << " row " << i << ": " << got->rows[i].json;
     }
     EXPECT_EQ(got->stats.partitions, 16u);
+    // One call per chunk server, none per partition, on a healthy cluster;
+    // and the same rows the one-call-per-partition way.
+    EXPECT_GE(got->stats.node_calls, 1u) << ctx;
+    EXPECT_LE(got->stats.node_calls, static_cast<uint64_t>(cluster_->chunk_server_count()));
+    EXPECT_EQ(got->stats.partitions_alone, 0u) << ctx;
+    client::QueryOptions alone;
+    alone.batch_by_node = false;
+    Result<client::QueryResult> one_by_one = c.Query("q", text, alone);
+    ASSERT_TRUE(one_by_one.ok()) << ctx << ": " << one_by_one.status().ToString();
+    EXPECT_EQ(one_by_one->stats.node_calls, 0u);
+    EXPECT_EQ(one_by_one->stats.partitions_alone, 16u);
+    ASSERT_EQ(one_by_one->rows.size(), got->rows.size()) << ctx;
+    for (size_t i = 0; i < got->rows.size(); ++i) {
+      ASSERT_EQ(one_by_one->rows[i].id, got->rows[i].id) << ctx << " row " << i;
+      ASSERT_EQ(one_by_one->rows[i].json, got->rows[i].json) << ctx << " row " << i;
+    }
     if (k == 0) {
       // The empty query scans (and returns) every JSON object document.
       EXPECT_EQ(got->stats.docs_scanned, static_cast<uint64_t>(kDocs));
@@ -153,6 +171,71 @@ TEST_F(IntegrationQuery, RandomQueriesEqualOracleAndForwarding) {
     ++forwarded;
   }
   EXPECT_EQ(forwarded, 3);
+
+  // QueryPartitions on one node: its own partitions answer as Query does; a
+  // partition it does not lead gets its own error (never forwarded), and the
+  // other parts still answer.
+  const HostPort node = cluster_->chunkserver(0);
+  std::vector<rpc::QueryRequest> reqs;
+  std::vector<rpc::QueryRequest> own;
+  for (uint32_t p = 0; p < map->partition_count; ++p) {
+    Result<client::ClusterMap::Route> route = map->Primary(PartitionId(p));
+    ASSERT_TRUE(route.ok());
+    rpc::QueryRequest req;
+    req.partition = static_cast<int32_t>(p);
+    req.epoch = static_cast<int64_t>(route->epoch.value());
+    req.collection = "q";
+    req.query = "a exists ?sort=a&fields=a";
+    reqs.push_back(req);
+    if (route->address.ToString() == node.ToString()) own.push_back(req);
+  }
+  ASSERT_FALSE(own.empty());
+  std::vector<rpc::QueryPartAnswer> answers;
+  IT_ASSERT_OK((*pool)->Call<rpc::ChunkServiceClient>(
+      node, [&](rpc::ChunkServiceClient& cl) { cl.QueryPartitions(answers, reqs); }));
+  ASSERT_EQ(answers.size(), reqs.size());
+  size_t answered = 0, refused = 0;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    const rpc::QueryPartAnswer& a = answers[i];
+    EXPECT_EQ(a.partition, reqs[i].partition);
+    const bool mine = std::any_of(own.begin(), own.end(), [&](const rpc::QueryRequest& r) {
+      return r.partition == reqs[i].partition;
+    });
+    if (!mine) {
+      ASSERT_TRUE(a.__isset.error) << "partition " << a.partition;
+      EXPECT_FALSE(a.__isset.result);
+      EXPECT_EQ(net::FromCairnError(a.error).code(), StatusCode::kNotPrimary)
+          << net::FromCairnError(a.error).ToString();
+      ++refused;
+      continue;
+    }
+    ASSERT_TRUE(a.__isset.result) << "partition " << a.partition << ": "
+                                  << (a.__isset.error ? a.error.message : "");
+    rpc::QueryResult direct;
+    IT_ASSERT_OK((*pool)->Call<rpc::ChunkServiceClient>(
+        node, [&](rpc::ChunkServiceClient& cl) { cl.Query(direct, reqs[i]); }));
+    ASSERT_EQ(a.result.rows.size(), direct.rows.size());
+    for (size_t r = 0; r < direct.rows.size(); ++r) {
+      EXPECT_EQ(a.result.rows[r].id, direct.rows[r].id);
+      EXPECT_EQ(a.result.rows[r].json, direct.rows[r].json);
+      EXPECT_EQ(a.result.rows[r].sort_keys, direct.rows[r].sort_keys);
+    }
+    ++answered;
+  }
+  EXPECT_EQ(answered, own.size());
+  EXPECT_EQ(refused, reqs.size() - own.size());
+  EXPECT_GT(refused, 0u);  // 16 partitions over several chunk servers
+  // Parts must share the query; a bad one fails the call as Query would.
+  std::vector<rpc::QueryRequest> mixed = {own[0], own[0]};
+  mixed[1].query = "b exists";
+  Status s = (*pool)->Call<rpc::ChunkServiceClient>(
+      node, [&](rpc::ChunkServiceClient& cl) { cl.QueryPartitions(answers, mixed); });
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  std::vector<rpc::QueryRequest> bad = {own[0]};
+  bad[0].query = "a ==";
+  s = (*pool)->Call<rpc::ChunkServiceClient>(
+      node, [&](rpc::ChunkServiceClient& cl) { cl.QueryPartitions(answers, bad); });
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
 }
 
 // The same property with real secondary indexes: indexes on the paths the
@@ -229,7 +312,23 @@ TEST_F(IntegrationQuery, RandomQueriesWithIndexesEqualOracle) {
   // A chunk server killed and restarted: its indexes are rebuilt from the
   // store before they drive a query again.
   IT_ASSERT_OK(cluster_->KillChunkServer(1));
+  // A query meanwhile: the call to the dead node fails, and its partitions
+  // are asked one by one, retried until it is back (or a backup leads).
+  std::vector<query::oracle::Doc> all_docs;
+  for (const auto& [id, body] : docs) all_docs.push_back(query::oracle::MakeDoc(id, body));
+  Result<query::Query> everything = query::Parse("?fields=a");
+  ASSERT_TRUE(everything.ok());
+  const auto want_all = query::oracle::Run(*everything, all_docs);
+  auto during = std::async(std::launch::async, [&] { return c.Query("qi", "?fields=a"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   IT_ASSERT_OK(cluster_->RestartChunkServer(1));
+  Result<client::QueryResult> got_during = during.get();
+  ASSERT_TRUE(got_during.ok()) << got_during.status().ToString();
+  EXPECT_GT(got_during->stats.partitions_alone, 0u);
+  ASSERT_EQ(got_during->rows.size(), want_all.size());
+  for (size_t i = 0; i < want_all.size(); ++i) {
+    ASSERT_EQ(got_during->rows[i].id, want_all[i].id) << "row " << i;
+  }
   ASSERT_TRUE(wait_ready()) << "indexes not rebuilt in 60 s";
   check("restarted");
   EXPECT_GT(indexed_queries, 20) << "few queries used an index";
