@@ -191,9 +191,11 @@ struct QueryOptions {
   // servers' query_max_result_bytes) and checked on the merged result
   // (0 = kDefaultMaxQueryResultBytes).
   uint64_t max_result_bytes = 0;
-  // Partitions queried at once (one thread each). A selective query's
-  // latency is about one RPC per round of `parallelism` partitions: 16
-  // partitions in one round, the metaserver's default 64 in four.
+  // Calls in flight at once (one thread each): QueryPartitions calls to
+  // nodes, then the calls for single partitions. Without batching, a
+  // selective query's latency is about one RPC per round of `parallelism`
+  // partitions: 16 partitions in one round, the metaserver's default 64 in
+  // four; with it, one round per `parallelism` chunk servers.
   int parallelism = 16;
   std::optional<ReadFrom> read_from;  // nullopt: Options::read_from
   // Reads from primaries: one call per chunk server for all the partitions
