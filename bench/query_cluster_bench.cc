@@ -575,11 +575,12 @@ int Main(int argc, char** argv) {
       }
     }
     if (cfg.compare_batch) {
+      // Another customer: the one above is in the caches now.
+      const std::string other = CustomerId(rng() % kCustomers);
       const auto t0 = Clock::now();
-      auto r = cairn->Query("orders", "customer.id == \"" + cust + "\"", alone);
+      auto r = cairn->Query("orders", "customer.id == \"" + other + "\"", alone);
       const double ms = Ms(Clock::now() - t0);
       if (!r.ok()) return Fail("Q1 one by one: " + r.status().ToString());
-      if (r->rows.size() != crow) return Fail("Q1 one by one: another row count");
       if (run >= 0) c1_alone.push_back(ms);
     }
     if (run >= 0) q1_rows += crow;
@@ -628,12 +629,17 @@ int Main(int argc, char** argv) {
       }
     }
     if (cfg.compare_batch) {
+      // Another range of the same width: the one above is in the caches now.
+      const size_t lo2 = static_cast<size_t>(
+          static_cast<double>(n) * (0.05 + 0.85 * static_cast<double>(rng() % 1000) / 1000.0));
+      const size_t hi2 = std::min(n - 1, lo2 + n * 3 / 100);
+      const std::string as2 = std::to_string(sorted_totals[lo2] / 100);
+      const std::string bs2 = std::to_string((sorted_totals[hi2] + 99) / 100);
       const auto t0 = Clock::now();
       auto r = cairn->Query(
-          "orders", "total >= " + as + " && total < " + bs + " ?sort=-total&limit=20", alone);
+          "orders", "total >= " + as2 + " && total < " + bs2 + " ?sort=-total&limit=20", alone);
       const double ms = Ms(Clock::now() - t0);
       if (!r.ok()) return Fail("Q2 one by one: " + r.status().ToString());
-      if (r->rows.size() != cids.size()) return Fail("Q2 one by one: another row count");
       if (run >= 0) c2_alone.push_back(ms);
     }
     if (pc != nullptr && cids != pids) {

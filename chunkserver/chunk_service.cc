@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <atomic>
 #include <set>
-#include <thread>
 
 #include "chunkserver/replica_wire.h"
 #include "query/parser.h"
@@ -22,6 +21,7 @@ namespace {
 // beyond its first part.
 constexpr size_t kMaxQueryParts = 4096;
 constexpr uint64_t kMaxQueryPartsReplyBytes = 32ull << 20;
+constexpr size_t kQueryPartsThreads = 32;
 
 [[noreturn]] void Throw(const Status& s) { throw net::ToCairnError(s); }
 
@@ -314,10 +314,11 @@ void ChunkServiceHandler::QueryPartitions(std::vector<rpc::QueryPartAnswer>& out
       }
     }
   };
-  // In parallel, as separate Query calls would run: a scan of several
-  // partitions uses the node's cores.
-  const size_t cores = std::max<size_t>(1, std::thread::hardware_concurrency());
-  query_pool_.RunOnThreads(std::min(parts.size(), cores), work);
+  // In parallel, as separate Query calls would run (one server thread
+  // each): a part waits on document reads as much as it computes, so a
+  // thread per part, up to a bound, not one per core (on 2 cores, 2 threads
+  // made an indexed query 20-40% slower than 16 separate calls).
+  query_pool_.RunOnThreads(std::min(parts.size(), kQueryPartsThreads), work);
   // One reply holds what one Query reply may (a part's own limit) and, past
   // that, only what keeps it small; the rest the client asks again alone.
   uint64_t bytes = 0;
