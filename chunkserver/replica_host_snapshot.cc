@@ -11,6 +11,17 @@ namespace {
 
 constexpr Nanos kMaxRetryDelay = std::chrono::seconds(5);
 
+// The snapshot a stream carries, as the replica sees it (state to add).
+SnapshotMsg SnapshotMsgOf(const SnapshotChunkMsg& c) {
+  SnapshotMsg m;
+  m.partition = c.partition;
+  m.epoch = c.epoch;
+  m.from = c.from;
+  m.lsn = c.lsn;
+  m.lsn_epoch = c.lsn_epoch;
+  return m;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- sender
@@ -241,13 +252,7 @@ Result<SnapshotChunkAnswer> ReplicaHost::OnSnapshotChunk(const SnapshotChunkMsg&
       if (slot->stage && slot->stage->snapshot_id() == c.snapshot_id) {
         DropStage(slot, "not needed any more");
       }
-      SnapshotMsg confirm;
-      confirm.partition = c.partition;
-      confirm.epoch = c.epoch;
-      confirm.from = c.from;
-      confirm.lsn = c.lsn;
-      confirm.lsn_epoch = c.lsn_epoch;
-      Run(slot, slot->replica->OnMessage(PeerMessage(std::move(confirm)), clock_->Now()));
+      Run(slot, slot->replica->OnMessage(PeerMessage(SnapshotMsgOf(c)), clock_->Now()));
       return SnapshotChunkAnswer{c.chunk_index + 1, true};
     }
   }
@@ -285,12 +290,7 @@ Result<SnapshotChunkAnswer> ReplicaHost::OnSnapshotChunk(const SnapshotChunkMsg&
     DropStage(slot, "an incomplete snapshot");
     return state.status();
   }
-  SnapshotMsg m;
-  m.partition = c.partition;
-  m.epoch = c.epoch;
-  m.from = c.from;
-  m.lsn = c.lsn;
-  m.lsn_epoch = c.lsn_epoch;
+  SnapshotMsg m = SnapshotMsgOf(c);
   m.state = std::move(*state);
   const std::vector<BlockRef> blocks = stage.written();
   const uint32_t next = stage.next_chunk();

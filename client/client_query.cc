@@ -64,19 +64,20 @@ Result<QueryResult> Client::Query(std::string_view collection, std::string_view 
     std::atomic<size_t> next_node{0};
     auto batch = [&] {
       for (size_t i = next_node.fetch_add(1); i < nodes.size(); i = next_node.fetch_add(1)) {
-        const HostPort& address = nodes[i]->front().address;
         std::vector<rpc::QueryRequest> reqs;
         for (const ClusterMap::Route& r : *nodes[i]) {
           reqs.push_back(request(r.partition.value(), static_cast<int64_t>(r.epoch.value())));
         }
         std::vector<rpc::QueryPartAnswer> answers;
         node_calls.fetch_add(1);
-        Status s = impl_->pool->Call<rpc::ChunkServiceClient>(
-            address, [&](rpc::ChunkServiceClient& cl) { cl.QueryPartitions(answers, reqs); });
+        int64_t error_map_version = 0;  // the parts asked alone refresh the map
+        Status s = impl_->CallChunkOnce(
+            nodes[i]->front(),
+            [&](rpc::ChunkServiceClient& cl, int64_t) { cl.QueryPartitions(answers, reqs); },
+            &error_map_version);
         if (!s.ok()) {
-          if (s.code() == StatusCode::kUnavailable) impl_->pool->Forget(address);
-          LOG_DEBUG(impl_->log) << "query " << c << " on node " << address.ToString() << ": "
-                                << s.ToString() << " (asking its partitions one by one)";
+          LOG_DEBUG(impl_->log) << "query " << c << ": " << s.ToString()
+                                << " (asking its partitions one by one)";
           continue;
         }
         for (rpc::QueryPartAnswer& a : answers) {
