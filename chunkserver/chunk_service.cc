@@ -37,6 +37,9 @@ uint64_t NonNegative(int64_t v, const char* what) {
   return static_cast<uint64_t>(v);
 }
 
+// A part's answer: rows (with their encoded sort keys) and stats.
+void FillQueryResult(rpc::QueryResult& out, QueryOutput r, const query::Query& q);
+
 PartitionId Partition(int32_t p) {
   if (p < 0) Throw(Status::InvalidArgument("partition must be >= 0"));
   return PartitionId(static_cast<uint32_t>(p));
@@ -298,11 +301,19 @@ void ChunkServiceHandler::QueryPartitions(std::vector<rpc::QueryPartAnswer>& out
   }
   const query::Query q = ValueOrThrow(query::Parse(parts[0].query));
   out.resize(parts.size());
+  for (size_t i = 0; i < parts.size(); ++i) out[i].partition = parts[i].partition;
+  // A sorted query with a limit may walk the parts' indexes as one.
+  std::vector<char> answered(parts.size(), 0);
+  RunMergedParts(out, parts, q, start, &answered);
+  std::vector<size_t> left;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (!answered[i]) left.push_back(i);
+  }
   std::atomic<size_t> next{0};
   auto work = [&] {
-    for (size_t i = next.fetch_add(1); i < parts.size(); i = next.fetch_add(1)) {
+    for (size_t k = next.fetch_add(1); k < left.size(); k = next.fetch_add(1)) {
+      const size_t i = left[k];
       rpc::QueryPartAnswer& a = out[i];
-      a.partition = parts[i].partition;
       try {
         rpc::QueryResult r;
         RunQuery(r, parts[i], q, start);
@@ -318,7 +329,7 @@ void ChunkServiceHandler::QueryPartitions(std::vector<rpc::QueryPartAnswer>& out
   // each): a part waits on document reads as much as it computes, so a
   // thread per part, up to a bound, not one per core (on 2 cores, 2 threads
   // made an indexed query 20-40% slower than 16 separate calls).
-  query_pool_.RunOnThreads(std::min(parts.size(), kQueryPartsThreads), work);
+  if (!left.empty()) query_pool_.RunOnThreads(std::min(left.size(), kQueryPartsThreads), work);
   // One reply holds what one Query reply may (a part's own limit) and, past
   // that, only what keeps it small; the rest the client asks again alone.
   uint64_t bytes = 0;
@@ -336,9 +347,57 @@ void ChunkServiceHandler::QueryPartitions(std::vector<rpc::QueryPartAnswer>& out
   }
 }
 
-void ChunkServiceHandler::RunQuery(rpc::QueryResult& out, const rpc::QueryRequest& req,
-                                   const query::Query& q,
-                                   std::chrono::steady_clock::time_point start) {
+void ChunkServiceHandler::RunMergedParts(std::vector<rpc::QueryPartAnswer>& out,
+                                         const std::vector<rpc::QueryRequest>& parts,
+                                         const query::Query& q,
+                                         std::chrono::steady_clock::time_point start,
+                                         std::vector<char>* answered) {
+  if (parts.size() < 2 || !q.limit.has_value() || q.sort.empty() || deps_.executor == nullptr) {
+    return;
+  }
+  std::vector<size_t> idx;
+  std::vector<PartitionId> ps;
+  QueryLimits limits;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    try {
+      const QueryLimits l = PartLimits(parts[i], start);
+      if (idx.empty()) {
+        limits = l;
+      } else {
+        limits.time_limit = std::min(limits.time_limit, l.time_limit);
+        limits.max_result_bytes = std::min(limits.max_result_bytes, l.max_result_bytes);
+      }
+      idx.push_back(i);
+      ps.push_back(Partition(parts[i].partition));
+    } catch (const rpc::CairnError& e) {
+      out[i].__set_error(e);
+      (*answered)[i] = 1;
+    }
+  }
+  std::vector<PartitionId> sorted = ps;
+  std::sort(sorted.begin(), sorted.end());
+  if (idx.size() < 2 || std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) return;
+  Result<std::optional<std::vector<QueryOutput>>> r =
+      deps_.executor->RunMerged(ps, parts[0].collection, q, limits);
+  if (r.ok() && !r->has_value()) return;  // not for a merged walk: part by part
+  if (!r.ok() && r.status().code() == StatusCode::kLimitExceeded) {
+    LOG_INFO(log_) << "query on " << parts[0].collection << " refused: " << r.status().message();
+  }
+  for (size_t k = 0; k < idx.size(); ++k) {
+    rpc::QueryPartAnswer& a = out[idx[k]];
+    if (!r.ok()) {
+      a.__set_error(net::ToCairnError(r.status()));
+    } else {
+      rpc::QueryResult res;
+      FillQueryResult(res, std::move((**r)[k]), q);
+      a.__set_result(std::move(res));
+    }
+    (*answered)[idx[k]] = 1;
+  }
+}
+
+QueryLimits ChunkServiceHandler::PartLimits(const rpc::QueryRequest& req,
+                                            std::chrono::steady_clock::time_point start) const {
   const bool backup = req.__isset.allow_backup && req.allow_backup;
   net::ThrowIfError(deps_.service->CheckCollectionRequest(
       Partition(req.partition), EpochOf(req.epoch), req.collection, backup));
@@ -354,13 +413,23 @@ void ChunkServiceHandler::RunQuery(rpc::QueryResult& out, const rpc::QueryReques
     Throw(Status::LimitExceeded("query on " + req.collection + ": the time limit of " +
                                 std::to_string(limits.time_limit.count()) +
                                 " ms was reached before partition " +
-                                std::to_string(req.partition) + " started"));
+                                std::to_string(req.partition) +
+                                " started: narrow the query or index its fields, or raise the "
+                                "limit (cairn query --time-limit MS, up to the chunk servers' "
+                                "query_time_limit_ms)"));
   }
   limits.time_limit -= spent;
   if (req.__isset.max_result_bytes && req.max_result_bytes > 0) {
     limits.max_result_bytes =
         std::min(limits.max_result_bytes, static_cast<uint64_t>(req.max_result_bytes));
   }
+  return limits;
+}
+
+void ChunkServiceHandler::RunQuery(rpc::QueryResult& out, const rpc::QueryRequest& req,
+                                   const query::Query& q,
+                                   std::chrono::steady_clock::time_point start) {
+  const QueryLimits limits = PartLimits(req, start);
   Result<QueryOutput> r = deps_.executor->Run(Partition(req.partition), req.collection, q, limits);
   if (!r.ok()) {
     if (r.status().code() == StatusCode::kLimitExceeded) {
@@ -368,9 +437,15 @@ void ChunkServiceHandler::RunQuery(rpc::QueryResult& out, const rpc::QueryReques
     }
     Throw(r.status());
   }
+  FillQueryResult(out, std::move(*r), q);
+}
+
+namespace {
+
+void FillQueryResult(rpc::QueryResult& out, QueryOutput r, const query::Query& q) {
   out.rows.clear();
-  out.rows.reserve(r->rows.size());
-  for (query::Row& row : r->rows) {
+  out.rows.reserve(r.rows.size());
+  for (query::Row& row : r.rows) {
     rpc::QueryRow qr;
     qr.id = std::move(row.id);
     qr.json = std::move(row.json);
@@ -379,7 +454,7 @@ void ChunkServiceHandler::RunQuery(rpc::QueryResult& out, const rpc::QueryReques
     }
     out.rows.push_back(std::move(qr));
   }
-  const QueryStats& st = r->stats;
+  const QueryStats& st = r.stats;
   out.stats.docs_scanned = I64(st.docs_scanned);
   out.stats.bytes_scanned = I64(st.bytes_scanned);
   out.stats.docs_matched = I64(st.docs_matched);
@@ -387,6 +462,8 @@ void ChunkServiceHandler::RunQuery(rpc::QueryResult& out, const rpc::QueryReques
   out.stats.index_used = st.index_used;
   out.stats.elapsed_ms = st.elapsed.count();
 }
+
+}  // namespace
 
 int64_t ChunkServiceHandler::CountDocuments(const std::string& collection) {
   Authorize(Access::kNodeOrAdmin, "CountDocuments");

@@ -94,6 +94,18 @@ class ChunkServiceHandler : public rpc::ChunkServiceIf {
   // rpc::CairnError. The time limit counts from `start`.
   void RunQuery(rpc::QueryResult& out, const rpc::QueryRequest& req, const query::Query& q,
                 std::chrono::steady_clock::time_point start);
+  // RunQuery's checks (routing, a query executor) and the limits the part
+  // runs under, what is left of its time limit counted from `start`; throws
+  // rpc::CairnError.
+  QueryLimits PartLimits(const rpc::QueryRequest& req,
+                         std::chrono::steady_clock::time_point start) const;
+  // QueryPartitions' merged walk (QueryExecutor::RunMerged) over the parts
+  // that pass PartLimits: answers them (rows or one error for all) and marks
+  // them in `answered`; leaves the others for the caller (a part refused by
+  // PartLimits is answered with its error).
+  void RunMergedParts(std::vector<rpc::QueryPartAnswer>& out,
+                      const std::vector<rpc::QueryRequest>& parts, const query::Query& q,
+                      std::chrono::steady_clock::time_point start, std::vector<char>* answered);
 
   ChunkServiceDeps deps_;
   Logger log_;

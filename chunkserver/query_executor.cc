@@ -1,8 +1,10 @@
 #include "chunkserver/query_executor.h"
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <span>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "query/evaluator.h"
@@ -58,8 +60,11 @@ bool IdOrdered(const query::Query& q) {
 // the TopK.
 class QueryExecutor::PartitionRun {
  public:
+  // Rows go to `shared` when given (a merged walk's one TopK), else to a
+  // TopK of the run's own.
   PartitionRun(const QueryExecutor& ex, PartitionId p, std::string_view collection,
-               const query::Query& q, const QueryLimits& limits, Nanos start)
+               const query::Query& q, const QueryLimits& limits, Nanos start,
+               query::TopK* shared = nullptr)
       : ex_(ex),
         p_(p),
         collection_(collection),
@@ -67,7 +72,8 @@ class QueryExecutor::PartitionRun {
         limits_(limits),
         start_(start),
         prefilter_(q.filter),
-        top_(query::RowOrder(q.sort), q.limit) {}
+        own_top_(query::RowOrder(q.sort), q.limit),
+        top_(shared != nullptr ? shared : &own_top_) {}
 
   // Visits `ids` in order, their entries looked up in batches; stops early
   // when `stop` says so before a candidate.
@@ -87,11 +93,10 @@ class QueryExecutor::PartitionRun {
   }
 
   QueryStats& stats() { return stats_; }
-  const query::TopK& top() const { return top_; }
-  std::vector<query::Row> TakeRows() { return top_.Take(); }
+  std::vector<query::Row> TakeRows() { return top_->Take(); }
   // The TopK holds `limit` rows: a candidate worse than all of them in the
   // first sort key cannot be admitted.
-  bool full() const { return q_.limit.has_value() && top_.size() >= *q_.limit; }
+  bool full() const { return q_.limit.has_value() && top_->size() >= *q_.limit; }
 
   Status OverTime() const {
     const Nanos elapsed = ex_.clock_->Now() - start_;
@@ -135,10 +140,10 @@ class QueryExecutor::PartitionRun {
     if (!doc_.Load(id, body_) || !query::Matches(q_.filter, doc_)) return Status::Ok();
     ++stats_.docs_matched;
     query::Row row{id, query::SortKeyOf(q_.sort, doc_), ""};
-    if (!top_.Admits(row)) return Status::Ok();
+    if (!top_->Admits(row)) return Status::Ok();
     row.json = query::Project(q_.fields, doc_);
-    top_.Offer(std::move(row));
-    if (top_.json_bytes() > limits_.max_result_bytes) {
+    top_->Offer(std::move(row));
+    if (top_->json_bytes() > limits_.max_result_bytes) {
       return Status::LimitExceeded(
           "query result larger than the result-size limit of " +
           std::to_string(limits_.max_result_bytes) + " bytes on " + PartitionText(p_) + " after " +
@@ -158,7 +163,8 @@ class QueryExecutor::PartitionRun {
   const Nanos start_;
   const query::RawPrefilter prefilter_;
   QueryStats stats_;
-  query::TopK top_;
+  query::TopK own_top_;
+  query::TopK* const top_;
   query::Document doc_;
   std::string body_;
   uint64_t visited_ = 0;
@@ -253,6 +259,124 @@ Result<bool> QueryExecutor::RunWalk(PartitionId p, std::string_view collection, 
   // Exhausted: every indexed candidate was visited. The documents without
   // the path sort last when descending, so a full TopK needs none of them.
   return w.complete_when_exhausted || run->full();
+}
+
+Result<std::optional<std::vector<QueryOutput>>> QueryExecutor::RunMerged(
+    std::span<const PartitionId> ps, std::string_view collection, const query::Query& q,
+    const QueryLimits& limits) const {
+  using Out = std::optional<std::vector<QueryOutput>>;
+  if (index_ == nullptr || ps.size() < 2 || !q.limit.has_value() || q.sort.empty()) {
+    return Out();
+  }
+  const Nanos start = clock_->Now();
+  // The plan depends on the query and on whether the sort key (and no other
+  // lookup path) is ready, so it is one plan for all or none.
+  std::optional<WalkPlan> w;
+  for (const PartitionId p : ps) {
+    const std::vector<query::Path> ready = index_->ReadyPaths(p, collection);
+    const query::IndexPlan plan = query::PlanIndex(q.filter, ready);
+    if (plan.kind == query::IndexPlan::Kind::kEmpty) return Out();
+    w = PlanWalk(q, ready, plan);
+    if (!w) return Out();
+  }
+
+  query::TopK top(query::RowOrder(q.sort), q.limit);
+  struct Cursor {
+    PartitionId p;
+    std::unique_ptr<PartitionRun> run;
+    IndexWalkRequest req;
+    IndexWalkPage page;
+    size_t at = 0;
+    bool started = false;
+    bool done = false;
+    std::unordered_set<std::string> seen;  // a document re-filed during the walk comes once
+  };
+  std::vector<Cursor> cursors(ps.size());
+  for (size_t i = 0; i < ps.size(); ++i) {
+    Cursor& c = cursors[i];
+    c.p = ps[i];
+    c.run = std::make_unique<PartitionRun>(*this, ps[i], collection, q, limits, start, &top);
+    c.req.path = w->path;
+    c.req.descending = w->descending;
+    c.req.bound = w->bound;
+    c.req.max_entries = kWalkFirstPage;
+  }
+  // Gives `c` a current entry unless its walk is over; false when its
+  // index failed (the caller plans each partition again).
+  auto fill = [&](Cursor& c) -> bool {
+    while (!c.done && c.at >= c.page.entries.size()) {
+      if (c.started) {
+        if (!c.page.more || c.page.entries.empty()) {
+          c.done = true;
+          break;
+        }
+        c.req.after = std::make_pair(c.page.entries.back().key, c.page.entries.back().id);
+        c.req.max_entries = std::min(c.req.max_entries * 2, kWalkMaxPage);
+      }
+      Result<IndexWalkPage> page = index_->Walk(c.p, collection, c.req);
+      if (!page.ok()) {
+        LOG_DEBUG(log_) << PartitionText(c.p) << ": merged index walk on " << w->path.ToString()
+                        << " failed, planning again: " << page.status().ToString();
+        return false;
+      }
+      c.page = std::move(*page);
+      c.at = 0;
+      c.started = true;
+    }
+    return true;
+  };
+  std::optional<std::string> last_key;
+  std::unordered_map<std::string, size_t> owner;  // row id -> cursor
+  bool stopped = false;
+  for (uint64_t step = 1;; ++step) {
+    if (step % kClockEvery == 0) RETURN_IF_ERROR(cursors[0].run->OverTime());
+    // The best current entry of all partitions in walk order.
+    Cursor* best = nullptr;
+    for (Cursor& c : cursors) {
+      if (!fill(c)) return Out();
+      if (c.done) continue;
+      if (best == nullptr) {
+        best = &c;
+        continue;
+      }
+      const std::string& k = c.page.entries[c.at].key;
+      const std::string& b = best->page.entries[best->at].key;
+      if (w->descending ? k > b : k < b) best = &c;
+    }
+    if (best == nullptr) break;
+    const IndexWalkEntry& e = best->page.entries[best->at++];
+    if (!best->seen.insert(e.id).second) continue;
+    // Every later entry's first sort key is worse than all rows kept.
+    if (best->run->full() && last_key.has_value() && e.key != *last_key) {
+      stopped = true;
+      break;
+    }
+    if (!last_key.has_value() || *last_key != e.key) last_key = e.key;
+    ASSIGN_OR_RETURN(std::optional<DocEntry> entry, store_->Lookup(best->p, collection, e.id));
+    owner[e.id] = static_cast<size_t>(best - cursors.data());
+    RETURN_IF_ERROR(best->run->Visit(e.id, std::move(entry), DocStore::CacheUse::kFill));
+  }
+  // Exhausted: as RunWalk.
+  if (!stopped && !w->complete_when_exhausted && !cursors[0].run->full()) return Out();
+  RETURN_IF_ERROR(cursors[0].run->OverTime());
+
+  std::vector<QueryOutput> outs(ps.size());
+  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock_->Now() - start);
+  const std::string used = "ordered walk of " + w->path.ToString() +
+                           (w->descending ? " descending" : " ascending") +
+                           (w->bound ? " within " + w->bound->ToString() : "") + ", merged over " +
+                           std::to_string(ps.size()) + " partitions";
+  for (size_t i = 0; i < ps.size(); ++i) {
+    outs[i].stats = cursors[i].run->stats();
+    outs[i].stats.index_used = used;
+    outs[i].stats.elapsed = elapsed;
+  }
+  // In the TopK's order, so each partition's rows stay sorted.
+  for (query::Row& row : top.Take()) {
+    auto it = owner.find(row.id);
+    outs[it == owner.end() ? 0 : it->second].rows.push_back(std::move(row));
+  }
+  return Out(std::move(outs));
 }
 
 Result<QueryOutput> QueryExecutor::Run(PartitionId p, std::string_view collection,

@@ -26,6 +26,15 @@
 // (RequiresPath), a descending one that runs out of entries before the TopK
 // is full, or any walk whose index fails, is abandoned for the plan above.
 //
+// Merged walk (RunMerged): the parts of one query on several partitions of
+// this node (one QueryPartitions call) that would each take the ordered walk
+// walk their indexes together, entries taken from the partitions in one key
+// order into one TopK, and stop as one walk does. The node then reads about
+// `limit` documents (plus ties), not `limit` per partition; each partition's
+// answer holds the rows of the node's TopK that came from it. That is
+// enough for libcairn's merge: the query's top `limit` rows among this
+// node's partitions are all in the node's TopK.
+//
 // Limits: the time limit is checked between documents (and the elapsed
 // time of a finished scan against it too), the result-size limit on the
 // projected JSON the TopK holds. Either gives LimitExceeded with a message
@@ -46,6 +55,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -95,6 +105,17 @@ class QueryExecutor {
   // LimitExceeded (time, result size), the store's read errors.
   Result<QueryOutput> Run(PartitionId p, std::string_view collection, const query::Query& q,
                           const QueryLimits& limits) const;
+
+  // Runs `q` on the partitions `ps` (two or more, distinct, routing checked
+  // by the caller) with one merged ordered walk (see the header comment):
+  // one QueryOutput per partition, in the order of `ps`. nullopt when the
+  // merged walk does not apply to all of them (no limit or sort, the first
+  // sort key not a ready index on one, a walk that fails or cannot finish
+  // the query): the caller runs each partition alone. Errors as Run.
+  Result<std::optional<std::vector<QueryOutput>>> RunMerged(std::span<const PartitionId> ps,
+                                                            std::string_view collection,
+                                                            const query::Query& q,
+                                                            const QueryLimits& limits) const;
 
   // Documents listed per store page while scanning.
   static constexpr size_t kScanPage = 1000;

@@ -153,8 +153,31 @@ Result<std::vector<query::Row>> RunAll(const QueryExecutor& ex, const query::Que
   return query::MergeSorted(std::move(runs), query::RowOrder(q.sort), q.limit);
 }
 
+// The same over every partition at once with RunMerged (as a node runs the
+// parts of one QueryPartitions call), or part by part when it declines.
+Result<std::vector<query::Row>> RunAllMerged(const QueryExecutor& ex, const query::Query& q,
+                                             const QueryLimits& limits, QueryStats* total) {
+  std::vector<PartitionId> ps;
+  for (uint32_t p = 0; p < kParts; ++p) ps.push_back(PartitionId(p));
+  ASSIGN_OR_RETURN(std::optional<std::vector<QueryOutput>> outs,
+                   ex.RunMerged(ps, kColl, q, limits));
+  if (!outs) return RunAll(ex, q, limits, total);
+  std::vector<std::vector<query::Row>> runs;
+  for (QueryOutput& out : *outs) {
+    for (query::Row& r : out.rows) {
+      ASSIGN_OR_RETURN(r.keys, query::DecodeSortKeys(query::EncodeSortKeys(r.keys)));
+    }
+    total->docs_scanned += out.stats.docs_scanned;
+    total->docs_skipped_large += out.stats.docs_skipped_large;
+    total->docs_matched += out.stats.docs_matched;
+    total->index_used = out.stats.index_used;
+    runs.push_back(std::move(out.rows));
+  }
+  return query::MergeSorted(std::move(runs), query::RowOrder(q.sort), q.limit);
+}
+
 TEST(QueryExecutor, EqualsBruteForceWithAndWithoutIndex) {
-  int queries = 0, nonempty = 0, indexed = 0, skipped_large = 0, walked = 0;
+  int queries = 0, nonempty = 0, indexed = 0, skipped_large = 0, walked = 0, merged_walks = 0;
   for (const uint64_t seed : test::Seeds(6, 601)) {
     query::testgen::Gen g(seed);
     Node node;
@@ -204,6 +227,7 @@ TEST(QueryExecutor, EqualsBruteForceWithAndWithoutIndex) {
     const QueryExecutor with_index(node.store(), &index, &RealClock());
     const QueryExecutor with_real(node.store(), &real, &RealClock());
 
+    bool merged_next = false;
     for (int k = 0; k < 40; ++k) {
       const std::string text = g.QueryText();
       Result<query::Query> q = query::Parse(text);
@@ -211,12 +235,18 @@ TEST(QueryExecutor, EqualsBruteForceWithAndWithoutIndex) {
       const std::vector<query::oracle::Result> want = query::oracle::Run(*q, odocs);
       ++queries;
       nonempty += want.empty() ? 0 : 1;
-      for (const QueryExecutor* ex : {&scan, &with_index, &with_real}) {
+      // The real index twice: partition by partition, and merged.
+      for (const QueryExecutor* ex : {&scan, &with_index, &with_real, &with_real}) {
         QueryStats st;
-        Result<std::vector<query::Row>> got = RunAll(*ex, *q, limits, &st);
+        const bool merged = ex == &with_real && merged_next;
+        if (ex == &with_real) merged_next = !merged_next;
+        Result<std::vector<query::Row>> got =
+            merged ? RunAllMerged(*ex, *q, limits, &st) : RunAll(*ex, *q, limits, &st);
         const std::string ctx = test::SeedTrace(seed) + " query: " + text +
                                 (ex == &scan ? " (scan)" : " (index: " + st.index_used + ")") +
-                                (ex == &with_real ? " (real index)" : "");
+                                (ex == &with_real ? " (real index)" : "") +
+                                (merged ? " (merged)" : "");
+        if (st.index_used.find("merged") != std::string::npos) ++merged_walks;
         ASSERT_TRUE(got.ok()) << ctx << ": " << got.status().ToString();
         ASSERT_EQ(got->size(), want.size()) << ctx;
         for (size_t i = 0; i < want.size(); ++i) {
@@ -251,6 +281,7 @@ TEST(QueryExecutor, EqualsBruteForceWithAndWithoutIndex) {
   EXPECT_GT(indexed, queries / 20) << indexed << " of " << queries;
   EXPECT_GT(skipped_large, 0);
   EXPECT_GT(walked, 0);
+  EXPECT_GT(merged_walks, 0);
 }
 
 // The ordered walk against the oracle: a field `v` of every type class with
@@ -298,7 +329,8 @@ TEST(QueryExecutor, OrderedWalkEqualsOracle) {
                                             "!(v == 1)",
                                             "v == 2 && w <= 1"};
   const std::vector<std::string> sorts = {"v", "-v", "v,w", "-v,w", "-v,-w", "v,-_id"};
-  int walked = 0, cases = 0;
+  int walked = 0, cases = 0, merged_walks = 0;
+  uint64_t merged_scanned = 0, alone_scanned = 0;
   for (int round = 0; round < 4; ++round) {
     for (const std::string& f : filters) {
       for (const std::string& sort : sorts) {
@@ -309,9 +341,23 @@ TEST(QueryExecutor, OrderedWalkEqualsOracle) {
           std::vector<query::oracle::Doc> odocs;
           for (const auto& [id, b] : live) odocs.push_back(query::oracle::MakeDoc(id, b));
           const std::vector<query::oracle::Result> want = query::oracle::Run(*q, odocs);
-          for (const QueryExecutor* ex : {&scan, &walk}) {
+          uint64_t walk_scanned = 0;
+          for (const QueryExecutor* ex : {&scan, &walk, &walk}) {
             QueryStats st;
-            Result<std::vector<query::Row>> got = RunAll(*ex, *q, QueryLimits(), &st);
+            const bool merged = ex == &walk && walk_scanned > 0;
+            Result<std::vector<query::Row>> got = merged ? RunAllMerged(*ex, *q, QueryLimits(), &st)
+                                                         : RunAll(*ex, *q, QueryLimits(), &st);
+            if (merged) {
+              if (st.index_used.find("merged") != std::string::npos) {
+                ++merged_walks;
+                if (limit <= 8) {
+                  merged_scanned += st.docs_scanned;
+                  alone_scanned += walk_scanned;
+                }
+              }
+            } else if (ex == &walk && st.index_used.starts_with("ordered walk")) {
+              walk_scanned = st.docs_scanned;
+            }
             const std::string ctx = "round " + std::to_string(round) + " query: " + text + " (" +
                                     (st.index_used.empty() ? "scan" : st.index_used) + ")";
             ASSERT_TRUE(got.ok()) << ctx << ": " << got.status().ToString();
@@ -321,7 +367,7 @@ TEST(QueryExecutor, OrderedWalkEqualsOracle) {
               EXPECT_EQ(query::oracle::Json::parse((*got)[i].json, nullptr, false), want[i].row)
                   << ctx << " row " << i;
             }
-            if (ex == &walk && st.index_used.starts_with("ordered walk")) {
+            if (ex == &walk && !merged && st.index_used.starts_with("ordered walk")) {
               ++walked;
               // A small limit reads far fewer documents than the collection.
               if (limit == 1 && f.empty() && sort[0] == '-') {
@@ -351,6 +397,12 @@ TEST(QueryExecutor, OrderedWalkEqualsOracle) {
   // Most of the cases can walk: all descending ones, ascending ones whose
   // filter needs v.
   EXPECT_GT(walked, cases / 3) << walked << " of " << cases;
+  // Every query a partition walks alone, the partitions walk merged too
+  // (limit 500 above the matches included: the walks run out as one), and
+  // with a small limit they read far fewer documents together: about
+  // `limit` in all (plus ties and rejects), not `limit` per partition.
+  EXPECT_EQ(merged_walks, walked);
+  EXPECT_LT(merged_scanned * 2, alone_scanned) << merged_scanned << " vs " << alone_scanned;
 }
 
 // Partitions of more than one scan page (QueryExecutor::kScanPage): every

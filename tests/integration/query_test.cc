@@ -296,6 +296,31 @@ TEST_F(IntegrationQuery, RandomQueriesWithIndexesEqualOracle) {
     }
   };
   check("built");
+  // A sorted query with a limit on an indexed path: each chunk server walks
+  // the indexes of the partitions it leads as one and reads about `limit`
+  // documents in all, where one call per partition reads `limit` in each.
+  {
+    const std::string text = "b exists ?sort=-b&limit=3";
+    Result<query::Query> q = query::Parse(text);
+    ASSERT_TRUE(q.ok());
+    std::vector<query::oracle::Doc> odocs;
+    for (const auto& [id, body] : docs) odocs.push_back(query::oracle::MakeDoc(id, body));
+    const auto want = query::oracle::Run(*q, odocs);
+    ASSERT_EQ(want.size(), 3u);
+    client::QueryOptions alone;
+    alone.batch_by_node = false;
+    Result<client::QueryResult> merged = c.Query("qi", text);
+    Result<client::QueryResult> one_by_one = c.Query("qi", text, alone);
+    ASSERT_TRUE(merged.ok()) << merged.status().ToString();
+    ASSERT_TRUE(one_by_one.ok()) << one_by_one.status().ToString();
+    for (const client::QueryResult* r : {&*merged, &*one_by_one}) {
+      ASSERT_EQ(r->rows.size(), want.size());
+      for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(r->rows[i].id, want[i].id) << i;
+    }
+    EXPECT_NE(merged->stats.index_used.find("merged"), std::string::npos)
+        << merged->stats.index_used;
+    EXPECT_LT(merged->stats.docs_scanned, one_by_one->stats.docs_scanned);
+  }
   // Updates (new values, other types, non-JSON) and deletes.
   std::vector<std::pair<std::string, std::string>> updates;
   for (int i = 0; i < 300; ++i) {
