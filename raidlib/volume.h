@@ -42,6 +42,7 @@
 #include "common/logging.h"
 #include "common/mutex.h"
 #include "common/status.h"
+#include "common/worker_pool.h"
 #include "raidlib/stripe_geometry.h"
 #include "raidlib/superblock.h"
 
@@ -331,6 +332,9 @@ class Volume {
   RebuildProgress rebuild_ GUARDED_BY(rebuild_mu_);
   std::thread rebuild_thread_;
   std::atomic<bool> stop_rebuild_{false};
+
+  // Threads that fsync the disks of a write-out in parallel.
+  WorkerPool sync_pool_;
 };
 
 }  // namespace cairn::raidlib
