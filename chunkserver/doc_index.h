@@ -17,6 +17,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "chunkserver/doc_record.h"
@@ -84,7 +86,56 @@ class DocIndex {
   uint64_t live_bytes() const { return live_bytes_; }
 
  private:
-  using Docs = std::map<std::string, DocEntry, std::less<>>;
+  // One collection's documents on a partition: ordered by id (listing
+  // pages), with a hash of the ids beside it, so that a lookup is a hash
+  // probe, not a walk down a tree of tens of thousands of nodes (a cache
+  // miss each: DocIndex::Find was 14% of a chunk server's CPU in the query
+  // bench's indexed query at 1,000,000 documents). About 50 bytes more per
+  // document. The hash holds views of the map's keys and iterators into it,
+  // both stable until their node is erased; moving keeps them, copying
+  // would not (deleted).
+  class Docs {
+   public:
+    using Map = std::map<std::string, DocEntry, std::less<>>;
+    using iterator = Map::iterator;
+    using const_iterator = Map::const_iterator;
+
+    Docs() = default;
+    Docs(Docs&&) = default;
+    Docs& operator=(Docs&&) = default;
+    Docs(const Docs&) = delete;
+    Docs& operator=(const Docs&) = delete;
+
+    iterator begin() { return map_.begin(); }
+    iterator end() { return map_.end(); }
+    const_iterator begin() const { return map_.begin(); }
+    const_iterator end() const { return map_.end(); }
+    bool empty() const { return map_.empty(); }
+    size_t size() const { return map_.size(); }
+    const_iterator upper_bound(std::string_view id) const { return map_.upper_bound(id); }
+    iterator find(std::string_view id) {
+      auto h = hash_.find(id);
+      return h == hash_.end() ? map_.end() : h->second;
+    }
+    const_iterator find(std::string_view id) const {
+      auto h = hash_.find(id);
+      return h == hash_.end() ? map_.end() : const_iterator(h->second);
+    }
+    // Inserts unless the id is present (as std::map::emplace).
+    std::pair<iterator, bool> emplace(std::string id, DocEntry entry) {
+      auto r = map_.emplace(std::move(id), std::move(entry));
+      if (r.second) hash_.emplace(std::string_view(r.first->first), r.first);
+      return r;
+    }
+    iterator erase(iterator it) {
+      hash_.erase(std::string_view(it->first));
+      return map_.erase(it);
+    }
+
+   private:
+    Map map_;
+    std::unordered_map<std::string_view, iterator> hash_;
+  };
   struct Dedup {
     RequestId id;
     ApplyResult result;
