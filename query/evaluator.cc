@@ -13,6 +13,7 @@ namespace dom = simdjson::dom;
 struct Document::Impl {
   dom::parser parser;
   dom::element root;
+  std::string raw;  // a copy of the text parsed (the caller's may go away)
 };
 
 Document::Document() : impl_(std::make_unique<Impl>()) {}
@@ -27,6 +28,7 @@ bool Document::Load(std::string_view id, std::string_view json) {
   }
   if (root.type() != dom::element_type::OBJECT) return false;
   impl_->root = root;
+  impl_->raw.assign(json);
   loaded_ = true;
   return true;
 }
@@ -350,6 +352,29 @@ std::vector<std::optional<Value>> SortKeyOf(const std::vector<SortKey>& sort, co
   return out;
 }
 
+namespace {
+
+// Appends `,` and the members of the JSON object `text` (valid: it parsed),
+// minified; nothing for an empty object. False, leaving `out` as it was,
+// when the minified text is not `{...}` (the caller then writes the parsed
+// values out).
+bool AppendRawMembers(std::string_view text, std::string* out) {
+  thread_local std::string buf;
+  buf.resize(text.size() + simdjson::SIMDJSON_PADDING);
+  size_t len = 0;
+  if (simdjson::minify(text.data(), text.size(), buf.data(), len) != simdjson::SUCCESS || len < 2 ||
+      buf[0] != '{' || buf[len - 1] != '}') {
+    return false;
+  }
+  if (len > 2) {
+    out->push_back(',');
+    out->append(buf.data() + 1, len - 2);
+  }
+  return true;
+}
+
+}  // namespace
+
 std::string Project(const std::vector<Path>& fields, const Document& doc) {
   std::string out = "{\"_id\":";
   AppendJsonString(doc.id(), &out);
@@ -359,6 +384,14 @@ std::string Project(const std::vector<Path>& fields, const Document& doc) {
   }
   const dom::element root = doc.impl().root;
   if (fields.empty()) {
+    // The whole document: its own text minified (much faster than writing
+    // the parsed values out again, and numbers keep their spelling), unless
+    // it has an "_id" of its own to leave out.
+    if (root[kIdField].error() == simdjson::NO_SUCH_FIELD &&
+        AppendRawMembers(doc.impl().raw, &out)) {
+      out.push_back('}');
+      return out;
+    }
     for (dom::key_value_pair kv : AsObject(root)) {
       if (kv.key == kIdField) continue;
       out.push_back(',');

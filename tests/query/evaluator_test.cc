@@ -222,6 +222,21 @@ TEST(QueryProjection, WholeDocumentWithIdFirst) {
   EXPECT_TRUE(Match("_id == \"\u00e9\"", "{}", "\xc3\xa9"));
 }
 
+// Without an "_id" of its own, the whole document is its own text minified:
+// whitespace outside strings goes, strings (escapes, spaces, braces inside)
+// and the spelling of numbers stay; the result parses to the same values.
+TEST(QueryProjection, WholeDocumentFromItsText) {
+  EXPECT_EQ(ProjectText("",
+                        "{ \"a\" : 1.50 ,\n\t\"s\": \"x { y } \\\" \\u00e9\",\r\n \"e\": 1e2,"
+                        " \"n\": {\"m\": [ ] } }\n"),
+            R"({"_id":"k","a":1.50,"s":"x { y } \" \u00e9","e":1e2,"n":{"m":[]}})");
+  EXPECT_EQ(ProjectText("", " {  } "), R"({"_id":"k"})");
+  // Duplicate keys stay as written (the parsed way wrote them both too).
+  EXPECT_EQ(ProjectText("", R"({"a":1,"a":2})"), R"({"_id":"k","a":1,"a":2})");
+  // With an "_id" of its own the parsed values are written out without it.
+  EXPECT_EQ(ProjectText("", R"({"_id": 7, "a": 1.50})"), R"({"_id":"k","a":1.5})");
+}
+
 TEST(QueryProjection, Fields) {
   const std::string_view doc =
       R"({"total": 5, "customer": {"name": "Ana", "country": "FR", "zip": {}}, "items": [{"sku": 1}, 2], "s": "x"})";
