@@ -127,8 +127,16 @@ Result<CompactionReport> DocStore::Compact() {
       const uint64_t start = segs[i].logical_start;
       const uint64_t end = segs[i + 1].logical_start;
       if (!segs[i].sealed || end <= start || end > keep_from) continue;
-      const double live =
-          static_cast<double>(index_.LiveBytesIn(start, end)) / static_cast<double>(end - start);
+      // The live share of its logical bytes, times how densely it was
+      // written: a segment of small group commits (each its own stripe of
+      // padded 4 KiB units) takes many times its data on disk even when all
+      // of it is live, and compaction's copies are written in full stripes.
+      const double density = segs[i].allocated_bytes == 0
+                                 ? 1.0
+                                 : std::min(1.0, static_cast<double>(segs[i].dense_bytes) /
+                                                     static_cast<double>(segs[i].allocated_bytes));
+      const double live = density * static_cast<double>(index_.LiveBytesIn(start, end)) /
+                          static_cast<double>(end - start);
       if (live < options_.compact_live_fraction) {
         candidates.push_back({live, segs[i].id, start, end});
       }

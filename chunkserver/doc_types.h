@@ -137,7 +137,9 @@ struct DocStoreOptions {
   uint32_t dedup_entries_per_partition = 4096;
   // Largest document body.
   uint64_t max_document_bytes = 4ull << 30;
-  // Compact() picks sealed segments whose live fraction is below this.
+  // Compact() picks sealed segments whose live fraction is below this: the
+  // live share of their logical bytes times how densely they were written
+  // (raidlib::SegmentInfo::dense_bytes / allocated_bytes).
   double compact_live_fraction = 0.5;
   // ...and at most this many per call.
   uint32_t max_segments_per_compaction = 16;

@@ -455,6 +455,8 @@ std::vector<SegmentInfo> Volume::Segments() const {
     info.logical_end = e.g.logical_end();
     info.stripes += 1;
     info.bytes_on_disk = e.g.file_offset + e.g.stride();
+    info.allocated_bytes += e.g.stride() * e.g.members();
+    info.dense_bytes += uint64_t{e.g.data_len} * e.g.members() / e.g.data_units();
   }
   return out;
 }

@@ -117,6 +117,13 @@ struct SegmentInfo {
   uint64_t stripes = 0;
   uint64_t bytes_on_disk = 0;  // per member disk, headers and padding included
   bool sealed = false;         // no more appends go to it; may be released
+  // Over all member disks: the bytes its stripes take (headers and the
+  // zero padding of their units included), and what the same stripes' data
+  // and parity would take without them. Their ratio is how densely the
+  // segment is written: near 1 for full stripes, low for many small ones
+  // (a 100-byte stripe takes two 4 KiB units behind 4 KiB headers).
+  uint64_t allocated_bytes = 0;
+  uint64_t dense_bytes = 0;
 };
 
 // Called with (done, total) now and then by long operations.
