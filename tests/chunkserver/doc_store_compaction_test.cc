@@ -114,15 +114,16 @@ TEST(DocStoreCompactionTest, SparseSegmentsOfSmallCommitsAreRewrittenDense) {
   for (uint64_t seed : Seeds(8, 29)) {
     SCOPED_TRACE(SeedTrace(seed));
     Random rng(seed);
-    RigOptions ro;
+    // SmallSegments' store, on 4 disks with room for full stripes, picking
+    // segments with the default threshold.
+    RigOptions ro = SmallSegments(seed);
     ro.disks = 4;
     ro.max_unit_bytes = 64 << 10;
     ro.segment_bytes = 256 << 10;
     ro.max_pending_bytes = 256 << 10;
     ro.store.block_bytes = 4096;
-    ro.store.zstd_level = 1;
-    ro.store.cache_bytes = 64 << 10;
-    ro.store.checkpoint_part_bytes = 4096;
+    ro.store.compact_live_fraction = DocStoreOptions().compact_live_fraction;
+    ro.store.max_segments_per_compaction = DocStoreOptions().max_segments_per_compaction;
     StoreRig rig(ro);
     ASSERT_TRUE(rig.Create().ok());
     ASSERT_TRUE(rig.Open().ok());
