@@ -560,6 +560,8 @@ void ChunkServiceHandler::GetStatus(rpc::NodeStatus& out) {
   out.metaserver_reachable = deps_.metaserver_reachable && deps_.metaserver_reachable();
   out.block_bytes = static_cast<int32_t>(logic->limits().block_bytes);
   out.backup_reads = host ? I64(host->backup_reads()) : 0;
+  out.__set_streamed_blocks_sent(host ? I64(host->ahead_sent()) : 0);
+  out.__set_streamed_blocks_claimed(host ? I64(host->ahead_claimed()) : 0);
 }
 
 void ChunkServiceHandler::Replicate(const rpc::ReplicateRequest& req) {
@@ -568,7 +570,7 @@ void ChunkServiceHandler::Replicate(const rpc::ReplicateRequest& req) {
   if (host == nullptr) Throw(Status::Unavailable("replication is not running on this node"));
   Result<ReplicateMsg> m = FromWire(req);
   if (!m.ok()) Throw(m.status());
-  host->OnMessage(PeerMessage(std::move(*m)));
+  net::ThrowIfError(host->OnMessage(PeerMessage(std::move(*m))));
 }
 
 void ChunkServiceHandler::ReplicateAcknowledge(const rpc::ReplicateAck& ack) {
@@ -577,7 +579,7 @@ void ChunkServiceHandler::ReplicateAcknowledge(const rpc::ReplicateAck& ack) {
   if (host == nullptr) Throw(Status::Unavailable("replication is not running on this node"));
   Result<ReplicateAck> m = FromWire(ack);
   if (!m.ok()) Throw(m.status());
-  host->OnMessage(PeerMessage(*m));
+  net::ThrowIfError(host->OnMessage(PeerMessage(*m)));
 }
 
 void ChunkServiceHandler::InstallSnapshot(rpc::SnapshotChunkAck& out,
@@ -596,8 +598,12 @@ void ChunkServiceHandler::StageBlock(const rpc::StageBlockRequest& req) {
   Authorize(Access::kNode, "StageBlock");
   ReplicaHost* host = deps_.replication ? deps_.replication() : nullptr;
   if (host == nullptr) Throw(Status::Unavailable("replication is not running on this node"));
-  if (req.partition < 0 || req.epoch < 0 || req.lsn <= 0 || req.index < 0) {
-    Throw(Status::InvalidArgument("StageBlock: negative partition, epoch, LSN or index"));
+  const bool ahead = req.__isset.ahead && req.ahead;
+  if (req.partition < 0 || req.epoch < 0 || (ahead ? req.lsn < 0 : req.lsn <= 0) || req.index < 0 ||
+      (ahead && (!req.__isset.source_offset || req.source_offset < 0 || !req.__isset.from_node ||
+                 req.from_node <= 0))) {
+    Throw(Status::InvalidArgument(
+        "StageBlock: negative partition, epoch, LSN, index, source offset or node (or none)"));
   }
   StagedBlock b;
   b.partition = PartitionId(static_cast<uint32_t>(req.partition));
@@ -606,6 +612,11 @@ void ChunkServiceHandler::StageBlock(const rpc::StageBlockRequest& req) {
   b.index = static_cast<uint32_t>(req.index);
   b.hash = static_cast<uint64_t>(req.hash);
   b.data = req.data;
+  b.ahead = ahead;
+  if (ahead) {
+    b.source = NodeId(static_cast<uint32_t>(req.from_node));
+    b.source_offset = static_cast<uint64_t>(req.source_offset);
+  }
   net::ThrowIfError(host->StageBlock(b));
 }
 

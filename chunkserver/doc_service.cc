@@ -183,6 +183,10 @@ Status DocService::UploadBlock(uint64_t upload_id, uint32_t index, std::string_v
                               " ended while its block was written");
     }
   }
+  // Replicated: the block goes on to the backups now, not after the put.
+  if (ReplicaHost* host = replication_.load(); host != nullptr) {
+    host->StreamAhead(PartitionLogic::UploadPartition(upload_id), ref, data);
+  }
   return Status::Ok();
 }
 

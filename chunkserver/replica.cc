@@ -567,6 +567,17 @@ Effects Replica::OnTick(Nanos now) {
   return Take();
 }
 
+std::vector<NodeId> Replica::StreamPeers() const {
+  std::vector<NodeId> out;
+  if (role_ != ReplicaRole::kPrimary || !active_) return out;
+  for (const auto& [n, p] : peers_) {
+    if (p.next > base_lsn_ && last_lsn().value() < p.next.value() + options_.max_inflight) {
+      out.push_back(n);
+    }
+  }
+  return out;
+}
+
 Effects Replica::OnPeerProgress(NodeId peer, Nanos now) {
   if (role_ == ReplicaRole::kPrimary) {
     auto it = peers_.find(peer);

@@ -251,6 +251,11 @@ class Replica {
   // again while writes ran.
   Effects OnSnapshotDelivered(NodeId peer, Lsn lsn, Nanos now);
 
+  // Primary, active: the peers that take new entries through the log now
+  // (not waiting for a snapshot, within max_inflight of the log's end), to
+  // which an upload's blocks are worth streaming ahead of its put.
+  std::vector<NodeId> StreamPeers() const;
+
   // OK when a read may be served from the applied state: primary, its epoch
   // active, lease valid at `now`. NotPrimary / Unavailable otherwise.
   Status CheckRead(Nanos now) const;

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstring>
 #include <set>
+#include <type_traits>
 #include <utility>
+#include <variant>
 
 #include "chunkserver/doc_record.h"
 #include "common/assert.h"
@@ -131,7 +133,8 @@ Status DecodeWirePayload(std::string_view wire, std::string* record,
 
 Status StageBlocksOf(const PeerMessage& msg,
                      const std::function<Result<std::string>(PartitionId, const BlockRef&)>& read,
-                     const std::function<Status(const StagedBlock&)>& stage) {
+                     const std::function<Status(const StagedBlock&)>& stage,
+                     const std::function<bool(const StagedBlock&)>& held) {
   const auto* rm = std::get_if<ReplicateMsg>(&msg);
   if (rm == nullptr) return Status::Ok();
   for (const LogEntry& e : rm->entries) {
@@ -149,6 +152,8 @@ Status StageBlocksOf(const PeerMessage& msg,
       b.lsn = e.lsn;
       b.index = static_cast<uint32_t>(i);
       b.hash = rec.blocks[i].hash;
+      b.source_offset = rec.blocks[i].offset;
+      if (held && held(b)) continue;
       ASSIGN_OR_RETURN(b.data, read(rm->partition, rec.blocks[i]));
       RETURN_IF_ERROR(stage(b));
     }
@@ -294,21 +299,22 @@ void ReplicaHost::OnLease(PartitionId p, Epoch epoch, Nanos sent_at) {
   Run(slot, slot->replica->OnLease(epoch, sent_at, clock_->Now()));
 }
 
-void ReplicaHost::OnMessage(const PeerMessage& msg) {
-  if (failed_) return;
+Status ReplicaHost::OnMessage(const PeerMessage& msg) {
+  if (failed_) return Status::Ok();
   Slot* slot = Find(PartitionOfMessage(msg));
-  if (slot == nullptr) return;  // not configured here (yet): the sender retries
+  if (slot == nullptr) return Status::Ok();  // not configured here (yet): the sender retries
   if (std::holds_alternative<SnapshotMsg>(msg)) {
     LOG_WARN(log_) << "dropping a whole snapshot message: snapshots come as chunks";
-    return;
+    return Status::Ok();
   }
   MutexLock l(&slot->mu);
   std::map<Lsn, std::vector<BlockRef>> written;
   Result<PeerMessage> local = Localize(slot, msg, &written);
   if (!local.ok()) {
     for (const auto& [lsn, refs] : written) store_->ForgetBlocks(refs);
+    if (local.status().code() == StatusCode::kNotFound) return local.status();
     LOG_WARN(log_) << "dropping a replication message: " << local.status().ToString();
-    return;
+    return Status::Ok();
   }
   Effects fx = slot->replica->OnMessage(*local, clock_->Now());
   // Blocks of entries the replica did not append are nobody's.
@@ -321,6 +327,7 @@ void ReplicaHost::OnMessage(const PeerMessage& msg) {
   }
   for (const auto& [lsn, refs] : written) store_->ForgetBlocks(refs);
   Run(slot, std::move(fx));
+  return Status::Ok();
 }
 
 Result<ApplyResult> ReplicaHost::Mutate(Mutation m) {
@@ -513,8 +520,15 @@ Result<PeerMessage> ReplicaHost::Hydrate(const PeerMessage& msg) {
     std::vector<std::string> blocks;
     uint64_t raw_total = 0;
     for (const BlockRef& b : rec.blocks) raw_total += b.raw_len;
+    bool streamed = false;  // some of its blocks went ahead: the peers hold them
+    if (rec.type == RecordType::kPut && !rec.blocks.empty()) {
+      MutexLock l(&stage_mu_);
+      for (const BlockRef& b : rec.blocks) {
+        streamed = streamed || streamed_.count({rec.partition.value(), b.offset}) != 0;
+      }
+    }
     if (rec.type == RecordType::kPut &&
-        (raw_total > options_.stage_bytes ||
+        (streamed || raw_total > options_.stage_bytes ||
          (inline_bytes > 0 && inline_bytes + raw_total > options_.stage_bytes))) {
       e.payload = EncodeStagedWirePayload(e.payload);  // blocks go ahead, one per call
       continue;
@@ -567,7 +581,7 @@ Result<PeerMessage> ReplicaHost::Localize(Slot* slot, const PeerMessage& msg,
                                        ": only a put has staged blocks");
       }
       ASSIGN_OR_RETURN(std::vector<BlockRef> refs,
-                       TakeStaged(rm->partition, e.epoch, e.lsn, rec.blocks));
+                       TakeStaged(rm->partition, rm->from, e.epoch, e.lsn, rec.blocks));
       (*written)[e.lsn] = refs;
       rec.blocks = std::move(refs);
       e.payload = EncodePayload(rec);
@@ -666,6 +680,7 @@ void ReplicaHost::TickLoop() {
 
 Status ReplicaHost::StageBlock(const StagedBlock& b) {
   if (failed_) return Status::Unavailable("this replica host stopped after a write failure");
+  if (b.ahead) return KeepStreamed(b);
   if (Slot* slot = Find(b.partition); slot != nullptr) {
     // A retransmission of an entry this replica holds: its blocks are here.
     MutexLock l(&slot->mu);
@@ -697,45 +712,147 @@ Status ReplicaHost::StageBlock(const StagedBlock& b) {
   return Status::Ok();
 }
 
-Result<std::vector<BlockRef>> ReplicaHost::TakeStaged(PartitionId p, Epoch epoch, Lsn lsn,
-                                                      const std::vector<BlockRef>& want) {
+Status ReplicaHost::KeepStreamed(const StagedBlock& b) {
+  {
+    MutexLock l(&stage_mu_);
+    if (ahead_bytes_ + b.data.size() > options_.max_ahead_bytes) {
+      return Status::LimitExceeded(
+          std::to_string(ahead_bytes_ >> 20) +
+          " MiB of blocks streamed ahead wait here for their puts; this one goes with its put");
+    }
+  }
+  if (Slot* slot = Find(b.partition); slot != nullptr) {
+    MutexLock l(&slot->mu);
+    if (b.epoch < slot->replica->epoch()) {
+      return Status(StatusCode::kStaleEpoch, "partition " + std::to_string(b.partition.value()) +
+                                                 ": a block streamed in epoch " +
+                                                 std::to_string(b.epoch.value()) +
+                                                 ", this replica is at epoch " +
+                                                 std::to_string(slot->replica->epoch().value()));
+    }
+  }
+  ASSIGN_OR_RETURN(BlockRef ref, store_->WriteBlock(Bytes(b.data)));
+  if (ref.hash != b.hash) {
+    store_->ForgetBlocks(std::vector<BlockRef>{ref});
+    return Status::DataLoss("a block of partition " + std::to_string(b.partition.value()) +
+                            " streamed ahead does not match its hash");
+  }
+  std::optional<BlockRef> replaced;
+  {
+    MutexLock l(&stage_mu_);
+    auto [it, inserted] =
+        ahead_.try_emplace(AheadKey{b.partition.value(), b.source.value(), b.source_offset},
+                           Staged{ref, clock_->Now()});
+    if (!inserted) {
+      replaced = it->second.ref;
+      ahead_bytes_ -= replaced->raw_len;
+      it->second = Staged{ref, clock_->Now()};
+    }
+    ahead_bytes_ += ref.raw_len;
+  }
+  if (replaced) store_->ForgetBlocks(std::vector<BlockRef>{*replaced});  // sent twice
+  ++ahead_received_;
+  return Status::Ok();
+}
+
+Result<std::vector<BlockRef>> ReplicaHost::TakeStaged(PartitionId p, NodeId from, Epoch epoch,
+                                                      Lsn lsn, const std::vector<BlockRef>& want) {
   MutexLock l(&stage_mu_);
   std::vector<BlockRef> out;
+  // Where each block was found: staged for this entry, or streamed ahead.
+  std::vector<std::variant<StageKey, AheadKey>> keys;
+  auto matches = [&](const Staged& s, const BlockRef& w) {
+    return s.ref.hash == w.hash && s.ref.raw_len == w.raw_len;
+  };
   for (uint32_t i = 0; i < want.size(); ++i) {
-    auto it = staged_.find(StageKey{p, epoch.value(), lsn.value(), i});
-    if (it == staged_.end() || it->second.ref.hash != want[i].hash ||
-        it->second.ref.raw_len != want[i].raw_len) {
-      return Status::Unavailable("partition " + std::to_string(p.value()) + " LSN " +
-                                 std::to_string(lsn.value()) + ": block " + std::to_string(i) +
-                                 " of " + std::to_string(want.size()) + " was not staged");
+    const StageKey k{p, epoch.value(), lsn.value(), i};
+    if (auto it = staged_.find(k); it != staged_.end() && matches(it->second, want[i])) {
+      out.push_back(it->second.ref);
+      keys.emplace_back(k);
+      continue;
     }
-    out.push_back(it->second.ref);
+    const AheadKey a{p.value(), from.value(), want[i].offset};
+    if (auto it = ahead_.find(a); it != ahead_.end() && matches(it->second, want[i])) {
+      out.push_back(it->second.ref);
+      keys.emplace_back(a);
+      continue;
+    }
+    return Status::NotFound("partition " + std::to_string(p.value()) + " LSN " +
+                            std::to_string(lsn.value()) + ": block " + std::to_string(i) + " of " +
+                            std::to_string(want.size()) + " was not staged");
   }
-  for (uint32_t i = 0; i < want.size(); ++i)
-    staged_.erase(StageKey{p, epoch.value(), lsn.value(), i});
+  for (const auto& k : keys) {
+    if (const auto* a = std::get_if<AheadKey>(&k)) {
+      auto it = ahead_.find(*a);
+      ahead_bytes_ -= it->second.ref.raw_len;
+      ahead_.erase(it);
+      ++ahead_claimed_;
+    } else {
+      staged_.erase(std::get<StageKey>(k));
+    }
+  }
   return out;
 }
 
 void ReplicaHost::ExpireStaged() {
   std::vector<BlockRef> old;
   const Nanos now = clock_->Now();
-  {
-    MutexLock l(&stage_mu_);
-    for (auto it = staged_.begin(); it != staged_.end();) {
+  auto expire = [&](auto& table) {
+    for (auto it = table.begin(); it != table.end();) {
       if (now - it->second.at >= options_.stage_expiry) {
         old.push_back(it->second.ref);
-        it = staged_.erase(it);
+        if constexpr (std::is_same_v<std::decay_t<decltype(table)>, decltype(ahead_)>) {
+          ahead_bytes_ -= it->second.ref.raw_len;
+        }
+        it = table.erase(it);
       } else {
         ++it;
       }
     }
+  };
+  {
+    MutexLock l(&stage_mu_);
+    expire(staged_);
+    expire(ahead_);
+    std::erase_if(streamed_,
+                  [&](const auto& s) { return now - s.second >= options_.stage_expiry; });
   }
   if (!old.empty()) store_->ForgetBlocks(old);
 }
 
 size_t ReplicaHost::staged_blocks() {
   MutexLock l(&stage_mu_);
-  return staged_.size();
+  return staged_.size() + ahead_.size();
+}
+
+void ReplicaHost::StreamAhead(PartitionId p, const BlockRef& ref, std::string_view data) {
+  if (failed_) return;
+  Slot* slot = Find(p);
+  if (slot == nullptr) return;
+  std::vector<NodeId> peers;
+  Epoch epoch;
+  {
+    MutexLock l(&slot->mu);
+    peers = slot->replica->StreamPeers();
+    epoch = slot->replica->epoch();
+  }
+  if (peers.empty()) return;
+  {
+    MutexLock l(&stage_mu_);
+    streamed_[{p.value(), ref.offset}] = clock_->Now();
+  }
+  for (NodeId to : peers) {
+    StagedBlock b;
+    b.partition = p;
+    b.epoch = epoch;
+    b.hash = ref.hash;
+    b.data = std::string(data);
+    b.ahead = true;
+    b.source = self_;
+    b.source_offset = ref.offset;
+    transport_->SendAhead(to, std::move(b));
+    ++ahead_sent_;
+  }
 }
 
 Result<std::string> ReplicaHost::ReadBlock(PartitionId p, const BlockRef& ref) {

@@ -28,9 +28,11 @@
 // the replica's commit point, or stopped has its blocks forgotten; after a
 // crash they are unreferenced and compaction reclaims them.
 //
-// Cut from this step (see the design page): blocks streamed ahead of a large
-// put (a put's blocks travel with its entry); pinning the blocks of kept
-// entries against compaction.
+// The blocks of an upload are streamed on to the other replicas as they
+// reach the primary (StreamAhead, before the put that commits them has an
+// LSN), so that the entry finds them there (docs/design-replication.md
+// "Large puts"). Cut from this step: pinning the blocks of kept entries
+// against compaction.
 //
 // Thread-safe. Lock order: a partition's stage lock -> its slot lock ->
 // the stream table lock -> the DocStore's locks; the slot table lock, the
@@ -44,7 +46,9 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "chunkserver/doc_store.h"
@@ -58,6 +62,23 @@
 
 namespace cairn::chunkserver {
 
+// One block of a large put entry, staged on a replica ahead of the entry:
+// either for a known entry (epoch, lsn, index), or (`ahead`) a block of an
+// upload, streamed on by the primary `source` before its put has an LSN,
+// known by its offset in that node's volume (the entry's record, sent by
+// that node, names it by that BlockRef; offsets are never reused).
+struct StagedBlock {
+  PartitionId partition;
+  Epoch epoch;  // the entry's; ahead: the primary's when it streamed it
+  Lsn lsn;
+  uint32_t index = 0;
+  uint64_t hash = 0;  // the block's content hash (BlockRef::hash)
+  std::string data;   // raw bytes
+  bool ahead = false;
+  NodeId source;               // ahead: the primary that streamed it
+  uint64_t source_offset = 0;  // ahead: BlockRef::offset on that node
+};
+
 // Delivers replication messages to peers. Send must not block on the peer
 // and may lose messages (the protocol resends).
 class ReplicaTransport {
@@ -69,6 +90,11 @@ class ReplicaTransport {
   // a partition's lock. An error means the chunk may or may not have arrived
   // (the stream sends it again; the receiver's answer sorts it out).
   virtual Result<SnapshotChunkAnswer> SendSnapshotChunk(NodeId to, const SnapshotChunkMsg& c) = 0;
+  // A block of an upload, streamed to `to` ahead of the put that will name
+  // it (`b.ahead`). Best effort: a block that does not arrive is staged
+  // with its entry later. May wait a little while the peer is behind
+  // (back-pressure on the upload); never under a partition's lock.
+  virtual void SendAhead(NodeId to, StagedBlock b) { (void)to, (void)b; }
 };
 
 // The metaserver, for a primary's in-sync requests (asynchronous: the answer
@@ -95,6 +121,10 @@ struct ReplicaHostOptions {
   uint64_t stage_bytes = 4ull << 20;
   // Staged blocks no entry claimed are forgotten after this.
   Nanos stage_expiry = std::chrono::minutes(5);
+  // Raw bytes of blocks streamed ahead held here (for puts not yet come).
+  // Past it, more are refused (the primary stages them with their entries):
+  // puts that keep failing cannot fill the disks with orphans.
+  uint64_t max_ahead_bytes = uint64_t{4} << 30;
   // Snapshots: data bytes per chunk; bytes per second sent over all
   // outgoing streams (0: unlimited); outgoing streams at a time (more wait
   // for the replica to ask again), in all and to one peer; the first retry delay after a failed
@@ -134,21 +164,15 @@ std::string EncodeStagedWirePayload(std::string_view record);
 Status DecodeWirePayload(std::string_view wire, std::string* record,
                          std::vector<std::string>* blocks, bool* staged = nullptr);
 
-// One block of a large put entry, staged on a replica ahead of the entry.
-struct StagedBlock {
-  PartitionId partition;
-  Epoch epoch;  // the entry's
-  Lsn lsn;
-  uint32_t index = 0;
-  uint64_t hash = 0;  // the block's content hash (BlockRef::hash)
-  std::string data;   // raw bytes
-};
 // For every entry of `msg` in staged form, in order: each block, read with
-// `read` (the sender's local ref) and handed to `stage`. Stops at the first
-// error. What a transport does before it sends `msg`.
+// `read` (the sender's local ref) and handed to `stage`, unless `held` (may
+// be null) says the receiver has it already (streamed ahead: `b` without
+// data, its source_offset set). Stops at the first error. What a transport
+// does before it sends `msg`.
 Status StageBlocksOf(const PeerMessage& msg,
                      const std::function<Result<std::string>(PartitionId, const BlockRef&)>& read,
-                     const std::function<Status(const StagedBlock&)>& stage);
+                     const std::function<Status(const StagedBlock&)>& stage,
+                     const std::function<bool(const StagedBlock&)>& held = nullptr);
 
 class ReplicaHost {
  public:
@@ -173,18 +197,33 @@ class ReplicaHost {
   void OnLease(PartitionId p, Epoch epoch, Nanos sent_at);
   // The metaserver answered a heartbeat sent at `sent_at` (this node's clock).
   void OnMetaContact(Nanos sent_at);
-  // A message from a peer, payloads in wire form.
-  void OnMessage(const PeerMessage& msg);
+  // A message from a peer, payloads in wire form. NotFound when an entry's
+  // blocks were to be staged here and are not (lost in a restart, or
+  // expired): the sender stages them again with its next try. Other
+  // failures are logged and the message dropped (the sender resends).
+  Status OnMessage(const PeerMessage& msg);
   // A block staged ahead of its entry (receiver side): written to the volume
   // and kept until the entry claims it or it expires. DataLoss when the
   // bytes do not match the hash; AlreadyExists when the replica holds the
-  // entry already (the sender skips the rest of its blocks).
+  // entry already (the sender skips the rest of its blocks); StaleEpoch for
+  // a block streamed ahead in an epoch older than this replica's;
+  // LimitExceeded when max_ahead_bytes are held.
   Status StageBlock(const StagedBlock& b);
+  // Primary side of an upload: `data` was written here as `ref` for a put
+  // of `p` still to come. Streams it to the replicas that will get that
+  // put through the log (no-op unless this node is p's active primary).
+  // May wait while a peer is behind (the transport's back-pressure).
+  void StreamAhead(PartitionId p, const BlockRef& ref, std::string_view data);
   // The raw bytes of one of this node's blocks (sender side of staging).
   Result<std::string> ReadBlock(PartitionId p, const BlockRef& ref);
   // The transport delivered part of a large entry to `peer` (sender side).
   void NotePeerProgress(PartitionId p, NodeId peer);
-  size_t staged_blocks();  // held for entries not yet received
+  size_t staged_blocks();  // held for entries not yet received (ahead ones too)
+  // Blocks streamed ahead: handed to the transport here (as a primary);
+  // received here, and claimed here by their entries.
+  uint64_t ahead_sent() const { return ahead_sent_.load(); }
+  uint64_t ahead_received() const { return ahead_received_.load(); }
+  uint64_t ahead_claimed() const { return ahead_claimed_.load(); }
 
   // A client's mutation of `m.partition` (its LSN and epoch are assigned
   // here): checked against the logged state, replicated, and answered once
@@ -318,12 +357,25 @@ class ReplicaHost {
     BlockRef ref;
     Nanos at;
   };
-  // Takes the staged blocks of an entry (all or none).
-  Result<std::vector<BlockRef>> TakeStaged(PartitionId p, Epoch epoch, Lsn lsn,
+  // (partition, the primary that streamed it, the block's offset there).
+  using AheadKey = std::tuple<uint32_t, uint64_t, uint64_t>;
+  // StageBlock of a block streamed ahead (`b.ahead`).
+  Status KeepStreamed(const StagedBlock& b);
+  // Takes the staged blocks of an entry (all or none): staged for it, or
+  // streamed ahead under the primary's ref that its record names.
+  // NotFound when one is missing.
+  Result<std::vector<BlockRef>> TakeStaged(PartitionId p, NodeId from, Epoch epoch, Lsn lsn,
                                            const std::vector<BlockRef>& want);
   void ExpireStaged();
   Mutex stage_mu_;
   std::map<StageKey, Staged> staged_ GUARDED_BY(stage_mu_);
+  std::map<AheadKey, Staged> ahead_ GUARDED_BY(stage_mu_);
+  // Primary side: blocks this node streamed ahead, (partition, offset) ->
+  // when. An entry naming one travels in staged form whatever its size, so
+  // that the blocks the peer took are not sent again inside the entry.
+  std::map<std::pair<uint32_t, uint64_t>, Nanos> streamed_ GUARDED_BY(stage_mu_);
+  uint64_t ahead_bytes_ GUARDED_BY(stage_mu_) = 0;  // raw_len over ahead_
+  std::atomic<uint64_t> ahead_sent_{0}, ahead_received_{0}, ahead_claimed_{0};
   std::thread sync_thread_;
   std::thread tick_thread_;
 

@@ -12,6 +12,15 @@
 // by bytes as well as by count: a message carries up to stage_bytes (4 MiB)
 // of blocks inline, so 1024 of them to a slow peer could hold 4 GiB.
 //
+// Blocks of uploads streamed ahead of their puts (SendAhead) have a queue
+// and a thread of their own per peer, bounded by `max_ahead_bytes`: a
+// full queue makes SendAhead wait (up to `ahead_wait`), which slows the
+// upload to what the peer takes. The transport remembers which blocks each
+// peer took; when an entry that names them is sent, they are not staged
+// again (the sender thread first waits for the ones still in flight). A
+// block the peer did not take (it failed, was dropped, or the peer lost
+// it: Replicate answers NotFound) is staged with its entry as before.
+//
 // Thread-safe.
 #pragma once
 
@@ -21,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <thread>
 #include <tuple>
 
@@ -43,12 +53,15 @@ class ThriftReplicaTransport : public ReplicaTransport {
   // `pool` and `clock` are borrowed and must outlive the transport.
   ThriftReplicaTransport(net::ConnectionPool* pool, Resolve resolve, Clock* clock,
                          size_t max_queued = 1024, Nanos max_age = std::chrono::milliseconds(1000),
-                         size_t max_queued_bytes = size_t{64} << 20);
+                         size_t max_queued_bytes = size_t{64} << 20,
+                         size_t max_ahead_bytes = size_t{16} << 20,
+                         Nanos ahead_wait = std::chrono::seconds(2));
   ~ThriftReplicaTransport() override;  // Stop()
   ThriftReplicaTransport(const ThriftReplicaTransport&) = delete;
   ThriftReplicaTransport& operator=(const ThriftReplicaTransport&) = delete;
 
   void Send(NodeId to, PeerMessage msg) override;
+  void SendAhead(NodeId to, StagedBlock b) override;
   // A synchronous call on the caller's thread (a snapshot stream's), not
   // through the peer's queue.
   Result<SnapshotChunkAnswer> SendSnapshotChunk(NodeId to, const SnapshotChunkMsg& c) override;
@@ -58,6 +71,14 @@ class ThriftReplicaTransport : public ReplicaTransport {
     size_t bytes = 0;
   };
   QueueStats queued(NodeId to) const;
+  // Blocks streamed ahead, over all peers, since start.
+  struct AheadStats {
+    uint64_t sent = 0;     // taken by the peer
+    uint64_t failed = 0;   // the call failed
+    uint64_t dropped = 0;  // not sent: the peer failing, or its queue full too long
+    uint64_t reused = 0;   // not staged again with their entry
+  };
+  AheadStats ahead_stats() const;
   // Stops the senders; queued messages are dropped.
   void Stop();
   // The host whose blocks large entries stage ahead (StageBlocksOf) and that
@@ -65,9 +86,18 @@ class ThriftReplicaTransport : public ReplicaTransport {
   void SetHost(ReplicaHost* host) { host_ = host; }
 
  private:
+  // (partition, the block's offset in this node's volume).
+  using AheadKey = std::pair<uint32_t, uint64_t>;
   struct Peer {
     Mutex mu;
     CondVar cv;
+    // Blocks streamed ahead: queued; queued or in flight; taken, and when.
+    std::deque<StagedBlock> ahead GUARDED_BY(mu);
+    size_t ahead_bytes GUARDED_BY(mu) = 0;
+    std::set<AheadKey> ahead_pending GUARDED_BY(mu);
+    std::map<AheadKey, Nanos> ahead_taken GUARDED_BY(mu);
+    Nanos ahead_failed_at GUARDED_BY(mu){INT64_MIN / 2};
+    std::thread ahead_thread;
     struct Queued {
       Nanos at;  // when Send queued it
       PeerMessage msg;
@@ -78,12 +108,22 @@ class ThriftReplicaTransport : public ReplicaTransport {
     bool stop GUARDED_BY(mu) = false;
     std::thread thread;
   };
+  // The peer's queues and threads, made on first use (null once stopped).
+  Peer* PeerFor(NodeId to);
   void Loop(NodeId to, Peer* peer);
+  void AheadLoop(NodeId to, Peer* peer);
+  // Sender thread: true when `to` took `b` streamed ahead (after waiting
+  // for it while in flight); forgets it, so that a retry stages it.
+  bool TakenAhead(Peer* peer, const StagedBlock& b);
+  // `to` answered that it lacks the staged blocks of `msg`'s entries.
+  void ForgetStaged(NodeId to, Peer* peer, const PeerMessage& msg);
   static void PopFront(Peer* peer) REQUIRES(peer->mu);
 
   // Stages the blocks of `msg`'s large entries on `to`, but not again for an
-  // entry staged there within the last seconds (a retransmission).
-  Status StageAhead(NodeId to, const HostPort& where, const PeerMessage& msg);
+  // entry staged there within the last minute (a retransmission: the
+  // receiver keeps staged blocks 5 minutes, and answers NotFound when it
+  // lacks them, which makes the next try stage them again).
+  Status StageAhead(NodeId to, Peer* peer, const HostPort& where, const PeerMessage& msg);
 
   net::ConnectionPool* const pool_;
   const Resolve resolve_;
@@ -96,6 +136,9 @@ class ThriftReplicaTransport : public ReplicaTransport {
   const size_t max_queued_;
   const Nanos max_age_;
   const size_t max_queued_bytes_;
+  const size_t max_ahead_bytes_;
+  const Nanos ahead_wait_;
+  std::atomic<uint64_t> ahead_sent_{0}, ahead_failed_{0}, ahead_dropped_{0}, ahead_reused_{0};
   Logger log_;
   mutable Mutex mu_;
   bool stopped_ GUARDED_BY(mu_) = false;

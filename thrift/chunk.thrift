@@ -207,6 +207,11 @@ struct NodeStatus {
   11: i32 block_bytes,
   12: string rebuild,       // "" or a line about a disk rebuild in progress
   13: i64 backup_reads,     // reads served here as a backup (allow_backup), since start
+  // Blocks of uploads streamed ahead of their puts, since start: handed on
+  // to backups here as a primary, and taken here as a backup by the put
+  // that named them (docs/design-replication.md "Large puts").
+  14: optional i64 streamed_blocks_sent,
+  15: optional i64 streamed_blocks_claimed,
 }
 
 // ---------------------------------------------------------------- replication
@@ -274,6 +279,10 @@ struct SnapshotChunkAck {
 // Primary -> replica, ahead of a large put entry (its blocks hold more than
 // the host's stage_bytes): one raw block of the entry (partition, lsn,
 // epoch), which then travels without its blocks and claims these.
+// With `ahead` set, a block of an upload still being written, streamed on
+// as it reaches the primary `from_node` (lsn and index are 0): the replica
+// keeps it under (partition, from_node, source_offset), the block's offset
+// in the primary's volume, which the entry's record names when it comes.
 struct StageBlockRequest {
   1: i32 partition,
   2: i64 epoch,
@@ -281,6 +290,9 @@ struct StageBlockRequest {
   4: i32 index,
   5: i64 hash,              // the block's content hash (XXH3-64 of data)
   6: binary data,
+  7: optional bool ahead,
+  8: optional i64 source_offset,
+  9: optional i32 from_node,
 }
 
 // ---------------------------------------------------------------- services

@@ -14,11 +14,14 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "chunkserver/replica_host.h"
+#include "common/checksum.h"
 #include "tests/chunkserver/doc_test_util.h"
 
 namespace cairn::chunkserver {
@@ -124,14 +127,46 @@ class Net {
               Status st = to->second->StageBlock(b);
               if (st.ok()) ++staged_calls;
               return st.code() == StatusCode::kAlreadyExists ? Status::Ok() : st;
+            },
+            [&](const StagedBlock& b) {
+              // Streamed ahead and taken: not staged again (once, as the
+              // transport does, so that a retry stages it).
+              MutexLock a(&ahead_mu_);
+              return taken_.erase({item.from, item.to, b.partition, b.source_offset}) > 0;
             });
         if (!s.ok()) continue;
       }
-      to->second->OnMessage(item.msg);
+      if (to->second->OnMessage(item.msg).code() == StatusCode::kNotFound) {
+        // The receiver lacks blocks it was to hold: the retry stages them.
+        ++not_staged_answers;
+        MutexLock a(&ahead_mu_);
+        std::erase_if(taken_, [&](const auto& t) { return std::get<1>(t) == item.to; });
+      }
     }
   }
 
  public:
+  // A block of an upload streamed ahead, delivered at once on the caller's
+  // thread. With lose_ahead > 0 it is lost after the sender thought it taken
+  // (the receiver restarted, say).
+  void Ahead(NodeId from, NodeId to, const StagedBlock& b) {
+    if (lose_ahead > 0) {
+      --lose_ahead;
+    } else {
+      MutexLock l(&hosts_mu_);
+      auto t = hosts_.find(to);
+      if (t == hosts_.end() || hosts_.count(from) == 0) return;
+      Status st = t->second->StageBlock(b);
+      ahead_results.push_back(st.code());
+      if (!st.ok()) return;
+    }
+    MutexLock a(&ahead_mu_);
+    taken_.insert({from, to, b.partition, b.source_offset});
+  }
+  std::atomic<int> lose_ahead{0};
+  std::atomic<int> not_staged_answers{0};
+  std::vector<StatusCode> ahead_results;  // guarded by hosts_mu_ (read when idle)
+
   std::atomic<int> skip_staging{0};  // messages delivered without staging their blocks
   std::atomic<int> staged_calls{0};
 
@@ -143,6 +178,8 @@ class Net {
   ChunkHook chunk_hook_ GUARDED_BY(mu_);
   Mutex hosts_mu_;
   std::map<NodeId, ReplicaHost*> hosts_ GUARDED_BY(hosts_mu_);
+  Mutex ahead_mu_;
+  std::set<std::tuple<NodeId, NodeId, PartitionId, uint64_t>> taken_ GUARDED_BY(ahead_mu_);
   std::thread thread_;
 };
 
@@ -153,6 +190,7 @@ class NodeTransport : public ReplicaTransport {
   Result<SnapshotChunkAnswer> SendSnapshotChunk(NodeId to, const SnapshotChunkMsg& c) override {
     return net_->Chunk(self_, to, c);
   }
+  void SendAhead(NodeId to, StagedBlock b) override { net_->Ahead(self_, to, b); }
 
  private:
   Net* net_;
@@ -284,6 +322,7 @@ struct Node {
     ho.replica.retransmit = 50ms;
     ho.tick = 10ms;
     ho.stage_bytes = stage_bytes;
+    ho.max_ahead_bytes = max_ahead_bytes;
     ho.snapshot_chunk_bytes = snapshot_chunk_bytes;
     ho.snapshot_rate_bytes_per_s = snapshot_rate;
     ho.snapshot_retry = 20ms;
@@ -312,6 +351,7 @@ struct Node {
   Meta* meta;
   uint32_t log_retention = 1024;
   uint64_t stage_bytes = 4ull << 20;
+  uint64_t max_ahead_bytes = 4ull << 30;
   size_t snapshot_chunk_bytes = 64 << 10;
   uint64_t snapshot_rate = 0;
   Nanos snapshot_stream_timeout = 60s;
@@ -544,6 +584,94 @@ TEST_F(ReplicaHostTest, LargeEntriesHaveTheirBlocksStagedAhead) {
   // And one for an entry the replica holds already is not wanted.
   b.lsn = last;
   EXPECT_EQ(node(2).host->StageBlock(b).code(), StatusCode::kAlreadyExists);
+}
+
+// The blocks of an upload go to the backups as they reach the primary
+// (StreamAhead), before the put has an LSN; the put's entry, sent without
+// its blocks, claims them there by the primary's refs. A block the sender
+// thought taken but the backup lacks (lost in a restart) makes the backup
+// answer NotFound, and the primary's retry stages it with the entry.
+TEST_F(ReplicaHostTest, UploadBlocksStreamedAheadAreClaimedByTheirPut) {
+  // The puts are small (below stage_bytes): their entries would carry their
+  // blocks, but blocks streamed ahead are not sent twice.
+  meta_->Configure(Config(0, 1, {1, 2, 3}, {1, 2, 3}));
+  // Until the primary is active it streams nothing (nobody to stream to).
+  ASSERT_TRUE(Put(1, 0, "first", Body("first", 0), 1000).ok());
+  const int staged_before = net_.staged_calls.load();
+  std::map<std::string, std::string> acked;
+  acked["first"] = Body("first", 0);
+  Lsn last;
+  constexpr int kPuts = 30;
+  for (uint64_t seq = 0; seq < kPuts; ++seq) {
+    if (seq == 20) net_.lose_ahead = 2;  // both backups "lose" this put's block
+    const std::string id = "u" + std::to_string(seq % 13);
+    const std::string body = Body(id, seq);
+    DocStore* store = node(1).rig->store();
+    auto ref = store->WriteBlock(std::as_bytes(std::span(body.data(), body.size())));
+    ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+    node(1).host->StreamAhead(PartitionId(0), *ref, body);
+    Mutation m;
+    m.type = MutationType::kPut;
+    m.partition = PartitionId(0);
+    m.collection = kColl;
+    m.id = id;
+    m.request_id = RequestId{7, 8, seq};
+    m.meta.size = body.size();
+    m.meta.mode = 0644;
+    m.body_hash = 1;
+    m.blocks = {*ref};
+    auto r = node(1).host->Mutate(m);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    acked[id] = body;
+    last = r->lsn;
+  }
+  ASSERT_TRUE(WaitCommitted({1, 2, 3}, 0, last));
+  for (uint32_t n = 1; n <= 3; ++n) EXPECT_EQ(Docs(n, 0), acked) << "node " << n;
+  // Every block but the lost ones was claimed from what was streamed ahead.
+  EXPECT_EQ(node(2).host->ahead_received() + node(3).host->ahead_received(), 2u * kPuts - 2);
+  EXPECT_EQ(node(2).host->ahead_claimed() + node(3).host->ahead_claimed(), 2u * kPuts - 2);
+  // The lost ones: answered NotFound, then staged with their entry.
+  EXPECT_GE(net_.not_staged_answers.load(), 2);
+  EXPECT_EQ(net_.staged_calls.load() - staged_before, 2);
+  for (uint32_t n = 1; n <= 3; ++n) EXPECT_EQ(node(n).host->staged_blocks(), 0u) << "node " << n;
+
+  // A streamed block with the wrong bytes is refused; one streamed in an
+  // epoch older than the replica's is not written.
+  StagedBlock b;
+  b.partition = PartitionId(0);
+  b.epoch = Epoch(1);
+  b.ahead = true;
+  b.source = NodeId(1);
+  b.source_offset = 12345;
+  b.data = "streamed";
+  b.hash = 1;
+  EXPECT_EQ(node(2).host->StageBlock(b).code(), StatusCode::kDataLoss);
+  meta_->Configure(Config(0, 2, {1, 2, 3}, {1, 2, 3}));
+  ASSERT_TRUE(Put(1, 0, "second", Body("second", 0), 2000).ok());  // epoch 2 reached node 1
+  ASSERT_TRUE(
+      WaitCommitted({2}, 0, node(1).rig->store()->partition_state(PartitionId(0)).last_lsn));
+  EXPECT_EQ(node(2).host->StageBlock(b).code(), StatusCode::kStaleEpoch);
+  EXPECT_EQ(node(2).host->staged_blocks(), 0u);
+  // A block streamed ahead that no entry claims is kept until it expires.
+  b.epoch = Epoch(2);
+  b.hash = Checksum64(b.data.data(), b.data.size());
+  EXPECT_TRUE(node(2).host->StageBlock(b).ok());
+  EXPECT_EQ(node(2).host->staged_blocks(), 1u);
+  // A replica holds at most max_ahead_bytes of them: puts that never come
+  // cannot fill its disks.
+  node(3).Down(false);
+  node(3).max_ahead_bytes = 2 * b.data.size();
+  node(3).Up();
+  for (uint64_t off : {1u, 2u, 3u}) {
+    b.source_offset = off;
+    const Status st = node(3).host->StageBlock(b);
+    if (off < 3) {
+      EXPECT_TRUE(st.ok()) << st.ToString();
+    } else {
+      EXPECT_EQ(st.code(), StatusCode::kLimitExceeded) << st.ToString();
+    }
+  }
+  EXPECT_EQ(node(3).host->staged_blocks(), 2u);
 }
 
 TEST_F(ReplicaHostTest, AReplicaBehindTheKeptLogGetsASnapshot) {

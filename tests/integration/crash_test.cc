@@ -45,7 +45,7 @@ TEST(IntegrationCrash, SigkillChunkServersWhileWritingLosesNothingAcknowledged) 
   std::vector<std::thread> writers;
   for (int w = 0; w < kWriters; ++w) {
     writers.emplace_back(RunWriter, std::ref(c), std::string("crash"), w, kDocsPerWriter, seed,
-                         std::cref(stop), &states[static_cast<size_t>(w)]);
+                         std::cref(stop), &states[static_cast<size_t>(w)], kStreamedPutEvery);
   }
   // Kill one chunk server after another while the writers run, restart each.
   for (int round = 0; round < 4; ++round) {

@@ -34,8 +34,12 @@ struct WriterState {
 };
 
 // Writes documents w<w>-<k> of `collection` (k < docs_per_writer) until `stop`.
+// Every `streamed_every`-th put is a streamed one of 2 or 3 blocks (1 MiB
+// each, the last one partial); the others are small.
+inline constexpr int kStreamedPutEvery = 97;  // the crash and kill tests' mix
 inline void RunWriter(client::Client& c, const std::string& collection, int w, int docs_per_writer,
-                      uint64_t seed, const std::atomic<bool>& stop, WriterState* state) {
+                      uint64_t seed, const std::atomic<bool>& stop, WriterState* state,
+                      int streamed_every) {
   uint64_t rng = seed * 31 + static_cast<uint64_t>(w);
   uint64_t n = 0;
   while (!stop.load()) {
@@ -62,7 +66,9 @@ inline void RunWriter(client::Client& c, const std::string& collection, int w, i
       continue;
     }
     size_t size = static_cast<size_t>(SplitMix64(rng) % 6000);
-    if (n % 97 == 0) size = (1u << 20) + 4321;  // a streamed put now and then
+    if (n % static_cast<uint64_t>(streamed_every) == 0) {
+      size = (1u << 20) * (1 + (n / static_cast<uint64_t>(streamed_every)) % 2) + 4321;
+    }
     std::string body = MakeBody(seed, (static_cast<uint64_t>(w) << 32) | n, size);
     auto put = c.Put(collection, id, body);
     if (put.ok()) {
