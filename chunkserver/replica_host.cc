@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 #include <set>
-#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -797,23 +796,24 @@ Result<std::vector<BlockRef>> ReplicaHost::TakeStaged(PartitionId p, NodeId from
 void ReplicaHost::ExpireStaged() {
   std::vector<BlockRef> old;
   const Nanos now = clock_->Now();
+  // Returns the raw bytes of what it dropped from `table`.
   auto expire = [&](auto& table) {
+    uint64_t dropped = 0;
     for (auto it = table.begin(); it != table.end();) {
       if (now - it->second.at >= options_.stage_expiry) {
         old.push_back(it->second.ref);
-        if constexpr (std::is_same_v<std::decay_t<decltype(table)>, decltype(ahead_)>) {
-          ahead_bytes_ -= it->second.ref.raw_len;
-        }
+        dropped += it->second.ref.raw_len;
         it = table.erase(it);
       } else {
         ++it;
       }
     }
+    return dropped;
   };
   {
     MutexLock l(&stage_mu_);
     expire(staged_);
-    expire(ahead_);
+    ahead_bytes_ -= expire(ahead_);
     std::erase_if(streamed_,
                   [&](const auto& s) { return now - s.second >= options_.stage_expiry; });
   }
