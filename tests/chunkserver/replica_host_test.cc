@@ -386,6 +386,22 @@ class ReplicaHostTest : public ::testing::Test {
     return c;
   }
 
+  // A put of `body` (held by `ref`) as `id` in partition `p`.
+  static Mutation PutOf(uint32_t p, const std::string& id, const std::string& body,
+                        const BlockRef& ref, const RequestId& request_id) {
+    Mutation m;
+    m.type = MutationType::kPut;
+    m.partition = PartitionId(p);
+    m.collection = kColl;
+    m.id = id;
+    m.request_id = request_id;
+    m.meta.size = body.size();
+    m.meta.mode = 0644;
+    m.body_hash = 1;
+    m.blocks = {ref};
+    return m;
+  }
+
   // Puts `body` as `id` through node `n`, retrying while the partition is
   // not ready there (a new primary reconciling, no lease yet).
   Result<ApplyResult> Put(uint32_t n, uint32_t p, const std::string& id, const std::string& body,
@@ -393,18 +409,9 @@ class ReplicaHostTest : public ::testing::Test {
     Status last;
     for (int attempt = 0; attempt < 300; ++attempt) {
       DocStore* store = node(n).rig->store();
-      Mutation m;
-      m.type = MutationType::kPut;
-      m.partition = PartitionId(p);
-      m.collection = kColl;
-      m.id = id;
-      m.request_id = RequestId{7, 7, seq};
-      m.meta.size = body.size();
-      m.meta.mode = 0644;
-      m.body_hash = 1;
       auto ref = store->WriteBlock(std::as_bytes(std::span(body.data(), body.size())));
       if (!ref.ok()) return ref.status();
-      m.blocks = {*ref};
+      Mutation m = PutOf(p, id, body, *ref, RequestId{7, 7, seq});
       Result<ApplyResult> r = node(n).host->Mutate(m);
       if (r.ok() || (r.status().code() != StatusCode::kUnavailable &&
                      r.status().code() != StatusCode::kNotPrimary)) {
@@ -610,17 +617,7 @@ TEST_F(ReplicaHostTest, UploadBlocksStreamedAheadAreClaimedByTheirPut) {
     auto ref = store->WriteBlock(std::as_bytes(std::span(body.data(), body.size())));
     ASSERT_TRUE(ref.ok()) << ref.status().ToString();
     node(1).host->StreamAhead(PartitionId(0), *ref, body);
-    Mutation m;
-    m.type = MutationType::kPut;
-    m.partition = PartitionId(0);
-    m.collection = kColl;
-    m.id = id;
-    m.request_id = RequestId{7, 8, seq};
-    m.meta.size = body.size();
-    m.meta.mode = 0644;
-    m.body_hash = 1;
-    m.blocks = {*ref};
-    auto r = node(1).host->Mutate(m);
+    auto r = node(1).host->Mutate(PutOf(0, id, body, *ref, RequestId{7, 8, seq}));
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     acked[id] = body;
     last = r->lsn;

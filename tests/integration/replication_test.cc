@@ -171,6 +171,46 @@ int ExpectNeverStale(Cluster& cluster, int node, PartitionId p, Epoch epoch, con
   return ::testing::AssertionFailure() << "replicas differ: " << last;
 }
 
+// Puts one small document per partition so that every primary is active.
+::testing::AssertionResult Warmup(client::Client& c) {
+  for (int i = 0; i < 32; ++i) {
+    auto put = c.Put(kColl, "warmup-" + std::to_string(i), "x");
+    if (!put.ok()) return ::testing::AssertionFailure() << put.status().ToString();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// kWriters writers (RunWriter) on `c` while chunk servers are SIGKILLed one
+// after another (its primaries fail over to in-sync backups), each kept down
+// for `down_for` and then back as a learner that catches up and rejoins;
+// returns the writers' histories once they stopped.
+std::vector<WriterState> WriteThroughKills(Cluster& cluster, client::Client& c, uint64_t seed,
+                                           int rounds, int docs_per_writer, int streamed_every,
+                                           std::chrono::milliseconds down_for) {
+  std::atomic<bool> stop{false};
+  std::vector<WriterState> states(kWriters);
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back(RunWriter, std::ref(c), std::string(kColl), w, docs_per_writer, seed,
+                         std::cref(stop), &states[static_cast<size_t>(w)], streamed_every);
+  }
+  for (int round = 0; round < rounds; ++round) {
+    std::this_thread::sleep_for(1500ms);
+    const int victim = round % cluster.chunk_server_count();
+    IT_EXPECT_OK(cluster.KillChunkServer(victim));
+    std::this_thread::sleep_for(down_for);
+    IT_EXPECT_OK(cluster.RestartChunkServer(victim));
+    // Before the next kill, the cluster must be whole again (the fault
+    // budget is R - 1 replicas of a partition down at a time, and a node
+    // that has not caught up counts as down).
+    EXPECT_TRUE(ReplicasConverge(cluster, 60s, /*slack=*/300)) << "round " << round;
+  }
+  std::this_thread::sleep_for(1000ms);
+  stop = true;
+  for (std::thread& t : writers) t.join();
+  return states;
+}
+
 TEST(IntegrationReplication, SigkillPrimariesWhileWritingLosesNothingAcknowledged) {
   QuietLogs quiet;
   const uint64_t seed = Seeds(1, 606)[0];
@@ -183,35 +223,9 @@ TEST(IntegrationReplication, SigkillPrimariesWhileWritingLosesNothingAcknowledge
   ASSERT_TRUE(client_or.ok()) << client_or.status().ToString();
   client::Client& c = **client_or;
   IT_ASSERT_OK(c.CreateCollection(kColl));
-  // Every partition takes writes once its primary is active.
-  for (int i = 0; i < 32; ++i) {
-    auto put = c.Put(kColl, "warmup-" + std::to_string(i), "x");
-    ASSERT_TRUE(put.ok()) << put.status().ToString();
-  }
-
-  std::atomic<bool> stop{false};
-  std::vector<WriterState> states(kWriters);
-  std::vector<std::thread> writers;
-  for (int w = 0; w < kWriters; ++w) {
-    writers.emplace_back(RunWriter, std::ref(c), std::string(kColl), w, kDocsPerWriter, seed,
-                         std::cref(stop), &states[static_cast<size_t>(w)], kStreamedPutEvery);
-  }
-  // One node after another: SIGKILL (its primaries fail over to in-sync
-  // backups), then back as a learner that catches up and rejoins.
-  for (int round = 0; round < rounds; ++round) {
-    std::this_thread::sleep_for(1500ms);
-    const int victim = round % cluster.chunk_server_count();
-    IT_EXPECT_OK(cluster.KillChunkServer(victim));
-    std::this_thread::sleep_for(2500ms);
-    IT_EXPECT_OK(cluster.RestartChunkServer(victim));
-    // Before the next kill, the cluster must be whole again (the fault
-    // budget is R - 1 replicas of a partition down at a time, and a node
-    // that has not caught up counts as down).
-    EXPECT_TRUE(ReplicasConverge(cluster, 60s, /*slack=*/300)) << "round " << round;
-  }
-  std::this_thread::sleep_for(1000ms);
-  stop = true;
-  for (std::thread& t : writers) t.join();
+  ASSERT_TRUE(Warmup(c));
+  const std::vector<WriterState> states =
+      WriteThroughKills(cluster, c, seed, rounds, kDocsPerWriter, kStreamedPutEvery, 2500ms);
 
   int acked = 0;
   int failed = 0;
@@ -285,28 +299,9 @@ TEST(IntegrationReplication, StreamedPutsSurviveKillsAndAreWholeOnEveryReplica) 
   ASSERT_TRUE(client_or.ok()) << client_or.status().ToString();
   client::Client& c = **client_or;
   IT_ASSERT_OK(c.CreateCollection(kColl));
-  for (int i = 0; i < 32; ++i) {
-    auto put = c.Put(kColl, "warmup-" + std::to_string(i), "x");
-    ASSERT_TRUE(put.ok()) << put.status().ToString();
-  }
-  std::atomic<bool> stop{false};
-  std::vector<WriterState> states(kWriters);
-  std::vector<std::thread> writers;
-  for (int w = 0; w < kWriters; ++w) {
-    writers.emplace_back(RunWriter, std::ref(c), std::string(kColl), w, 12, seed, std::cref(stop),
-                         &states[static_cast<size_t>(w)], /*streamed_every=*/3);
-  }
-  for (int round = 0; round < rounds; ++round) {
-    std::this_thread::sleep_for(1500ms);
-    const int victim = round % cluster.chunk_server_count();
-    IT_EXPECT_OK(cluster.KillChunkServer(victim));
-    std::this_thread::sleep_for(1500ms);
-    IT_EXPECT_OK(cluster.RestartChunkServer(victim));
-    EXPECT_TRUE(ReplicasConverge(cluster, 60s, /*slack=*/300)) << "round " << round;
-  }
-  std::this_thread::sleep_for(1500ms);
-  stop = true;
-  for (std::thread& t : writers) t.join();
+  ASSERT_TRUE(Warmup(c));
+  const std::vector<WriterState> states = WriteThroughKills(
+      cluster, c, seed, rounds, /*docs_per_writer=*/12, /*streamed_every=*/3, 1500ms);
   int acked = 0;
   for (const WriterState& s : states) acked += s.acked;
   std::printf("%d kills; writers: %d acknowledged\n", rounds, acked);
