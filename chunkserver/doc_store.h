@@ -342,7 +342,7 @@ class DocStore {
       EXCLUDES(append_mu_);
 
   // doc_store_read.cc
-  Result<BlockCache::Block> GetBlock(const BlockRef& ref, CacheUse cache);
+  Result<BlockCache::Ptr> GetBlock(const BlockRef& ref, CacheUse cache);
   // Reads, verifies and decodes block `ref` from the volume into `raw`
   // (ref.raw_len bytes), following compaction's forwarding; sets *at to
   // where it was read (ref.offset unless it moved). No cache.

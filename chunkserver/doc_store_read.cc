@@ -42,8 +42,8 @@ Status DocStore::ReadBlock(const BlockRef& ref, std::span<std::byte> raw, uint64
   return Status::Ok();
 }
 
-Result<BlockCache::Block> DocStore::GetBlock(const BlockRef& ref, CacheUse cache) {
-  BlockCache::Block b = cache == CacheUse::kFill ? cache_.Get(ref.offset) : cache_.Peek(ref.offset);
+Result<BlockCache::Ptr> DocStore::GetBlock(const BlockRef& ref, CacheUse cache) {
+  BlockCache::Ptr b = cache == CacheUse::kFill ? cache_.Get(ref.offset) : cache_.Peek(ref.offset);
   if (b && b->size() == ref.raw_len) return b;
   std::vector<std::byte> raw(ref.raw_len);
   uint64_t at = ref.offset;
@@ -97,7 +97,7 @@ Status DocStore::ReadRange(const DocEntry& doc, uint64_t offset, std::span<std::
         uint64_t at = ref.offset;
         RETURN_IF_ERROR(ReadBlock(ref, dest, &at));
       } else if (!ReadSlice(ref, from - block_start, dest)) {
-        ASSIGN_OR_RETURN(BlockCache::Block block, GetBlock(ref, cache));
+        ASSIGN_OR_RETURN(BlockCache::Ptr block, GetBlock(ref, cache));
         std::memcpy(dest.data(), block->data() + (from - block_start), dest.size());
       }
       copied += dest.size();

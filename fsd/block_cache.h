@@ -2,17 +2,14 @@
 // a block of a version never changes, so entries need no invalidation; a
 // new version simply misses. LRU, bounded in bytes.
 //
-// Thread-safety: every method may be called concurrently (one mutex).
+// Thread-safety: every method may be called concurrently (common/lru_cache.h).
 #pragma once
 
 #include <cstdint>
-#include <list>
-#include <map>
-#include <memory>
+#include <functional>
 #include <string>
-#include <tuple>
 
-#include "common/mutex.h"
+#include "common/lru_cache.h"
 
 namespace cairn::fsd {
 
@@ -24,28 +21,15 @@ struct BlockKey {
   auto operator<=>(const BlockKey&) const = default;
 };
 
-class BlockCache {
- public:
-  explicit BlockCache(uint64_t capacity_bytes) : capacity_(capacity_bytes) {}
-  BlockCache(const BlockCache&) = delete;
-  BlockCache& operator=(const BlockCache&) = delete;
-
-  std::shared_ptr<const std::string> Get(const BlockKey& key);
-  void Put(const BlockKey& key, std::shared_ptr<const std::string> data);
-  bool Contains(const BlockKey& key);
-  uint64_t bytes();
-
- private:
-  using Lru = std::list<BlockKey>;
-  struct Slot {
-    std::shared_ptr<const std::string> data;
-    Lru::iterator lru;
-  };
-  const uint64_t capacity_;
-  Mutex mu_;
-  std::map<BlockKey, Slot> map_ GUARDED_BY(mu_);
-  Lru lru_ GUARDED_BY(mu_);  // most recent first
-  uint64_t bytes_ GUARDED_BY(mu_) = 0;
+struct BlockKeyHash {
+  size_t operator()(const BlockKey& k) const {
+    size_t h = std::hash<std::string>()(k.collection);
+    h = h * 31 + std::hash<std::string>()(k.id);
+    h = h * 31 + std::hash<int64_t>()(k.version);
+    return h * 31 + std::hash<uint64_t>()(k.block);
+  }
 };
+
+using BlockCache = LruCache<BlockKey, std::string, BlockKeyHash>;
 
 }  // namespace cairn::fsd
