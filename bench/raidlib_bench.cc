@@ -8,7 +8,8 @@
 //      the same on-disk bytes (segment file sizes: data, parity, headers)
 //      written as N plain files with pwrite and one fdatasync each;
 //   3. a timed cold reopen (informational), then a healthy read of the whole
-//      log in 1 MiB Read()s;
+//      log in 1 MiB Read()s; then random 4 KiB Read()s (20,000, page cache
+//      warm) on a reopen with the unit-header cache and on one without;
 //   4. degraded read: one disk directory removed, volume reopened, read all;
 //   5. rebuild: ReplaceDisk() of that disk and WaitForBackgroundWork();
 //   6. small appends (128 B) with a Sync() after every batch of 1, 16, 256.
@@ -56,8 +57,9 @@ namespace fs = std::filesystem;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr size_t kMiB = size_t{1} << 20;
-constexpr size_t kIoSize = kMiB;    // append, read and plain-write granularity
-constexpr size_t kNumPatterns = 4;  // distinct 1 MiB payloads, reused
+constexpr size_t kIoSize = kMiB;          // append, read and plain-write granularity
+constexpr size_t kNumPatterns = 4;        // distinct 1 MiB payloads, reused
+constexpr uint32_t kRandomReads = 20000;  // per pass of the random 4 KiB read phase
 constexpr std::array<uint32_t, 3> kBatchSizes = {1, 16, 256};
 constexpr uint64_t kMaxSmallAppendsPerBatchSize = 200'000;  // per run
 constexpr double kParitySeconds = 0.4;                      // per run
@@ -398,6 +400,21 @@ class Payloads {
     size_t off = ((i * 7919) % (kIoSize / 4096 - 1) + 1) * 4096;
     return std::memcmp(got.data() + off, p.data() + off, 4096) == 0;
   }
+  // Whether `got` is what the log holds at byte `at` (within one append).
+  bool MatchesAt(uint64_t at, std::span<const std::byte> got) const {
+    const uint64_t i = at / kIoSize;
+    const size_t in = static_cast<size_t>(at % kIoSize);
+    if (in + got.size() > kIoSize) return false;
+    const auto& p = patterns_[i % kNumPatterns];
+    size_t from = 0;
+    if (in < 8) {
+      std::byte idx[8];
+      std::memcpy(idx, &i, 8);
+      from = std::min(got.size(), 8 - in);
+      if (std::memcmp(got.data(), idx + in, from) != 0) return false;
+    }
+    return std::memcmp(got.data() + from, p.data() + in + from, got.size() - from) == 0;
+  }
 
  private:
   std::array<std::vector<std::byte>, kNumPatterns> patterns_;
@@ -530,6 +547,8 @@ struct RunResult {
   double plain_s = 0;
   double plain_sync_s = 0;  // the fdatasyncs alone
   double read_s = 0;
+  double random_cached_rate = 0;    // 4 KiB reads per second, header cache on
+  double random_uncached_rate = 0;  // the same with header_cache_bytes = 0
   double degraded_s = 0;
   uint64_t reconstructed_reads = 0;
   double rebuild_s = 0;
@@ -578,8 +597,10 @@ double BenchParity(uint32_t data_units) {
   return static_cast<double>(iters * data_units * kIoSize) / secs / 1e9;
 }
 
-Result<std::unique_ptr<Volume>> OpenVolume(const Workspace& ws) {
-  auto v = Volume::Open(MakeVolumeOptions(ws));
+Result<std::unique_ptr<Volume>> OpenVolume(const Workspace& ws, bool header_cache = true) {
+  VolumeOptions vo = MakeVolumeOptions(ws);
+  if (!header_cache) vo.header_cache_bytes = 0;
+  auto v = Volume::Open(vo);
   if (!v.ok()) return v.status().WithContext("Volume::Open");
   return v;
 }
@@ -665,6 +686,34 @@ Result<double> TimedRead(Volume& vol, const Payloads& payloads, uint64_t bytes) 
     }
   }
   return Seconds(SteadyClock::now() - t0);
+}
+
+// Random 4 KiB reads at 4 KiB-aligned offsets of [0, bytes), each checked:
+// one untimed pass (warms the page cache and the unit-header cache), then
+// the same reads timed; returns reads per second.
+Result<double> TimedRandomReads(Volume& vol, const Payloads& payloads, uint64_t bytes) {
+  std::vector<uint64_t> at(kRandomReads);
+  uint64_t x = 0x2545F4914F6CDD1Dull;
+  for (uint64_t& a : at) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    a = (x % (bytes / 4096)) * 4096;
+  }
+  std::vector<std::byte> buf(4096);
+  double secs = 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    auto t0 = SteadyClock::now();
+    for (uint64_t a : at) {
+      RETURN_IF_ERROR(vol.Read(a, buf).WithContext("Read at " + std::to_string(a)));
+      if (!payloads.MatchesAt(a, buf)) {
+        return Status::Corruption("Read at " + std::to_string(a) +
+                                  " returned bytes that were not appended there");
+      }
+    }
+    secs = Seconds(SteadyClock::now() - t0);
+  }
+  return static_cast<double>(at.size()) / secs;
 }
 
 // Baseline for the small appends: `record_bytes` pwrites appended to one plain
@@ -795,6 +844,18 @@ Status DoRun(const Options& o, Workspace& ws, Payloads& payloads, PhasePrep& pre
     Usage u0 = SampleUsage();
     ASSIGN_OR_RETURN(r->read_s, TimedRead(*vol, payloads, o.bytes));
     r->use[kReadPhase] = Between(u0, SampleUsage());
+
+    // 3b. Random 4 KiB reads with the unit-header cache (the default) and
+    // without (header_cache_bytes = 0), each on its own open of the volume,
+    // in an order that alternates between runs.
+    progress("random 4 KiB reads");
+    for (int k = 0; k < 2; ++k) {
+      const bool cached = (k == 0) == (run % 2 == 0);
+      vol.reset();
+      ASSIGN_OR_RETURN(vol, OpenVolume(ws, cached));
+      ASSIGN_OR_RETURN(double rate, TimedRandomReads(*vol, payloads, o.bytes));
+      (cached ? r->random_cached_rate : r->random_uncached_rate) = rate;
+    }
   }
 
   // 4. Degraded read: one disk directory gone.
@@ -953,6 +1014,18 @@ void Report(const Options& o, const std::vector<RunResult>& rs, const PhasePrep&
       Collect(rs, [](const RunResult& r) { return r.use[kOpenPhase].wall_s; }), "s", "%.3f");
   Row("3 healthy read", Collect(rs, [](const RunResult& r) { return r.read_mbps(); }), "MB/s",
       "%.1f");
+  std::snprintf(name, sizeof name, "3b random 4 KiB reads x %u", kRandomReads);
+  Row(name, Collect(rs, [](const RunResult& r) { return r.random_cached_rate; }), "reads/s",
+      "%.0f");
+  Row("  the same, header_cache_bytes = 0",
+      Collect(rs, [](const RunResult& r) { return r.random_uncached_rate; }), "reads/s", "%.0f");
+  Row("  header cache on / off",
+      Collect(rs,
+              [](const RunResult& r) {
+                return r.random_uncached_rate > 0 ? r.random_cached_rate / r.random_uncached_rate
+                                                  : 0;
+              }),
+      "x", "%.3f");
   Row("4 degraded read (1 disk missing)",
       Collect(rs, [](const RunResult& r) { return r.degraded_mbps(); }), "MB/s", "%.1f");
   double dr = med([](const RunResult& r) { return r.degraded_ratio(); });

@@ -128,6 +128,9 @@ void ChunkServerOptions::Register(OptionSet* set) {
              4096, 4ull << 20);
   set->Bytes("cache_bytes", &cache_bytes, "decompressed block cache, bytes (0: none)", 0,
              1ull << 40);
+  set->Bytes("header_cache_bytes", &header_cache_bytes,
+             "volume unit headers (chunk checksums) kept in memory for reads, bytes (0: none)", 0,
+             1ull << 40);
   set->Bytes("max_document_bytes", &max_document_bytes, "largest document body", 1, 1ull << 42);
   set->Int("zstd_level", &zstd_level, "zstd level for stored blocks", 1, 19);
   set->Int("heartbeat_interval_ms", &heartbeat_interval_ms,
@@ -234,6 +237,7 @@ Status ChunkServer::OpenStorage() {
   }
   raidlib::VolumeOptions vo;
   vo.disk_dirs = options_.disks;
+  vo.header_cache_bytes = options_.header_cache_bytes;
   const bool fresh = std::all_of(options_.disks.begin(), options_.disks.end(), DirMissingOrEmpty);
   if (fresh) {
     LOG_INFO(log_) << "creating a new volume on " << options_.disks.size() << " disk(s)";

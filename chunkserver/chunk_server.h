@@ -62,6 +62,7 @@ struct ChunkServerOptions {
   std::string tls_key;
   uint64_t block_bytes = 1u << 20;
   uint64_t cache_bytes = 64ull << 20;
+  uint64_t header_cache_bytes = 64ull << 20;
   uint64_t max_document_bytes = 4ull << 30;
   int64_t zstd_level = 3;
   int64_t heartbeat_interval_ms = 200;

@@ -53,7 +53,11 @@ VolumeUuid NewUuid() {
 }  // namespace
 
 Volume::Volume(VolumeOptions options, Disk& disk, Clock& clock)
-    : options_(std::move(options)), disk_(disk), clock_(clock), log_("raidlib") {
+    : options_(std::move(options)),
+      disk_(disk),
+      clock_(clock),
+      log_("raidlib"),
+      header_cache_(options_.header_cache_bytes) {
   for (const auto& d : options_.disk_dirs) {
     auto slot = std::make_unique<Slot>();
     slot->dir = d;
@@ -433,6 +437,9 @@ VolumeStats Volume::stats() const {
   s.corruptions_detected = counters_.corruptions_detected.load();
   s.repairs_done = counters_.repairs_done.load();
   s.unrecoverable = counters_.unrecoverable.load();
+  s.header_cache_hits = header_cache_.hits();
+  s.header_cache_misses = header_cache_.misses();
+  s.header_cache_bytes = header_cache_.bytes();
   return s;
 }
 

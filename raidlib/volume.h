@@ -40,11 +40,13 @@
 #include "common/clock.h"
 #include "common/disk.h"
 #include "common/logging.h"
+#include "common/lru_cache.h"
 #include "common/mutex.h"
 #include "common/status.h"
 #include "common/worker_pool.h"
 #include "raidlib/stripe_geometry.h"
 #include "raidlib/superblock.h"
+#include "raidlib/unit_header.h"
 
 namespace cairn::raidlib {
 
@@ -58,6 +60,11 @@ struct VolumeOptions {
   uint64_t segment_bytes = 256ull << 20;
   // Append() writes stripes out (without fsync) once this much is buffered.
   uint64_t max_pending_bytes = 16ull << 20;
+  // Unit headers (their chunk checksums: 8 bytes per 4 KiB chunk) kept in
+  // memory for the read path, so that a small read costs only the chunks it
+  // needs; 0 disables. Scrub, repair, rebuild and recovery always read the
+  // headers on disk.
+  uint64_t header_cache_bytes = 64ull << 20;
   // Throttle for rebuild and scrub, bytes per second; 0 means unthrottled.
   uint64_t rebuild_bytes_per_sec = 0;
   // Open without writing anything: no epoch bump, no tail truncation, no
@@ -86,6 +93,10 @@ struct VolumeStats {
   uint64_t corruptions_detected = 0;
   uint64_t repairs_done = 0;
   uint64_t unrecoverable = 0;  // stripes found with two or more bad units
+  // The read path's unit-header cache (VolumeOptions::header_cache_bytes).
+  uint64_t header_cache_hits = 0;
+  uint64_t header_cache_misses = 0;
+  uint64_t header_cache_bytes = 0;
 };
 
 struct RebuildProgress {
@@ -211,6 +222,35 @@ class Volume {
     StripeGeometry g;
     DiskIndex disk;
   };
+  // One unit: a stripe (its sequence number and generation, placed at
+  // file_offset of its segment) on one disk. A header cached under it was
+  // read there and matched the stripe's geometry; units are written once
+  // (a repair or rebuild writes the same checksums again), so it never goes
+  // stale.
+  struct UnitKey {
+    uint64_t seq = 0;
+    uint64_t generation = 0;
+    uint64_t segment = 0;
+    uint64_t file_offset = 0;
+    uint32_t disk = 0;
+    bool operator==(const UnitKey&) const = default;
+  };
+  struct UnitKeyHash {
+    size_t operator()(const UnitKey& k) const {
+      uint64_t h = k.seq * 0x9E3779B97F4A7C15ull;
+      h ^= k.generation + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+      h ^= k.segment + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+      h ^= k.file_offset + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+      h ^= k.disk + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+      return static_cast<size_t>(h);
+    }
+  };
+  struct UnitHeaderCharge {
+    uint64_t operator()(const UnitHeader& h) const {
+      return sizeof(UnitHeader) + h.chunk_checksums.size() * sizeof(uint64_t) + 64;
+    }
+  };
+  using UnitHeaderCache = LruCache<UnitKey, UnitHeader, UnitKeyHash, UnitHeaderCharge>;
   // The outcome of reading one unit (or part of it).
   enum class UnitReadError { kNone, kDiskFailed, kIO, kCorrupt, kMissing };
 
@@ -258,9 +298,12 @@ class Volume {
   // Reads payload chunks [c0, c1) of the unit on `d`, verified.
   // A unit on a rebuilding disk that the rebuild has not reached yet reads as
   // kDiskFailed unless `check_rebuilding` (the rebuild's own check).
+  // `cached_header`: the unit's header may come from (and goes to)
+  // header_cache_ (the read path); else it is read and checked on disk.
   Result<std::vector<std::byte>> ReadUnitChunks(const StripeGeometry& g, DiskIndex d, uint32_t c0,
                                                 uint32_t c1, UnitReadError* why,
-                                                bool check_rebuilding = false);
+                                                bool check_rebuilding = false,
+                                                bool cached_header = false);
   // Rebuilds chunks [c0, c1) of the unit on `bad` from the other members.
   Result<std::vector<std::byte>> ReconstructChunks(const StripeGeometry& g, DiskIndex bad,
                                                    uint32_t c0, uint32_t c1);
@@ -325,6 +368,7 @@ class Volume {
     std::atomic<uint64_t> repairs_done{0};
     std::atomic<uint64_t> unrecoverable{0};
   } counters_;
+  UnitHeaderCache header_cache_;
 
   Mutex repair_mu_;
   CondVar repair_cv_;

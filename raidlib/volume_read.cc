@@ -1,4 +1,5 @@
-// The read path: every chunk read is verified against its header checksum; a
+// The read path: every chunk read is verified against its header checksum (the
+// header read from disk, or kept from an earlier read: header_cache_); a
 // unit that fails (I/O error, failed disk, bad or stale header, bad chunk) is
 // reconstructed from the other members and queued for repair.
 #include <algorithm>
@@ -104,7 +105,8 @@ Status Volume::ReadStripe(const StripeGeometry& g, uint64_t offset_in_stripe,
     const auto c1 = static_cast<uint32_t>((ue + kChunkSize - 1) / kChunkSize);
     const DiskIndex d = g.DataDisk(j);
     UnitReadError why = UnitReadError::kNone;
-    auto chunks = ReadUnitChunks(g, d, c0, c1, &why);
+    auto chunks = ReadUnitChunks(g, d, c0, c1, &why, /*check_rebuilding=*/false,
+                                 /*cached_header=*/true);
     if (!chunks.ok()) {
       NoteUnitError(d, why,
                     "stripe " + std::to_string(g.seq.value()) + ": " + chunks.status().ToString());
@@ -125,7 +127,7 @@ Status Volume::ReadStripe(const StripeGeometry& g, uint64_t offset_in_stripe,
 
 Result<std::vector<std::byte>> Volume::ReadUnitChunks(const StripeGeometry& g, DiskIndex d,
                                                       uint32_t c0, uint32_t c1, UnitReadError* why,
-                                                      bool check_rebuilding) {
+                                                      bool check_rebuilding, bool cached_header) {
   *why = UnitReadError::kNone;
   {
     MutexLock lock(&mu_);
@@ -148,34 +150,43 @@ Result<std::vector<std::byte>> Volume::ReadUnitChunks(const StripeGeometry& g, D
   const uint64_t payload_at = g.file_offset + g.header_len;
   const uint64_t want_begin = uint64_t{c0} * kChunkSize;
   const uint64_t want_len = uint64_t{c1 - c0} * kChunkSize;
-  const bool merged = want_begin <= kMergeReadGap;
-  std::vector<std::byte> head(g.header_len + (merged ? want_begin + want_len : 0));
-  auto n = (*file)->ReadAt(g.file_offset, head);
-  if (!n.ok()) {
-    *why = UnitReadError::kIO;
-    return n.status();
-  }
-  if (*n < head.size()) {
-    *why = UnitReadError::kMissing;
-    return Status::Corruption("unit is truncated");
-  }
-  uint32_t need = 0;
-  auto h = DecodeUnitHeader(uuid_, std::span(head.data(), g.header_len), &need);
-  if (!h.ok()) {
-    *why = UnitReadError::kCorrupt;
-    return h.status();
-  }
-  if (!h->geometry.SameStripeAs(g) || h->this_disk != d) {
-    *why = UnitReadError::kCorrupt;
-    return Status::Corruption("stale or misplaced unit (seq " +
-                              std::to_string(h->geometry.seq.value()) + ", generation " +
-                              std::to_string(h->geometry.generation) + ")");
-  }
+  const UnitKey key{g.seq.value(), g.generation, g.segment.value(), g.file_offset, d.value()};
+  UnitHeaderCache::Ptr h = cached_header ? header_cache_.Get(key) : nullptr;
   std::vector<std::byte> chunks;
-  if (merged) {
-    chunks.assign(head.begin() + static_cast<std::ptrdiff_t>(g.header_len + want_begin),
-                  head.end());
-  } else {
+  bool have_chunks = false;
+  if (h == nullptr) {
+    const bool merged = want_begin <= kMergeReadGap;
+    std::vector<std::byte> head(g.header_len + (merged ? want_begin + want_len : 0));
+    auto n = (*file)->ReadAt(g.file_offset, head);
+    if (!n.ok()) {
+      *why = UnitReadError::kIO;
+      return n.status();
+    }
+    if (*n < head.size()) {
+      *why = UnitReadError::kMissing;
+      return Status::Corruption("unit is truncated");
+    }
+    uint32_t need = 0;
+    auto decoded = DecodeUnitHeader(uuid_, std::span(head.data(), g.header_len), &need);
+    if (!decoded.ok()) {
+      *why = UnitReadError::kCorrupt;
+      return decoded.status();
+    }
+    if (!decoded->geometry.SameStripeAs(g) || decoded->this_disk != d) {
+      *why = UnitReadError::kCorrupt;
+      return Status::Corruption("stale or misplaced unit (seq " +
+                                std::to_string(decoded->geometry.seq.value()) + ", generation " +
+                                std::to_string(decoded->geometry.generation) + ")");
+    }
+    h = std::make_shared<const UnitHeader>(std::move(*decoded));
+    if (cached_header) header_cache_.Put(key, h);
+    if (merged) {
+      chunks.assign(head.begin() + static_cast<std::ptrdiff_t>(g.header_len + want_begin),
+                    head.end());
+      have_chunks = true;
+    }
+  }
+  if (!have_chunks) {
     chunks.resize(want_len);
     auto m = (*file)->ReadAt(payload_at + want_begin, chunks);
     if (!m.ok()) {

@@ -420,6 +420,61 @@ TEST_P(VolumeCorruptionTest, DamagedUnitsAreReconstructedCountedAndRepaired) {
   }
 }
 
+// The read path's unit-header cache (VolumeOptions::header_cache_bytes):
+// after one pass of reads, reads take every header from memory. Damage to a
+// cached header is then not seen by reads (they check chunks against the
+// checksums read first, which are the ones written) but is found by Scrub,
+// which reads headers on disk; damage to a payload is seen by reads as
+// before. Every read returns the bytes appended throughout.
+TEST_P(VolumeCorruptionTest, CachedHeadersStillCatchBadChunksAndScrubReadsHeadersOnDisk) {
+  for (uint64_t seed : Seeds(3, 130 + N())) {
+    SCOPED_TRACE(SeedTrace(seed));
+    Rig rig(N(), seed);
+    SCOPED_TRACE(rig.Describe());
+    ASSERT_NO_FATAL_FAILURE(rig.Build(3 << 20));
+    rig.ExpectAllReadsBack("first pass");
+    const VolumeStats first = rig.vol().stats();
+    EXPECT_GT(first.header_cache_misses, 0u);
+    EXPECT_GT(first.header_cache_bytes, 0u);
+    rig.ExpectAllReadsBack("second pass");
+    const VolumeStats second = rig.vol().stats();
+    EXPECT_EQ(second.header_cache_misses, first.header_cache_misses) << "a header was read again";
+    EXPECT_GT(second.header_cache_hits, first.header_cache_hits);
+    EXPECT_EQ(second.corruptions_detected, 0u);
+
+    auto damage = rig.DamageStripes(8, {Damage::kHeaderBit, Damage::kPayloadBit});
+    SCOPED_TRACE("damage:" + rig.DescribeDamage(damage));
+    uint64_t headers = 0, payloads_seen = 0, payloads_unseen = 0;
+    for (const Damaged& d : damage) {
+      if (d.kind == Damage::kHeaderBit) {
+        ++headers;
+      } else {
+        (d.read_visible ? payloads_seen : payloads_unseen)++;
+      }
+    }
+    rig.ExpectAllReadsBack("with damage");
+    EXPECT_GE(rig.vol().stats().corruptions_detected, payloads_seen);
+    if (payloads_seen == 0) {
+      EXPECT_EQ(rig.vol().stats().corruptions_detected, 0u) << "a read re-read a cached header";
+    }
+    ASSERT_TRUE(rig.Wait("after reads"));
+    ScrubReport r = MustScrub(rig.vol());
+    SCOPED_TRACE("scrub: " + ScrubText(r));
+    EXPECT_EQ(r.unrecoverable_stripes, 0u);
+    if (N() >= 3) {
+      // Reads repaired the payloads they met; the scrub finds the rest, and
+      // every damaged header.
+      EXPECT_EQ(r.bad_units, headers + payloads_unseen);
+    } else {
+      EXPECT_GE(r.bad_units, headers);  // a mirror may read either copy
+    }
+    ASSERT_TRUE(rig.Wait("after scrub"));
+    ExpectUnitsMatchSnapshot(rig.mem(), rig.stripes(), rig.snap(), "after read repair and scrub");
+    rig.ExpectAllReadsBack("after repair");
+    if (HasFailure()) return;
+  }
+}
+
 // Damage nobody has read: Scrub must find every damaged unit, repair it
 // exactly and durably, and count it.
 TEST_P(VolumeCorruptionTest, ScrubFindsAndRepairsUnreportedDamage) {
