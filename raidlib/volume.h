@@ -65,6 +65,11 @@ struct VolumeOptions {
   // needs; 0 disables. Scrub, repair, rebuild and recovery always read the
   // headers on disk.
   uint64_t header_cache_bytes = 64ull << 20;
+  // Reads of chunks that start below this payload offset read the header
+  // with them in one request and leave the cache alone: that costs about
+  // what a lookup in a large table does (a scan of small documents, one
+  // 4 KiB unit each, spent 17% of its time in cache lookups at 0).
+  uint64_t header_cache_from = 16 << 10;
   // Throttle for rebuild and scrub, bytes per second; 0 means unthrottled.
   uint64_t rebuild_bytes_per_sec = 0;
   // Open without writing anything: no epoch bump, no tail truncation, no

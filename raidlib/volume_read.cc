@@ -151,7 +151,8 @@ Result<std::vector<std::byte>> Volume::ReadUnitChunks(const StripeGeometry& g, D
   const uint64_t want_begin = uint64_t{c0} * kChunkSize;
   const uint64_t want_len = uint64_t{c1 - c0} * kChunkSize;
   const UnitKey key{g.seq.value(), g.generation, g.segment.value(), g.file_offset, d.value()};
-  UnitHeaderCache::Ptr h = cached_header ? header_cache_.Get(key) : nullptr;
+  const bool use_cache = cached_header && want_begin >= options_.header_cache_from;
+  UnitHeaderCache::Ptr h = use_cache ? header_cache_.Get(key) : nullptr;
   std::vector<std::byte> chunks;
   bool have_chunks = false;
   if (h == nullptr) {
@@ -179,7 +180,7 @@ Result<std::vector<std::byte>> Volume::ReadUnitChunks(const StripeGeometry& g, D
                                 std::to_string(decoded->geometry.generation) + ")");
     }
     h = std::make_shared<const UnitHeader>(std::move(*decoded));
-    if (cached_header) header_cache_.Put(key, h);
+    if (use_cache) header_cache_.Put(key, h);
     if (merged) {
       chunks.assign(head.begin() + static_cast<std::ptrdiff_t>(g.header_len + want_begin),
                     head.end());

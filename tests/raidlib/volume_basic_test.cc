@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <thread>
 
@@ -104,6 +105,41 @@ TEST(VolumeBasicMisc, SmallAppendsUseNarrowStripes) {
     with_files += names->size() > 1 ? 1 : 0;
   }
   EXPECT_EQ(with_files, 2);
+}
+
+// The header cache is used from header_cache_from on: small units (a small
+// append synced alone) and reads near the start of a unit read the header
+// with the chunks and leave the cache alone; reads deeper in a large unit
+// keep its header, and a second such read finds it.
+TEST(VolumeBasicMisc, HeaderCacheServesOnlyReadsDeepInAUnit) {
+  MemDisk disk;
+  VolumeOptions o = Options(&disk, 3);
+  ASSERT_TRUE(Volume::Create(o).ok());
+  auto v = Volume::Open(o);
+  ASSERT_TRUE(v.ok());
+  const std::vector<std::byte> small = Pattern(2, 300);
+  ASSERT_TRUE((*v)->Append(small).ok());
+  ASSERT_TRUE((*v)->Sync().ok());
+  const std::vector<std::byte> big = Pattern(3, 128 * 1024);  // two 64 KiB data units
+  ASSERT_TRUE((*v)->Append(big).ok());
+  ASSERT_TRUE((*v)->Sync().ok());
+  std::vector<std::byte> got(4096);
+  auto read = [&](uint64_t at, const std::vector<std::byte>& want, uint64_t in) {
+    ASSERT_TRUE(
+        (*v)->Read(at, std::span(got).first(std::min<size_t>(4096, want.size() - in))).ok());
+    EXPECT_EQ(0,
+              std::memcmp(got.data(), want.data() + in, std::min<size_t>(4096, want.size() - in)));
+  };
+  read(0, small, 0);  // a 4 KiB unit
+  read(300, big, 0);  // the start of a large unit
+  EXPECT_EQ((*v)->stats().header_cache_misses, 0u);
+  EXPECT_EQ((*v)->stats().header_cache_bytes, 0u);
+  read(300 + 40 * 1024, big, 40 * 1024);  // 40 KiB into the first data unit
+  EXPECT_EQ((*v)->stats().header_cache_misses, 1u);
+  EXPECT_GT((*v)->stats().header_cache_bytes, 0u);
+  read(300 + 50 * 1024, big, 50 * 1024);  // the same unit: its header is kept
+  EXPECT_EQ((*v)->stats().header_cache_hits, 1u);
+  EXPECT_EQ((*v)->stats().header_cache_misses, 1u);
 }
 
 TEST(VolumeBasicMisc, ReleasedSegmentIsGoneAndStaysGone) {
