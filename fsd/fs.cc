@@ -144,6 +144,33 @@ std::vector<std::shared_ptr<Fs::Handle>> Fs::WritersOf(InodeId ino) {
   return out;
 }
 
+int Fs::StorePending(InodeId ino) {
+  for (const std::shared_ptr<Handle>& h : WritersOf(ino)) {
+    MutexLock lock(&h->mu);
+    if (!h->pending) continue;
+    if (int e = CommitLogged(*h, "store")) return e;
+  }
+  return 0;
+}
+
+int Fs::StorePendingIn(const std::string& collection) {
+  std::vector<std::shared_ptr<Handle>> writers;
+  {
+    MutexLock lock(&mu_);
+    for (auto& [fh, h] : handles_) {
+      if (h->writable && h->kind == NodeKind::kDocument) writers.push_back(h);
+    }
+  }
+  for (const std::shared_ptr<Handle>& h : writers) {
+    MutexLock lock(&h->mu);
+    if (!h->pending) continue;
+    NodeKey key;
+    if (KeyOf(h->ino, &key) != 0 || key.collection != collection) continue;
+    if (int e = CommitLogged(*h, "store")) return e;
+  }
+  return 0;
+}
+
 int Fs::CollectionExists(const std::string& name) {
   Result<std::vector<client::CollectionStatus>> cols = client_->ListCollections();
   if (!cols.ok()) {
@@ -188,7 +215,7 @@ int Fs::GetAttr(InodeId ino, Attr* out) {
   // A file being written: its size is the buffer's.
   for (const std::shared_ptr<Handle>& h : WritersOf(ino)) {
     MutexLock lock(&h->mu);
-    if (h->buf && h->buf->dirty()) {
+    if (h->buf && (h->buf->dirty() || h->pending)) {
       client::DocInfo d = h->info;
       d.size = h->buf->size();
       d.mtime_ns = NowNanos();
@@ -374,6 +401,7 @@ int Fs::Rmdir(InodeId parent, const std::string& name) {
   if (pkey.kind != NodeKind::kRoot) return ENOENT;
   if (name == kStatusName) return ENOTDIR;
   if (Status s = CheckCollectionName(name); !s.ok()) return ENOENT;
+  if (int e = StorePendingIn(name)) return e;  // files created here are not empty dirs
   Status s = client_->DropCollection(name);
   if (!s.ok()) {
     if (s.code() != StatusCode::kNotEmpty && s.code() != StatusCode::kNotFound) {
@@ -442,6 +470,9 @@ int Fs::Unlink(InodeId parent, const std::string& name) {
   if (Status s = CheckDocumentName(name); !s.ok()) return NameErrno(s);
   NodeKey key{NodeKind::kDocument, pkey.collection, name};
   std::optional<InodeId> ino = inodes_.Find(key);
+  if (ino) {
+    if (int e = StorePending(*ino)) return e;
+  }
   if (ino && IsOpen(*ino)) return HideOpen(key, *ino);
   Status s = client_->Delete(key.collection, key.id);
   if (!s.ok()) {
@@ -510,6 +541,11 @@ int Fs::Rename(InodeId parent, const std::string& name, InodeId new_parent,
   const NodeKey to{NodeKind::kDocument, p2.collection, new_name};
   if (from == to) return 0;
   const bool replace = (flags & RENAME_NOREPLACE) == 0;
+  for (const NodeKey* k : {&from, &to}) {
+    if (std::optional<InodeId> known = inodes_.Find(*k)) {
+      if (int e = StorePending(*known)) return e;
+    }
+  }
   // A target some handle holds open keeps its body for that handle, as if
   // unlinked (its name is then free).
   if (std::optional<InodeId> target = inodes_.Find(to); replace && target && IsOpen(*target)) {
@@ -535,7 +571,8 @@ int Fs::Rename(InodeId parent, const std::string& name, InodeId new_parent,
 
 // ---------------------------------------------------------------- open, create
 
-int Fs::OpenWriter(InodeId ino, const client::DocInfo& info, bool truncate, OpenOut* out) {
+int Fs::OpenWriter(InodeId ino, const client::DocInfo& info, bool truncate, OpenOut* out,
+                   bool pending) {
   auto h = std::make_shared<Handle>();
   h->ino = ino;
   h->kind = NodeKind::kDocument;
@@ -553,7 +590,8 @@ int Fs::OpenWriter(InodeId ino, const client::DocInfo& info, bool truncate, Open
     h->version = info.version;
     h->buf = std::make_unique<FileBuffer>(bb, truncate ? 0 : info.size, options_.spill_dir,
                                           options_.spill_bytes);
-    h->force_commit = truncate && info.size > 0;
+    h->force_commit = (truncate && info.size > 0) || pending;
+    h->pending = pending;
   }
   out->fh = AddHandle(h);
   out->keep_cache = false;
@@ -570,27 +608,49 @@ int Fs::Create(InodeId parent, const std::string& name, uint32_t mode, int flags
   if (pkey.kind != NodeKind::kCollection) return EPERM;
   if (name == kIndexesName || name == kQueryName) return EEXIST;
   if (Status s = CheckDocumentName(name); !s.ok()) return NameErrno(s);
-  // The name exists from create() on (an empty version), as POSIX wants;
-  // the content follows at flush/fsync/close.
+  const NodeKey key{NodeKind::kDocument, pkey.collection, name};
+  // A file created here and not stored yet is an existing file to this one.
+  if (std::optional<InodeId> known = inodes_.Find(key)) {
+    if (int e = StorePending(*known)) return e;
+  }
   client::WriteOptions w;
   w.expected_version = client::kMustNotExist;
   w.mode = mode & 07777u;
   w.uid = uid;
   w.gid = gid;
-  Result<client::DocInfo> r = client_->Put(pkey.collection, name, "", w);
-  bool truncate = false;
-  if (!r.ok() && r.status().code() == StatusCode::kAlreadyExists) {
-    if ((flags & O_EXCL) != 0) return EEXIST;
+  Result<client::DocInfo> r = Status::NotFound("");
+  bool pending = false;
+  if ((flags & O_EXCL) != 0) {
+    // Exclusive (lock files, mkstemp): the name is taken in the cluster by
+    // create() itself, an empty version.
+    r = client_->Put(pkey.collection, name, "", w);
+    if (!r.ok() && r.status().code() == StatusCode::kAlreadyExists) return EEXIST;
+  } else {
+    // Otherwise the file is stored by its first commit (close, fsync, or an
+    // operation that needs it stored: StorePending), content and all: one
+    // replicated write per small file instead of two. Until then this mount
+    // shows it from the buffer; other mounts see it from the commit on.
     r = client_->Stat(pkey.collection, name);
-    truncate = (flags & O_TRUNC) != 0;
+    if (!r.ok() && r.status().code() == StatusCode::kNotFound) {
+      client::DocInfo d;
+      d.collection = pkey.collection;
+      d.id = name;
+      d.mode = *w.mode;
+      d.uid = uid;
+      d.gid = gid;
+      d.mtime_ns = NowNanos();
+      r = d;
+      pending = true;
+    }
   }
   if (!r.ok()) {
     LOG_WARN(log_) << "create: " << r.status().ToString();
     return ErrnoOf(r.status());
   }
-  const NodeKey key{NodeKind::kDocument, pkey.collection, name};
+  const bool truncate =
+      !pending && r->version > 0 && (flags & O_TRUNC) != 0 && (flags & O_EXCL) == 0;
   entry->ino = inodes_.Lookup(key);
-  if (int e = OpenWriter(entry->ino, *r, truncate, out)) {
+  if (int e = OpenWriter(entry->ino, *r, truncate, out, pending)) {
     inodes_.Forget(entry->ino, 1);
     return e;
   }
@@ -659,6 +719,7 @@ int Fs::Open(InodeId ino, int flags, OpenOut* out) {
     case NodeKind::kDocument:
       break;
   }
+  if (int e = StorePending(ino)) return e;
   Result<client::DocInfo> info = client_->Stat(key.collection, key.id);
   if (!info.ok()) return ErrnoOf(info.status());
   if (WantsWrite(flags)) return OpenWriter(ino, *info, (flags & O_TRUNC) != 0, out);
@@ -1037,6 +1098,7 @@ Status Fs::Commit(Handle& h, const char* why) {
   h.info = *r;
   h.version = r->version;
   h.force_commit = false;
+  h.pending = false;
   {
     MutexLock lock(&mu_);
     states_[h.ino.value()].last_open_version = r->version;
@@ -1279,6 +1341,7 @@ int Fs::OpenDir(InodeId ino, uint64_t* dh) {
     done = true;
   } else if (key.kind == NodeKind::kCollection) {
     if (int e = CollectionExists(key.collection)) return e;
+    if (int e = StorePendingIn(key.collection)) return e;
     add(std::string(kIndexesName), NodeKey{NodeKind::kIndexes, key.collection, ""}, S_IFREG, false);
     add(std::string(kQueryName), NodeKey{NodeKind::kQueryDir, key.collection, ""}, S_IFDIR, false);
   } else {
@@ -1362,6 +1425,17 @@ void Fs::ReleaseDir(uint64_t dh) {
   dirs_.erase(dh);
 }
 
+int Fs::FsyncDir(uint64_t dh) {
+  NodeKey key;
+  {
+    MutexLock lock(&mu_);
+    auto it = dirs_.find(dh);
+    if (it == dirs_.end()) return EBADF;
+    key = it->second->key;
+  }
+  return key.kind == NodeKind::kCollection ? StorePendingIn(key.collection) : 0;
+}
+
 // ---------------------------------------------------------------- cluster
 
 Result<std::string> Fs::StatusJson() {
@@ -1425,6 +1499,7 @@ int Fs::GetXattr(InodeId ino, const std::string& name, std::string* value) {
     return 0;
   }
   if (key.kind != NodeKind::kDocument || !name.starts_with("user.")) return ENODATA;
+  if (int e = StorePending(ino)) return e;
   Result<client::DocInfo> d = client_->Stat(key.collection, key.id);
   if (!d.ok()) return ErrnoOf(d.status());
   if (name == kXattrVersion) {
@@ -1461,6 +1536,7 @@ int Fs::ListXattr(InodeId ino, std::vector<std::string>* names) {
     return 0;
   }
   if (key.kind != NodeKind::kDocument) return 0;
+  if (int e = StorePending(ino)) return e;
   Result<client::DocInfo> d = client_->Stat(key.collection, key.id);
   if (!d.ok()) return ErrnoOf(d.status());
   names->push_back(std::string(kXattrVersion));
@@ -1476,6 +1552,7 @@ int Fs::SetXattr(InodeId ino, const std::string& name, const std::string& value,
   if (!name.starts_with("user.")) return ENOTSUP;
   if (key.kind != NodeKind::kDocument) return EPERM;
   if (name.starts_with(kCairnXattrPrefix)) return EPERM;  // read-only, computed
+  if (int e = StorePending(ino)) return e;
   Result<client::DocInfo> d = client_->Stat(key.collection, key.id);
   if (!d.ok()) return ErrnoOf(d.status());
   std::map<std::string, std::string> x = d->xattrs;
@@ -1495,6 +1572,7 @@ int Fs::RemoveXattr(InodeId ino, const std::string& name) {
   if (!name.starts_with("user.")) return ENOTSUP;
   if (key.kind != NodeKind::kDocument) return ENODATA;
   if (name.starts_with(kCairnXattrPrefix)) return EPERM;
+  if (int e = StorePending(ino)) return e;
   Result<client::DocInfo> d = client_->Stat(key.collection, key.id);
   if (!d.ok()) return ErrnoOf(d.status());
   std::map<std::string, std::string> x = d->xattrs;

@@ -150,6 +150,9 @@ class Fs {
   // Fetches further pages of a collection as needed (List with a cursor).
   int ReadDir(uint64_t dh, uint64_t offset, size_t max_entries, std::vector<DirEntry>* out);
   void ReleaseDir(uint64_t dh);
+  // fsync of a directory: stores the files created here and not stored yet
+  // in it (a collection), so that their names are durable.
+  int FsyncDir(uint64_t dh);
 
   int StatFs(StatFsOut* out);
 
@@ -181,6 +184,9 @@ class Fs {
     // Writers.
     std::unique_ptr<FileBuffer> buf GUARDED_BY(mu);
     bool force_commit GUARDED_BY(mu) = false;  // opened with O_TRUNC: commit even if unwritten
+    // Created here and not stored yet (see Create): the first commit stores
+    // it; until then this mount shows it from the buffer.
+    bool pending GUARDED_BY(mu) = false;
     std::unique_ptr<client::BlockUpload> upload GUARDED_BY(mu);
     std::set<uint64_t> sent GUARDED_BY(mu);  // blocks in `upload`, unchanged since sent
     uint64_t last_write_end GUARDED_BY(mu) = 0;
@@ -207,6 +213,12 @@ class Fs {
   std::shared_ptr<Handle> FindHandle(uint64_t fh);
   uint64_t AddHandle(std::shared_ptr<Handle> h);
   std::vector<std::shared_ptr<Handle>> WritersOf(InodeId ino);
+  // Stores the files created here and not stored yet (Handle::pending) of
+  // `ino`, or of every document of `collection`, so that an operation on
+  // the stored documents (another open, unlink, rename, xattrs, listings,
+  // rmdir) finds them. 0 or the errno of a failed commit.
+  int StorePending(InodeId ino);
+  int StorePendingIn(const std::string& collection);
   Result<std::string> StatusJson();
   // The text of <collection>/.indexes: the indexed paths, one a line.
   Result<std::string> IndexesText(const std::string& collection);
@@ -226,7 +238,9 @@ class Fs {
   std::shared_ptr<const QueryFile> QueryResultFor(InodeId ino, const NodeKey& key, bool for_open);
 
   // Write path (handle mutex held).
-  int OpenWriter(InodeId ino, const client::DocInfo& info, bool truncate, OpenOut* out);
+  // `pending`: a file created here, not stored yet (Handle::pending).
+  int OpenWriter(InodeId ino, const client::DocInfo& info, bool truncate, OpenOut* out,
+                 bool pending = false);
   Status FillBlocks(Handle& h, const std::vector<uint64_t>& blocks) REQUIRES(h.mu);
   Status StreamFullBlocks(Handle& h, uint64_t written_end) REQUIRES(h.mu);
   Status Commit(Handle& h, const char* why) REQUIRES(h.mu);

@@ -280,6 +280,10 @@ void OpReaddirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_
   DoReaddir(req, ino, size, off, fi, true);
 }
 
+void OpFsyncdir(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
+  fuse_reply_err(req, FsOf(req).FsyncDir(fi->fh));
+}
+
 void OpReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   FsOf(req).ReleaseDir(fi->fh);
   fuse_reply_err(req, 0);
@@ -380,6 +384,7 @@ fuse_lowlevel_ops MakeOps() {
   ops.readdir = OpReaddir;
   ops.readdirplus = OpReaddirplus;
   ops.releasedir = OpReleasedir;
+  ops.fsyncdir = OpFsyncdir;
   ops.statfs = OpStatfs;
   ops.setxattr = OpSetxattr;
   ops.getxattr = OpGetxattr;
