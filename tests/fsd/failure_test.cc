@@ -84,12 +84,28 @@ TEST(FsdFailure, KillFsdThenRestartOnTheDeadMount) {
     std::ofstream out(dir + "/a");
     out << "before";
   }
+  // Open at the kill: one created and written, never committed (nothing was
+  // acknowledged: it does not exist afterwards); one fsynced (acknowledged:
+  // it does, with what was written before the fsync).
+  const int unsynced = ::open((dir + "/unsynced").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(unsynced, 0);
+  ASSERT_EQ(::write(unsynced, "lost", 4), 4);
+  const int synced = ::open((dir + "/synced").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  ASSERT_GE(synced, 0);
+  ASSERT_EQ(::write(synced, "kept", 4), 4);
+  ASSERT_EQ(::fsync(synced), 0) << std::strerror(errno);
+  ASSERT_EQ(::write(synced, "+lost", 5), 5);
   s.mount->Kill9();
   struct stat st;
   EXPECT_NE(::stat(dir.c_str(), &st), 0);
   EXPECT_EQ(errno, ENOTCONN);
+  ::close(unsynced);  // the daemon is gone: whatever close says
+  ::close(synced);
   IT_ASSERT_OK(s.mount->Restart());
   EXPECT_EQ(ReadAll(dir + "/a"), "before");
+  EXPECT_EQ(ReadAll(dir + "/synced"), "kept");
+  EXPECT_NE(::stat((dir + "/unsynced").c_str(), &st), 0);
+  EXPECT_EQ(errno, ENOENT);
   {
     std::ofstream out(dir + "/b");
     out << "after";
