@@ -931,11 +931,21 @@ TEST(VolumeCorruptionLostStripeTest, UnreadableHeadersLoseOnlyThatStripe) {
         rig.opts().segment_bytes = 1 << 20;
         ASSERT_NO_FATAL_FAILURE(rig.Build(3 << 20));
         const auto& stripes = rig.stripes();
-        const SegmentId seg = in_last_segment ? stripes.back().g.segment : stripes[0].g.segment;
-        // A stripe of that segment with at least two more after it in it.
+        SegmentId seg;
+        // A stripe of that segment with at least two more after it in it. A
+        // last segment just begun (3 stripes for seed 200039) gets more
+        // small synced appends first.
         std::vector<uint32_t> in_seg;
-        for (uint32_t i = 0; i < stripes.size(); ++i) {
-          if (stripes[i].g.segment == seg) in_seg.push_back(i);
+        for (int more = 0;; ++more) {
+          seg = in_last_segment ? stripes.back().g.segment : stripes[0].g.segment;
+          in_seg.clear();
+          for (uint32_t i = 0; i < stripes.size(); ++i) {
+            if (stripes[i].g.segment == seg) in_seg.push_back(i);
+          }
+          if (in_seg.size() >= 4 || more == 8) break;
+          ASSERT_NO_FATAL_FAILURE(rig.Append(4096));
+          ASSERT_TRUE(rig.vol().Sync().ok());
+          ASSERT_NO_FATAL_FAILURE(rig.MapAndSnapshot());
         }
         ASSERT_GE(in_seg.size(), 4u) << "test setup: segment too small";
         const uint32_t si = in_seg[1 + rig.rng().Uniform(in_seg.size() - 3)];
