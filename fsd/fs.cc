@@ -146,6 +146,7 @@ std::vector<std::shared_ptr<Fs::Handle>> Fs::WritersOf(InodeId ino) {
 
 int Fs::StorePending(InodeId ino) {
   for (const std::shared_ptr<Handle>& h : WritersOf(ino)) {
+    if (!h->pending) continue;
     MutexLock lock(&h->mu);
     if (!h->pending) continue;
     if (int e = CommitLogged(*h, "store")) return e;
@@ -162,6 +163,7 @@ int Fs::StorePendingIn(const std::string& collection) {
     }
   }
   for (const std::shared_ptr<Handle>& h : writers) {
+    if (!h->pending) continue;
     MutexLock lock(&h->mu);
     if (!h->pending) continue;
     NodeKey key;

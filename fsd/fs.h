@@ -37,6 +37,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -185,8 +186,10 @@ class Fs {
     std::unique_ptr<FileBuffer> buf GUARDED_BY(mu);
     bool force_commit GUARDED_BY(mu) = false;  // opened with O_TRUNC: commit even if unwritten
     // Created here and not stored yet (see Create): the first commit stores
-    // it; until then this mount shows it from the buffer.
-    bool pending GUARDED_BY(mu) = false;
+    // it; until then this mount shows it from the buffer. Written under mu;
+    // atomic so that StorePending* can pass over the other handles without
+    // waiting for their locks (a writer holds its lock while it uploads).
+    std::atomic<bool> pending{false};
     std::unique_ptr<client::BlockUpload> upload GUARDED_BY(mu);
     std::set<uint64_t> sent GUARDED_BY(mu);  // blocks in `upload`, unchanged since sent
     uint64_t last_write_end GUARDED_BY(mu) = 0;
