@@ -19,6 +19,11 @@
 
 namespace cairn {
 
+// Mixes `v` into a hash `seed`, for the Hash of a key with several fields.
+inline size_t HashCombine(size_t seed, size_t v) {
+  return seed ^ (v + 0x9E3779B97F4A7C15ull + (seed << 6) + (seed >> 2));
+}
+
 // The default charge: the value's size() (a byte buffer or string).
 struct SizeCharge {
   template <class V>

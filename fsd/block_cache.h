@@ -24,9 +24,9 @@ struct BlockKey {
 struct BlockKeyHash {
   size_t operator()(const BlockKey& k) const {
     size_t h = std::hash<std::string>()(k.collection);
-    h = h * 31 + std::hash<std::string>()(k.id);
-    h = h * 31 + std::hash<int64_t>()(k.version);
-    return h * 31 + std::hash<uint64_t>()(k.block);
+    h = HashCombine(h, std::hash<std::string>()(k.id));
+    h = HashCombine(h, std::hash<int64_t>()(k.version));
+    return HashCombine(h, std::hash<uint64_t>()(k.block));
   }
 };
 

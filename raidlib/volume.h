@@ -242,12 +242,11 @@ class Volume {
   };
   struct UnitKeyHash {
     size_t operator()(const UnitKey& k) const {
-      uint64_t h = k.seq * 0x9E3779B97F4A7C15ull;
-      h ^= k.generation + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
-      h ^= k.segment + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
-      h ^= k.file_offset + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
-      h ^= k.disk + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
-      return static_cast<size_t>(h);
+      size_t h = std::hash<uint64_t>()(k.seq);
+      for (uint64_t v : {k.generation, k.segment, k.file_offset, uint64_t{k.disk}}) {
+        h = HashCombine(h, std::hash<uint64_t>()(v));
+      }
+      return h;
     }
   };
   struct UnitHeaderCharge {
