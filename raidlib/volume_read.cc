@@ -4,6 +4,7 @@
 // reconstructed from the other members and queued for repair.
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "raidlib/parity.h"
 #include "raidlib/unit_header.h"
@@ -152,10 +153,11 @@ Result<std::vector<std::byte>> Volume::ReadUnitChunks(const StripeGeometry& g, D
   const uint64_t want_len = uint64_t{c1 - c0} * kChunkSize;
   const UnitKey key{g.seq.value(), g.generation, g.segment.value(), g.file_offset, d.value()};
   const bool use_cache = cached_header && want_begin >= options_.header_cache_from;
-  UnitHeaderCache::Ptr h = use_cache ? header_cache_.Get(key) : nullptr;
+  UnitHeaderCache::Ptr cached = use_cache ? header_cache_.Get(key) : nullptr;
+  std::optional<UnitHeader> read_here;  // not cached: no shared copy made
   std::vector<std::byte> chunks;
   bool have_chunks = false;
-  if (h == nullptr) {
+  if (cached == nullptr) {
     const bool merged = want_begin <= kMergeReadGap;
     std::vector<std::byte> head(g.header_len + (merged ? want_begin + want_len : 0));
     auto n = (*file)->ReadAt(g.file_offset, head);
@@ -179,8 +181,12 @@ Result<std::vector<std::byte>> Volume::ReadUnitChunks(const StripeGeometry& g, D
                                 std::to_string(decoded->geometry.seq.value()) + ", generation " +
                                 std::to_string(decoded->geometry.generation) + ")");
     }
-    h = std::make_shared<const UnitHeader>(std::move(*decoded));
-    if (use_cache) header_cache_.Put(key, h);
+    if (use_cache) {
+      cached = std::make_shared<const UnitHeader>(std::move(*decoded));
+      header_cache_.Put(key, cached);
+    } else {
+      read_here = std::move(*decoded);
+    }
     if (merged) {
       chunks.assign(head.begin() + static_cast<std::ptrdiff_t>(g.header_len + want_begin),
                     head.end());
@@ -199,9 +205,10 @@ Result<std::vector<std::byte>> Volume::ReadUnitChunks(const StripeGeometry& g, D
       return Status::Corruption("unit payload is truncated");
     }
   }
+  const UnitHeader& h = cached ? *cached : *read_here;
   for (uint32_t c = c0; c < c1; ++c) {
     std::span<const std::byte> chunk(chunks.data() + size_t{c - c0} * kChunkSize, kChunkSize);
-    if (ChunkChecksum(chunk, c) != h->chunk_checksums[c]) {
+    if (ChunkChecksum(chunk, c) != h.chunk_checksums[c]) {
       *why = UnitReadError::kCorrupt;
       return Status::Corruption("chunk " + std::to_string(c) + " fails its checksum");
     }
